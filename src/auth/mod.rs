@@ -1,0 +1,3 @@
+//! Authentication: the token store (every identity ends up holding a token).
+
+pub mod token;

@@ -1,0 +1,94 @@
+//! Token roles (`auth/token/roles/NAME`): named presets for token creation
+//! that let a non-root caller mint tokens with the role's policies.
+
+use crate::barrier::StorageView;
+use crate::core::pipeline::Ctx;
+use crate::core::request::Response;
+use crate::error::ApiError;
+use crate::params::{optional_bool, optional_duration, optional_strings};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct TokenRole {
+    pub(super) name: String,
+    pub(super) allowed_policies: Vec<String>,
+    pub(super) orphan: bool,
+    pub(super) renewable: bool,
+    pub(super) token_period: i64,
+    pub(super) token_explicit_max_ttl: i64,
+}
+
+impl TokenRole {
+    pub(super) fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "allowed_policies": self.allowed_policies,
+            "disallowed_policies": [],
+            "orphan": self.orphan,
+            "renewable": self.renewable,
+            "token_period": self.token_period,
+            "period": self.token_period,
+            "token_explicit_max_ttl": self.token_explicit_max_ttl,
+            "explicit_max_ttl": self.token_explicit_max_ttl,
+            "token_type": "service",
+        })
+    }
+}
+
+fn view(ctx: &Ctx<'_>) -> StorageView {
+    StorageView::new(Arc::clone(&ctx.core.barrier), "sys/token-roles/")
+}
+
+fn check_name(name: &str) -> Result<&str, ApiError> {
+    if name.is_empty() || name.contains('/') {
+        return Err(ApiError::bad(format!("invalid role name {name:?}")));
+    }
+    Ok(name)
+}
+
+pub(super) async fn get(ctx: &Ctx<'_>, name: &str) -> Result<Option<TokenRole>, ApiError> {
+    Ok(view(ctx).get_json(check_name(name)?).await?)
+}
+
+pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Vec<String>, ApiError> {
+    Ok(view(ctx).list("").await?)
+}
+
+pub(super) async fn write(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
+    let name = check_name(name)?;
+    let data = &ctx.req.data;
+    let mut role = get(ctx, name).await?.unwrap_or(TokenRole {
+        name: name.to_string(),
+        allowed_policies: Vec::new(),
+        orphan: false,
+        renewable: true,
+        token_period: 0,
+        token_explicit_max_ttl: 0,
+    });
+    if let Some(policies) = optional_strings(data, "allowed_policies")? {
+        role.allowed_policies = policies.into_iter().map(|p| p.to_lowercase()).collect();
+    }
+    if let Some(orphan) = optional_bool(data, "orphan")? {
+        role.orphan = orphan;
+    }
+    if let Some(renewable) = optional_bool(data, "renewable")? {
+        role.renewable = renewable;
+    }
+    if let Some(period) = optional_duration(data, "token_period")?.or(optional_duration(data, "period")?) {
+        role.token_period = period;
+    }
+    if let Some(max) =
+        optional_duration(data, "token_explicit_max_ttl")?.or(optional_duration(data, "explicit_max_ttl")?)
+    {
+        role.token_explicit_max_ttl = max;
+    }
+    view(ctx).put_json(name, &role).await?;
+    Ok(Response::empty())
+}
+
+pub(super) async fn delete(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
+    view(ctx).delete(check_name(name)?).await?;
+    Ok(Response::empty())
+}

@@ -1,0 +1,287 @@
+//! Token storage. Tokens are never stored in plaintext: the store keys each
+//! entry by HMAC-SHA256(token) under a per-installation salt. Every token has
+//! an accessor (a handle that can look up or revoke it without being it), and
+//! every child token is indexed under its parent so revocation takes the
+//! whole tree.
+//!
+//! Keys: `id/<hash>` entry, `accessor/<accessor>` → hash,
+//! `parent/<parent hash>/<child hash>` → "".
+
+use crate::barrier::{StorageView, Write};
+use crate::clock::Clock;
+use crate::error::ApiError;
+use hmac::{Hmac, Mac};
+use rand::distributions::{Alphanumeric, DistString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+const SALT_KEY: &str = "salt";
+
+/// A stored token. It holds the token's hash, never the token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenEntry {
+    pub id_hash: String,
+    pub accessor: String,
+    pub parent_hash: Option<String>,
+    pub policies: Vec<String>,
+    pub meta: BTreeMap<String, String>,
+    pub display_name: String,
+    /// Uses left; 0 means unlimited.
+    pub num_uses: i64,
+    pub creation_time: i64,
+    pub creation_ttl: i64,
+    pub explicit_max_ttl: i64,
+    pub period: i64,
+    /// Unix seconds; `None` never expires (root tokens).
+    pub expire_time: Option<i64>,
+    pub renewable: bool,
+    pub path: String,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+impl TokenEntry {
+    pub fn is_root(&self) -> bool {
+        self.policies.iter().any(|p| p == "root")
+    }
+
+    pub fn ttl_remaining(&self, now: i64) -> i64 {
+        self.expire_time.map_or(0, |t| (t - now).max(0))
+    }
+}
+
+/// What a new token should be.
+pub struct NewToken {
+    pub parent_hash: Option<String>,
+    pub policies: Vec<String>,
+    pub meta: BTreeMap<String, String>,
+    pub display_name: String,
+    pub num_uses: i64,
+    pub ttl: i64,
+    pub explicit_max_ttl: i64,
+    pub period: i64,
+    pub renewable: bool,
+    pub path: String,
+    pub role: Option<String>,
+    /// A caller-chosen token id (dev mode root token, `id` parameter).
+    pub id: Option<String>,
+}
+
+pub struct TokenStore {
+    view: StorageView,
+    salt: Zeroizing<Vec<u8>>,
+    clock: Arc<dyn Clock>,
+}
+
+fn random_string(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, len)
+}
+
+impl TokenStore {
+    /// Opens the store, creating its salt the first time.
+    pub async fn open(view: StorageView, clock: Arc<dyn Clock>) -> Result<Self, ApiError> {
+        let salt = match view.get_json::<String>(SALT_KEY).await? {
+            Some(hex_salt) => hex::decode(hex_salt)
+                .map_err(|_| ApiError::Internal("token salt is corrupt".into()))?,
+            None => {
+                let salt: [u8; 32] = rand::random();
+                view.put_json(SALT_KEY, &hex::encode(salt)).await?;
+                salt.to_vec()
+            }
+        };
+        Ok(Self {
+            view,
+            salt: Zeroizing::new(salt),
+            clock,
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_unix()
+    }
+
+    /// The storage hash of a token.
+    pub fn hash(&self, token: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.salt)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        mac.update(token.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Creates a token; returns the token (shown once) and its entry.
+    pub async fn create(&self, spec: NewToken) -> Result<(Zeroizing<String>, TokenEntry), ApiError> {
+        let token = Zeroizing::new(
+            spec.id
+                .clone()
+                .unwrap_or_else(|| format!("hvs.{}", random_string(24))),
+        );
+        let id_hash = self.hash(&token);
+        if self.view.get_json::<TokenEntry>(&format!("id/{id_hash}")).await?.is_some() {
+            return Err(ApiError::bad("a token with this id already exists"));
+        }
+        let now = self.now();
+        let ttl = if spec.period > 0 { spec.period } else { spec.ttl };
+        let ttl = if spec.explicit_max_ttl > 0 && (ttl == 0 || ttl > spec.explicit_max_ttl) {
+            spec.explicit_max_ttl
+        } else {
+            ttl
+        };
+        let entry = TokenEntry {
+            id_hash: id_hash.clone(),
+            accessor: random_string(24),
+            parent_hash: spec.parent_hash,
+            policies: spec.policies,
+            meta: spec.meta,
+            display_name: spec.display_name,
+            num_uses: spec.num_uses,
+            creation_time: now,
+            creation_ttl: ttl,
+            explicit_max_ttl: spec.explicit_max_ttl,
+            period: spec.period,
+            expire_time: (ttl > 0).then_some(now + ttl),
+            renewable: spec.renewable && ttl > 0,
+            path: spec.path,
+            role: spec.role,
+        };
+        let mut writes = vec![
+            Write::json(format!("id/{id_hash}"), &entry),
+            Write::json(format!("accessor/{}", entry.accessor), &id_hash),
+        ];
+        if let Some(parent) = &entry.parent_hash {
+            writes.push(Write::json(format!("parent/{parent}/{id_hash}"), &""));
+        }
+        self.view.write(writes).await?;
+        Ok((token, entry))
+    }
+
+    /// The live entry for a token hash; expired tokens count as absent.
+    pub async fn lookup_hash(&self, id_hash: &str) -> Result<Option<TokenEntry>, ApiError> {
+        let entry = self.view.get_json::<TokenEntry>(&format!("id/{id_hash}")).await?;
+        Ok(entry.filter(|e| e.expire_time.is_none_or(|t| t > self.now())))
+    }
+
+    pub async fn lookup(&self, token: &str) -> Result<Option<TokenEntry>, ApiError> {
+        self.lookup_hash(&self.hash(token)).await
+    }
+
+    pub async fn lookup_accessor(&self, accessor: &str) -> Result<Option<TokenEntry>, ApiError> {
+        if accessor.is_empty() || accessor.contains('/') {
+            return Ok(None);
+        }
+        match self.view.get_json::<String>(&format!("accessor/{accessor}")).await? {
+            Some(hash) => self.lookup_hash(&hash).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Counts one use of a limited-use token; the last use revokes it.
+    /// Returns false when the token has no uses left.
+    pub async fn use_once(&self, entry: &TokenEntry) -> Result<bool, ApiError> {
+        if entry.num_uses == 0 {
+            return Ok(true);
+        }
+        let Some(mut current) = self.lookup_hash(&entry.id_hash).await? else {
+            return Ok(false);
+        };
+        current.num_uses -= 1;
+        if current.num_uses <= 0 {
+            self.revoke_tree(&current.id_hash).await?;
+        } else {
+            self.view
+                .put_json(&format!("id/{}", current.id_hash), &current)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Extends a token's life by `increment` seconds (or its original TTL),
+    /// capped by its explicit max TTL and `max_ttl`. Returns the new TTL.
+    pub async fn renew(&self, entry: &TokenEntry, increment: Option<i64>, max_ttl: i64) -> Result<TokenEntry, ApiError> {
+        if entry.expire_time.is_none() {
+            return Ok(entry.clone());
+        }
+        if !entry.renewable {
+            return Err(ApiError::bad("invalid lease ID: lease is not renewable"));
+        }
+        let now = self.now();
+        let mut ttl = if entry.period > 0 {
+            entry.period
+        } else {
+            increment.filter(|i| *i > 0).unwrap_or(entry.creation_ttl)
+        };
+        let mut limit = None;
+        if entry.explicit_max_ttl > 0 {
+            limit = Some(entry.creation_time + entry.explicit_max_ttl);
+        }
+        if entry.period == 0 && max_ttl > 0 {
+            let system_limit = entry.creation_time + max_ttl;
+            limit = Some(limit.map_or(system_limit, |l: i64| l.min(system_limit)));
+        }
+        if let Some(limit) = limit {
+            ttl = ttl.min((limit - now).max(0));
+        }
+        let mut renewed = entry.clone();
+        renewed.expire_time = Some(now + ttl);
+        self.view
+            .put_json(&format!("id/{}", renewed.id_hash), &renewed)
+            .await?;
+        Ok(renewed)
+    }
+
+    /// Revokes a token and, recursively, every token created under it.
+    pub async fn revoke_tree(&self, id_hash: &str) -> Result<(), ApiError> {
+        let mut pending = vec![id_hash.to_string()];
+        let mut order = Vec::new();
+        while let Some(hash) = pending.pop() {
+            for child in self.view.list(&format!("parent/{hash}/")).await? {
+                pending.push(child);
+            }
+            order.push(hash);
+        }
+        // Children first, so an interrupted revocation never leaves a child
+        // whose parent is already gone.
+        for hash in order.iter().rev() {
+            self.revoke_one(hash).await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes a token and makes its children orphans.
+    pub async fn revoke_orphan(&self, id_hash: &str) -> Result<(), ApiError> {
+        for child in self.view.list(&format!("parent/{id_hash}/")).await? {
+            if let Some(mut entry) = self.view.get_json::<TokenEntry>(&format!("id/{child}")).await? {
+                entry.parent_hash = None;
+                self.view
+                    .write(vec![
+                        Write::json(format!("id/{child}"), &entry),
+                        Write::Delete(format!("parent/{id_hash}/{child}")),
+                    ])
+                    .await?;
+            }
+        }
+        self.revoke_one(id_hash).await
+    }
+
+    async fn revoke_one(&self, id_hash: &str) -> Result<(), ApiError> {
+        let Some(entry) = self.view.get_json::<TokenEntry>(&format!("id/{id_hash}")).await? else {
+            return Ok(());
+        };
+        let mut writes = vec![
+            Write::Delete(format!("id/{id_hash}")),
+            Write::Delete(format!("accessor/{}", entry.accessor)),
+        ];
+        if let Some(parent) = &entry.parent_hash {
+            writes.push(Write::Delete(format!("parent/{parent}/{id_hash}")));
+        }
+        self.view.write(writes).await?;
+        Ok(())
+    }
+
+    /// Every accessor, for `auth/token/accessors`.
+    pub async fn accessors(&self) -> Result<Vec<String>, ApiError> {
+        Ok(self.view.list("accessor/").await?)
+    }
+}

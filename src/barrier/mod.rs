@@ -1,0 +1,302 @@
+//! The barrier: every value written through it is encrypted with the active
+//! keyring term (XChaCha20-Poly1305, storage key as associated data) and every
+//! value read is authenticated. Sealed, it holds no key and refuses all access.
+//!
+//! Stored value layout: `[format=1][term: u32 BE][nonce: 24][ciphertext+tag]`.
+//! The keyring itself lives at `core/keyring`, encrypted with the
+//! key-encryption key that the seal (Shamir shares or a passphrase) yields.
+
+mod aead;
+mod keyring;
+pub mod seal;
+mod view;
+
+pub use view::StorageView;
+
+use crate::clock::Clock;
+use crate::storage::{Change, GroupCommit, Storage, StorageError};
+use keyring::Keyring;
+use serde::{de::DeserializeOwned, Serialize};
+use std::sync::{Arc, RwLock};
+use zeroize::Zeroizing;
+
+const FORMAT: u8 = 1;
+const HEADER_LEN: usize = 5;
+const KEYRING_PATH: &str = "core/keyring";
+
+/// What can go wrong between a caller and the disk.
+#[derive(Debug, thiserror::Error)]
+pub enum BarrierError {
+    #[error("Vault is sealed")]
+    Sealed,
+    #[error("stored value at {0:?} failed authentication: it was altered or is corrupt")]
+    Tampered(String),
+    #[error("the key does not open this store's keyring")]
+    WrongKey,
+    #[error("stored value at {0:?} is not valid: {1}")]
+    Corrupt(String, String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A change for [`Barrier::write`]: values are plaintext here.
+pub enum Write {
+    Put(String, Vec<u8>),
+    Delete(String),
+}
+
+impl Write {
+    /// A put of `value` serialized as JSON.
+    pub fn json<T: Serialize>(key: impl Into<String>, value: &T) -> Self {
+        Self::Put(key.into(), serde_json::to_vec(value).unwrap_or_default())
+    }
+}
+
+/// Key material held while unsealed.
+struct Unsealed {
+    kek: Zeroizing<[u8; 32]>,
+    keyring: Keyring,
+}
+
+/// The key status a client can see (`sys/key-status`).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyStatus {
+    pub term: u32,
+    pub installed_at: i64,
+}
+
+pub struct Barrier {
+    storage: Arc<dyn Storage>,
+    commit: Arc<GroupCommit>,
+    // A std lock: held only to copy a key or swap the state, never across an await.
+    unsealed: RwLock<Option<Unsealed>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Barrier {
+    /// Wraps `storage`; must be called inside a Tokio runtime (it starts the
+    /// group-commit flusher).
+    pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let commit = GroupCommit::start(Arc::clone(&storage));
+        Arc::new(Self {
+            storage,
+            commit,
+            unsealed: RwLock::new(None),
+            clock,
+        })
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.unsealed.read().map(|u| u.is_none()).unwrap_or(true)
+    }
+
+    /// Creates the first keyring, protected by `kek`, and leaves the barrier unsealed.
+    pub async fn initialize(&self, kek: &[u8; 32]) -> Result<(), BarrierError> {
+        let keyring = Keyring::new(self.clock.now_unix());
+        self.store_keyring(kek, &keyring).await?;
+        self.set_unsealed(Unsealed {
+            kek: Zeroizing::new(*kek),
+            keyring,
+        });
+        Ok(())
+    }
+
+    /// Opens the keyring with `kek`.
+    pub async fn unseal(&self, kek: &[u8; 32]) -> Result<(), BarrierError> {
+        let sealed = self
+            .raw_get(KEYRING_PATH)
+            .await?
+            .ok_or_else(|| BarrierError::Corrupt(KEYRING_PATH.into(), "missing".into()))?;
+        let plain = Zeroizing::new(
+            aead::open(kek, KEYRING_PATH.as_bytes(), &sealed).ok_or(BarrierError::WrongKey)?,
+        );
+        let keyring: Keyring = serde_json::from_slice(&plain)
+            .map_err(|e| BarrierError::Corrupt(KEYRING_PATH.into(), e.to_string()))?;
+        self.set_unsealed(Unsealed {
+            kek: Zeroizing::new(*kek),
+            keyring,
+        });
+        Ok(())
+    }
+
+    /// Forgets all key material.
+    pub fn seal(&self) {
+        if let Ok(mut state) = self.unsealed.write() {
+            *state = None;
+        }
+    }
+
+    /// Adds a new keyring term used for all writes from now on.
+    pub async fn rotate(&self) -> Result<KeyStatus, BarrierError> {
+        let (kek, mut keyring) = {
+            let state = self.unsealed.read().map_err(|_| BarrierError::Sealed)?;
+            let unsealed = state.as_ref().ok_or(BarrierError::Sealed)?;
+            (unsealed.kek.clone(), unsealed.keyring.clone())
+        };
+        keyring.rotate(self.clock.now_unix());
+        self.store_keyring(&kek, &keyring).await?;
+        self.set_unsealed(Unsealed { kek, keyring });
+        self.key_status()
+    }
+
+    pub fn key_status(&self) -> Result<KeyStatus, BarrierError> {
+        let state = self.unsealed.read().map_err(|_| BarrierError::Sealed)?;
+        let active = state
+            .as_ref()
+            .and_then(|u| u.keyring.active())
+            .ok_or(BarrierError::Sealed)?;
+        Ok(KeyStatus {
+            term: active.term,
+            installed_at: active.installed_at,
+        })
+    }
+
+    fn set_unsealed(&self, unsealed: Unsealed) {
+        if let Ok(mut state) = self.unsealed.write() {
+            *state = Some(unsealed);
+        }
+    }
+
+    async fn store_keyring(&self, kek: &[u8; 32], keyring: &Keyring) -> Result<(), BarrierError> {
+        let plain = Zeroizing::new(serde_json::to_vec(keyring).unwrap_or_default());
+        let sealed = aead::seal(kek, KEYRING_PATH.as_bytes(), &plain);
+        self.raw_apply(vec![Change::Put(KEYRING_PATH.into(), sealed)])
+            .await
+    }
+
+    /// Reads a value stored outside the encryption (the seal configuration).
+    pub async fn get_plain(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {
+        self.raw_get(key).await
+    }
+
+    /// Writes a value outside the encryption, durably. Only for non-secret
+    /// data the seal needs before any key exists.
+    pub async fn put_plain(&self, key: &str, value: Vec<u8>) -> Result<(), BarrierError> {
+        self.raw_apply(vec![Change::Put(key.into(), value)]).await
+    }
+
+    /// Reads and decrypts the value at `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {
+        if self.is_sealed() {
+            return Err(BarrierError::Sealed);
+        }
+        match self.raw_get(key).await? {
+            None => Ok(None),
+            Some(sealed) => self.decrypt(key, &sealed).map(Some),
+        }
+    }
+
+    /// Reads and decodes a JSON value.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, BarrierError> {
+        match self.get(key).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| BarrierError::Corrupt(key.into(), e.to_string())),
+        }
+    }
+
+    /// Encrypts and applies all changes atomically, and returns once they are on disk.
+    pub async fn write(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
+        let mut changes = Vec::with_capacity(writes.len());
+        for write in writes {
+            changes.push(match write {
+                Write::Put(key, value) => {
+                    let sealed = self.encrypt(&key, &value)?;
+                    Change::Put(key, sealed)
+                }
+                Write::Delete(key) => Change::Delete(key),
+            });
+        }
+        self.raw_apply(changes).await
+    }
+
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), BarrierError> {
+        self.write(vec![Write::json(key, value)]).await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), BarrierError> {
+        self.write(vec![Write::Delete(key.into())]).await
+    }
+
+    /// Every full key under `prefix`, in order.
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, BarrierError> {
+        if self.is_sealed() {
+            return Err(BarrierError::Sealed);
+        }
+        let storage = Arc::clone(&self.storage);
+        let prefix = prefix.to_owned();
+        Ok(blocking(move || storage.keys_with_prefix(&prefix)).await?)
+    }
+
+    /// The direct children of `prefix`, Vault style: `name` for a value,
+    /// `name/` for a folder, each once, in order.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, BarrierError> {
+        let mut children: Vec<String> = Vec::new();
+        for key in self.keys(prefix).await? {
+            let rest = &key[prefix.len()..];
+            let child = match rest.find('/') {
+                Some(i) => &rest[..=i],
+                None => rest,
+            };
+            if children.last().map(String::as_str) != Some(child) && !child.is_empty() {
+                children.push(child.to_owned());
+            }
+        }
+        children.dedup();
+        Ok(children)
+    }
+
+    fn encrypt(&self, key: &str, plain: &[u8]) -> Result<Vec<u8>, BarrierError> {
+        let state = self.unsealed.read().map_err(|_| BarrierError::Sealed)?;
+        let active = state
+            .as_ref()
+            .and_then(|u| u.keyring.active())
+            .ok_or(BarrierError::Sealed)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + plain.len() + 40);
+        out.push(FORMAT);
+        out.extend_from_slice(&active.term.to_be_bytes());
+        out.extend_from_slice(&aead::seal(&active.key, key.as_bytes(), plain));
+        Ok(out)
+    }
+
+    fn decrypt(&self, key: &str, sealed: &[u8]) -> Result<Vec<u8>, BarrierError> {
+        if sealed.len() < HEADER_LEN || sealed[0] != FORMAT {
+            return Err(BarrierError::Tampered(key.into()));
+        }
+        let term = u32::from_be_bytes([sealed[1], sealed[2], sealed[3], sealed[4]]);
+        let state = self.unsealed.read().map_err(|_| BarrierError::Sealed)?;
+        let keyring = &state.as_ref().ok_or(BarrierError::Sealed)?.keyring;
+        let term_key = keyring
+            .by_term(term)
+            .ok_or_else(|| BarrierError::Tampered(key.into()))?;
+        aead::open(&term_key.key, key.as_bytes(), &sealed[HEADER_LEN..])
+            .ok_or_else(|| BarrierError::Tampered(key.into()))
+    }
+
+    async fn raw_get(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {
+        let storage = Arc::clone(&self.storage);
+        let key = key.to_owned();
+        Ok(blocking(move || storage.get(&key)).await?)
+    }
+
+    async fn raw_apply(&self, changes: Vec<Change>) -> Result<(), BarrierError> {
+        let storage = Arc::clone(&self.storage);
+        blocking(move || storage.apply(changes)).await?;
+        Ok(self.commit.durable().await?)
+    }
+}
+
+/// Runs a storage call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| StorageError::Worker(e.to_string()))?
+}
+
+/// A fresh random key-encryption key for a new seal.
+pub fn seal_key() -> [u8; 32] {
+    keyring::random_key()
+}

@@ -1,0 +1,63 @@
+//! A view of the barrier confined to one key prefix: each mount sees only its
+//! own part of storage.
+
+use super::{Barrier, BarrierError, Write};
+use serde::{de::DeserializeOwned, Serialize};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct StorageView {
+    barrier: Arc<Barrier>,
+    prefix: String,
+}
+
+impl StorageView {
+    pub fn new(barrier: Arc<Barrier>, prefix: impl Into<String>) -> Self {
+        Self {
+            barrier,
+            prefix: prefix.into(),
+        }
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, BarrierError> {
+        self.barrier.get_json(&self.full(key)).await
+    }
+
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), BarrierError> {
+        self.barrier.put_json(&self.full(key), value).await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), BarrierError> {
+        self.barrier.delete(&self.full(key)).await
+    }
+
+    /// Applies writes (keys relative to this view) atomically and durably.
+    pub async fn write(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
+        let writes = writes
+            .into_iter()
+            .map(|w| match w {
+                Write::Put(key, value) => Write::Put(self.full(&key), value),
+                Write::Delete(key) => Write::Delete(self.full(&key)),
+            })
+            .collect();
+        self.barrier.write(writes).await
+    }
+
+    /// Direct children of `prefix` inside this view.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, BarrierError> {
+        self.barrier.list(&self.full(prefix)).await
+    }
+
+    /// Every key under `prefix` inside this view, relative to the view.
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, BarrierError> {
+        let keys = self.barrier.keys(&self.full(prefix)).await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| k[self.prefix.len()..].to_owned())
+            .collect())
+    }
+}

@@ -1,0 +1,140 @@
+//! `qm read|write|list|delete PATH`: any API path.
+
+use super::client::{CallError, Client};
+use super::{output, ClientArgs, EXIT_API_ERROR, EXIT_LOCAL_ERROR, EXIT_OK};
+use serde_json::{Map, Value};
+
+pub(crate) fn fail(e: CallError) -> i32 {
+    eprintln!("{e}");
+    e.exit_code
+}
+
+/// Prints a response: JSON as-is, or its data (or auth) as a table.
+pub(crate) fn print_response(client: &Client, body: &Value) {
+    if client.json {
+        output::json(body);
+        return;
+    }
+    if let Some(auth) = body.get("auth").filter(|a| !a.is_null()) {
+        output::auth(auth);
+        return;
+    }
+    for warning in body.get("warnings").and_then(Value::as_array).into_iter().flatten() {
+        eprintln!("WARNING! {}", output::cell(warning));
+    }
+    match body.get("data") {
+        Some(Value::Object(data)) => output::map_table(data),
+        _ => {
+            if let Value::Object(raw) = body {
+                output::map_table(raw);
+            }
+        }
+    }
+}
+
+/// Parses `key=value` pairs, `@file.json`, or `-` (JSON on stdin).
+pub(crate) fn parse_pairs(pairs: &[String]) -> Result<Map<String, Value>, String> {
+    let mut data = Map::new();
+    for pair in pairs {
+        if pair == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| e.to_string())?;
+            merge_json(&mut data, &text, "stdin")?;
+        } else if let Some(file) = pair.strip_prefix('@') {
+            let text = std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))?;
+            merge_json(&mut data, &text, file)?;
+        } else {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?} is not key=value"))?;
+            let value = match value.strip_prefix('@') {
+                Some(file) => std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))?,
+                None => value.to_string(),
+            };
+            data.insert(key.to_string(), Value::String(value));
+        }
+    }
+    Ok(data)
+}
+
+fn merge_json(data: &mut Map<String, Value>, text: &str, source: &str) -> Result<(), String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => {
+            data.extend(map);
+            Ok(())
+        }
+        _ => Err(format!("{source}: expected a JSON object")),
+    }
+}
+
+pub(crate) async fn read(path: &str, args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    match client.call("GET", path, None).await {
+        Ok(Some(body)) => {
+            print_response(&client, &body);
+            EXIT_OK
+        }
+        Ok(None) => {
+            eprintln!("No value found at {path}");
+            EXIT_API_ERROR
+        }
+        Err(e) => fail(e),
+    }
+}
+
+pub(crate) async fn write(path: &str, pairs: &[String], args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    let data = match parse_pairs(pairs) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return EXIT_LOCAL_ERROR;
+        }
+    };
+    match client.call("PUT", path, Some(Value::Object(data))).await {
+        Ok(Some(body)) => {
+            print_response(&client, &body);
+            EXIT_OK
+        }
+        Ok(None) => {
+            println!("Success! Data written to: {path}");
+            EXIT_OK
+        }
+        Err(e) => fail(e),
+    }
+}
+
+pub(crate) async fn list(path: &str, args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    match client.call("LIST", path, None).await {
+        Ok(Some(body)) if client.json => {
+            output::json(&body);
+            EXIT_OK
+        }
+        Ok(Some(body)) => {
+            let keys = body
+                .pointer("/data/keys")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            output::keys(&keys);
+            EXIT_OK
+        }
+        Ok(None) => {
+            eprintln!("No value found at {path}");
+            EXIT_API_ERROR
+        }
+        Err(e) => fail(e),
+    }
+}
+
+pub(crate) async fn delete(path: &str, args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    match client.call("DELETE", path, None).await {
+        Ok(_) => {
+            println!("Success! Data deleted (if it existed) at: {path}");
+            EXIT_OK
+        }
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,167 @@
+//! The `qm` command line: the server, and a client for the API in the style
+//! of the `vault`/`bao` CLI (`-format=json` and single-dash long flags work).
+
+mod client;
+mod generic;
+mod kv;
+mod operator;
+mod output;
+mod policy;
+mod server;
+mod token;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, as the Vault CLI uses them.
+pub(crate) const EXIT_OK: i32 = 0;
+pub(crate) const EXIT_LOCAL_ERROR: i32 = 1;
+pub(crate) const EXIT_API_ERROR: i32 = 2;
+
+#[derive(Parser)]
+#[command(name = "qm", version, about = "Quartermaster: leased credentials for machine identities")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where and how the client talks to the server.
+#[derive(Args, Clone)]
+pub(crate) struct ClientArgs {
+    /// Server address (QM_ADDR, then VAULT_ADDR; default http://127.0.0.1:8200).
+    #[arg(long, global = true)]
+    address: Option<String>,
+    /// Output format: table or json.
+    #[arg(long, global = true, default_value = "table")]
+    format: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Server(server::ServerArgs),
+    /// Initialize, unseal, seal and rotate.
+    Operator {
+        #[command(subcommand)]
+        command: operator::OperatorCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show seal status (exit code 2 when sealed).
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Versioned key/value secrets (KV v2).
+    Kv {
+        #[command(subcommand)]
+        command: kv::KvCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Create, look up, renew and revoke tokens.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Manage ACL policies.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Read any path.
+    Read {
+        path: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Write key=value pairs (or @file.json, or - for JSON on stdin) to any path.
+    Write {
+        path: String,
+        pairs: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the keys under any path.
+    List {
+        path: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete any path.
+    Delete {
+        path: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Accepts the Vault CLI's single-dash long flags (`-format=json`).
+fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut passthrough = false;
+    for arg in args {
+        if passthrough || arg == "--" {
+            passthrough = true;
+            out.push(arg);
+            continue;
+        }
+        let bytes = arg.as_bytes();
+        let single_dash_long = bytes.len() > 2
+            && bytes[0] == b'-'
+            && bytes[1].is_ascii_alphabetic()
+            && bytes[2].is_ascii_alphabetic();
+        out.push(if single_dash_long { format!("-{arg}") } else { arg });
+    }
+    out
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse_from(normalize_args(std::env::args())) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_API_ERROR } else { EXIT_OK };
+        }
+    };
+    if let Command::Server(args) = cli.command {
+        return server::run(args);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error starting the client runtime: {e}");
+            return EXIT_LOCAL_ERROR;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Server(_) => EXIT_OK,
+            Command::Operator { command, client } => operator::run(command, &client).await,
+            Command::Status { client } => operator::status(&client).await,
+            Command::Kv { command, client } => kv::run(command, &client).await,
+            Command::Token { command, client } => token::run(command, &client).await,
+            Command::Policy { command, client } => policy::run(command, &client).await,
+            Command::Read { path, client } => generic::read(&path, &client).await,
+            Command::Write { path, pairs, client } => generic::write(&path, &pairs, &client).await,
+            Command::List { path, client } => generic::list(&path, &client).await,
+            Command::Delete { path, client } => generic::delete(&path, &client).await,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_dash_long_flags_become_double_dash() {
+        let args = ["qm", "kv", "get", "-format=json", "-v", "secret/x", "--", "-format"];
+        let out = normalize_args(args.iter().map(|s| s.to_string()));
+        assert_eq!(out, ["qm", "kv", "get", "--format=json", "-v", "secret/x", "--", "-format"]);
+    }
+}

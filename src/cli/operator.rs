@@ -1,0 +1,173 @@
+//! `qm operator init|unseal|seal|rotate` and `qm status`.
+
+use super::client::{CallError, Client};
+use super::{output, ClientArgs, EXIT_API_ERROR, EXIT_LOCAL_ERROR, EXIT_OK};
+use clap::Subcommand;
+use serde_json::{json, Value};
+use std::io::BufRead;
+
+#[derive(Subcommand)]
+pub(crate) enum OperatorCommand {
+    /// Initialize a new server; prints the unseal keys and the root token once.
+    Init {
+        #[arg(long, default_value_t = 5)]
+        key_shares: u8,
+        #[arg(long, default_value_t = 3)]
+        key_threshold: u8,
+        /// For the passphrase seal: read the passphrase from standard input.
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+    /// Enter one unseal key (or the passphrase); read from stdin when omitted.
+    Unseal {
+        key: Option<String>,
+        /// Forget the keys entered so far.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Seal the server: drop every key from memory.
+    Seal,
+    /// Add a new encryption key term; old data stays readable.
+    Rotate,
+}
+
+fn fail(e: CallError) -> i32 {
+    eprintln!("{e}");
+    e.exit_code
+}
+
+fn read_stdin_line(prompt: &str) -> Option<String> {
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).ok()?;
+    let line = line.trim().to_string();
+    (!line.is_empty()).then_some(line)
+}
+
+pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    match command {
+        OperatorCommand::Init { key_shares, key_threshold, passphrase_stdin } => {
+            let mut body = json!({ "secret_shares": key_shares, "secret_threshold": key_threshold });
+            if passphrase_stdin {
+                match read_stdin_line("Passphrase: ") {
+                    Some(p) => body["passphrase"] = json!(p),
+                    None => {
+                        eprintln!("Error: no passphrase on standard input");
+                        return EXIT_LOCAL_ERROR;
+                    }
+                }
+            }
+            match client.call("PUT", "sys/init", Some(body)).await {
+                Ok(Some(result)) if client.json => {
+                    output::json(&result);
+                    EXIT_OK
+                }
+                Ok(Some(result)) => {
+                    let keys = result.get("keys_base64").and_then(Value::as_array).cloned().unwrap_or_default();
+                    for (i, key) in keys.iter().enumerate() {
+                        println!("Unseal Key {}: {}", i + 1, output::cell(key));
+                    }
+                    println!("\nInitial Root Token: {}", result.get("root_token").map(output::cell).unwrap_or_default());
+                    if keys.is_empty() {
+                        println!("\nQuartermaster is initialized with a passphrase seal: unseal it with the passphrase.");
+                    } else {
+                        println!(
+                            "\nQuartermaster is initialized with {key_shares} key shares and a key threshold of {key_threshold}.\nKeep the keys apart: {key_threshold} of them are needed to unseal."
+                        );
+                    }
+                    EXIT_OK
+                }
+                Ok(None) => EXIT_API_ERROR,
+                Err(e) => fail(e),
+            }
+        }
+        OperatorCommand::Unseal { key, reset } => {
+            let body = if reset {
+                json!({ "reset": true })
+            } else {
+                let Some(key) = key.or_else(|| read_stdin_line("Unseal Key (will be hidden): ")) else {
+                    eprintln!("Error: no unseal key given");
+                    return EXIT_LOCAL_ERROR;
+                };
+                json!({ "key": key })
+            };
+            match client.call("PUT", "sys/unseal", Some(body)).await {
+                Ok(Some(status)) => print_seal_status(&client, &status),
+                Ok(None) => EXIT_API_ERROR,
+                Err(e) => fail(e),
+            }
+        }
+        OperatorCommand::Seal => match client.call("PUT", "sys/seal", None).await {
+            Ok(_) => {
+                println!("Success! Quartermaster is sealed.");
+                EXIT_OK
+            }
+            Err(e) => fail(e),
+        },
+        OperatorCommand::Rotate => {
+            if let Err(e) = client.call("PUT", "sys/rotate", None).await {
+                return fail(e);
+            }
+            match client.call("GET", "sys/key-status", None).await {
+                Ok(Some(status)) => {
+                    let data = status.get("data").cloned().unwrap_or(Value::Null);
+                    println!("Success! Rotated key\n");
+                    output::table(&[
+                        ("Key Term".into(), data.get("term").map(output::cell).unwrap_or_default()),
+                        ("Install Time".into(), data.get("install_time").map(output::cell).unwrap_or_default()),
+                    ]);
+                    EXIT_OK
+                }
+                Ok(None) => EXIT_API_ERROR,
+                Err(e) => fail(e),
+            }
+        }
+    }
+}
+
+fn print_seal_status(client: &Client, status: &Value) -> i32 {
+    if client.json {
+        output::json(status);
+    } else {
+        let field = |name: &str| status.get(name).map(output::cell).unwrap_or_default();
+        let sealed = status.get("sealed").and_then(Value::as_bool).unwrap_or(true);
+        let mut rows = vec![
+            ("Seal Type".to_string(), field("type")),
+            ("Initialized".to_string(), field("initialized")),
+            ("Sealed".to_string(), field("sealed")),
+            ("Total Shares".to_string(), field("n")),
+            ("Threshold".to_string(), field("t")),
+        ];
+        if sealed {
+            rows.push(("Unseal Progress".into(), format!("{}/{}", field("progress"), field("t"))));
+            rows.push(("Unseal Nonce".into(), field("nonce")));
+        }
+        rows.push(("Version".into(), field("version")));
+        rows.push(("Storage Type".into(), field("storage_type")));
+        if !sealed {
+            rows.push(("Cluster Name".into(), field("cluster_name")));
+            rows.push(("Cluster ID".into(), field("cluster_id")));
+        }
+        rows.push(("HA Enabled".into(), "false".into()));
+        output::table(&rows);
+    }
+    if status.get("sealed").and_then(Value::as_bool).unwrap_or(true) {
+        EXIT_API_ERROR
+    } else {
+        EXIT_OK
+    }
+}
+
+/// `qm status`: exit 0 unsealed, 2 sealed, 1 on error.
+pub(crate) async fn status(args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    match client.call("GET", "sys/seal-status", None).await {
+        Ok(Some(status)) => print_seal_status(&client, &status),
+        Ok(None) => EXIT_LOCAL_ERROR,
+        Err(e) => {
+            eprintln!("Error checking seal status: {e}");
+            EXIT_LOCAL_ERROR
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! `qm server`: run from a config file, or `--dev` for a throwaway,
+//! unsealed, in-memory-like server with a printed root token.
+
+use crate::barrier::Barrier;
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::core::{Core, Settings};
+use crate::http::{serve, ListenerOptions};
+use crate::storage::{SledStorage, Storage};
+use clap::Args;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub(crate) struct ServerArgs {
+    /// The TOML config file (see config/server.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Start unsealed on temporary storage with a root token. Never for production.
+    #[arg(long)]
+    dev: bool,
+    /// Dev mode: the root token's id.
+    #[arg(long, env = "QM_DEV_ROOT_TOKEN_ID")]
+    dev_root_token_id: Option<String>,
+    /// Dev mode: where to listen.
+    #[arg(long, default_value = "127.0.0.1:8200")]
+    dev_listen_address: String,
+}
+
+fn init_logging(level: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub(crate) fn run(args: ServerArgs) -> i32 {
+    match (args.dev, &args.config) {
+        (true, _) => run_dev(args),
+        (false, Some(path)) => match Config::load(path) {
+            Ok(config) => run_config(config),
+            Err(e) => {
+                eprintln!("Error loading configuration: {e}");
+                super::EXIT_LOCAL_ERROR
+            }
+        },
+        (false, None) => {
+            eprintln!("Error: give --config FILE (see config/server.toml), or --dev to try it out");
+            super::EXIT_LOCAL_ERROR
+        }
+    }
+}
+
+fn bind(address: &str) -> Result<TcpListener, i32> {
+    TcpListener::bind(address).map_err(|e| {
+        eprintln!("Error listening on {address}: {e}");
+        super::EXIT_LOCAL_ERROR
+    })
+}
+
+fn run_dev(args: ServerArgs) -> i32 {
+    init_logging(&std::env::var("QM_LOG_LEVEL").unwrap_or_else(|_| "info".into()));
+    let listener = match bind(&args.dev_listen_address) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    actix_web::rt::System::new().block_on(async move {
+        let storage: Arc<dyn Storage> = match SledStorage::temporary() {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                eprintln!("Error opening dev storage: {e}");
+                return super::EXIT_LOCAL_ERROR;
+            }
+        };
+        let clock = Arc::new(SystemClock);
+        let core = Arc::new(Core::new(Barrier::new(storage, clock.clone()), clock, Settings::default()));
+        let init = match core.dev_setup(args.dev_root_token_id).await {
+            Ok(init) => init,
+            Err(e) => {
+                eprintln!("Error setting up dev mode: {e}");
+                return super::EXIT_LOCAL_ERROR;
+            }
+        };
+        let unseal_key = init
+            .keys
+            .first()
+            .map(|k| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, k.as_slice()))
+            .unwrap_or_default();
+        println!("==> Quartermaster server configuration:\n");
+        println!("             Api Address: http://{address}");
+        println!("                 Storage: sled (temporary, dev mode)");
+        println!("                 Version: {}\n", env!("CARGO_PKG_VERSION"));
+        println!("WARNING! dev mode is enabled! Quartermaster runs unsealed on temporary");
+        println!("storage that is deleted on exit, with the root token printed below.");
+        println!("Never use dev mode in production.\n");
+        println!("You may need to set the following environment variables:\n");
+        println!("    $ export QM_ADDR='http://{address}'");
+        println!("    $ export VAULT_ADDR='http://{address}'\n");
+        println!("Unseal Key: {unseal_key}");
+        println!("Root Token: {}\n", init.root_token.as_str());
+        println!("==> Quartermaster server started! Log data will stream in below:\n");
+        drop(init);
+        let options = ListenerOptions {
+            max_request_bytes: 32 * 1024 * 1024,
+            tls_cert_file: None,
+            tls_key_file: None,
+            workers: None,
+        };
+        finish(serve(listener, core, options).await)
+    })
+}
+
+fn run_config(config: Config) -> i32 {
+    init_logging(&config.log_level);
+    if let Err(e) = std::fs::create_dir_all(&config.storage.path) {
+        eprintln!("Error creating storage.path {}: {e}", config.storage.path.display());
+        return super::EXIT_LOCAL_ERROR;
+    }
+    let listener = match bind(&config.listener.address) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (default_lease_ttl, max_lease_ttl) = config.lease_ttls();
+    let settings = Settings {
+        default_lease_ttl,
+        max_lease_ttl,
+        seal_kind: config.seal.kind,
+        cluster_name: config.cluster_name.clone(),
+    };
+    let scheme = if config.listener.tls_cert_file.is_some() { "https" } else { "http" };
+    actix_web::rt::System::new().block_on(async move {
+        let storage: Arc<dyn Storage> = match SledStorage::open(&config.storage.path) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                eprintln!("Error opening storage: {e}");
+                return super::EXIT_LOCAL_ERROR;
+            }
+        };
+        let clock = Arc::new(SystemClock);
+        let core = Arc::new(Core::new(Barrier::new(storage, clock.clone()), clock, settings));
+        let initialized = matches!(core.seal_config().await, Ok(Some(_)));
+        println!("==> Quartermaster server configuration:\n");
+        println!("             Api Address: {scheme}://{address}");
+        println!("                 Storage: sled at {}", config.storage.path.display());
+        println!("                    Seal: {}", config.seal.kind.as_str());
+        println!("             Initialized: {initialized}");
+        println!("                 Version: {}\n", env!("CARGO_PKG_VERSION"));
+        println!("==> Quartermaster server started (sealed)! Log data will stream in below:\n");
+        let options = ListenerOptions {
+            max_request_bytes: config.listener.max_request_bytes,
+            tls_cert_file: config.listener.tls_cert_file.clone(),
+            tls_key_file: config.listener.tls_key_file.clone(),
+            workers: config.listener.workers,
+        };
+        finish(serve(listener, core, options).await)
+    })
+}
+
+fn finish(result: std::io::Result<()>) -> i32 {
+    match result {
+        Ok(()) => super::EXIT_OK,
+        Err(e) => {
+            eprintln!("Error serving: {e}");
+            super::EXIT_LOCAL_ERROR
+        }
+    }
+}

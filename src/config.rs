@@ -1,0 +1,189 @@
+//! The server configuration: a TOML file (see `config/server.toml`), with a
+//! few environment overrides, validated at load with errors that name the key.
+//!
+//! ```toml
+//! [listener]
+//! address = "127.0.0.1:8200"
+//!
+//! [storage]
+//! path = "/var/lib/quartermaster"
+//! ```
+
+use crate::barrier::seal::SealKind;
+use crate::duration::parse_seconds;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub listener: ListenerConfig,
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub seal: SealSection,
+    /// `error`, `warn`, `info`, `debug` or `trace`, or a tracing filter.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    #[serde(default = "default_ttl")]
+    pub default_lease_ttl: String,
+    #[serde(default = "default_ttl")]
+    pub max_lease_ttl: String,
+    #[serde(default = "default_cluster_name")]
+    pub cluster_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    #[serde(default = "default_address")]
+    pub address: String,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// HTTP worker threads; the number of CPU cores when unset.
+    pub workers: Option<usize>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        Self {
+            address: default_address(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_request_bytes: default_max_request_bytes(),
+            workers: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The sled data directory; created if missing.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealSection {
+    #[serde(rename = "type", default = "default_seal")]
+    pub kind: SealKind,
+}
+
+impl Default for SealSection {
+    fn default() -> Self {
+        Self { kind: default_seal() }
+    }
+}
+
+fn default_address() -> String {
+    "127.0.0.1:8200".into()
+}
+fn default_max_request_bytes() -> usize {
+    32 * 1024 * 1024
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_ttl() -> String {
+    "768h".into()
+}
+fn default_cluster_name() -> String {
+    "quartermaster".into()
+}
+fn default_seal() -> SealKind {
+    SealKind::Shamir
+}
+
+impl Config {
+    /// Reads, applies `QM_*` environment overrides, and validates.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let mut config: Config =
+            toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))?;
+        if let Ok(address) = std::env::var("QM_LISTEN_ADDRESS") {
+            config.listener.address = address;
+        }
+        if let Ok(storage) = std::env::var("QM_STORAGE_PATH") {
+            config.storage.path = PathBuf::from(storage);
+        }
+        if let Ok(level) = std::env::var("QM_LOG_LEVEL") {
+            config.log_level = level;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.listener
+            .address
+            .parse::<SocketAddr>()
+            .map_err(|_| format!("listener.address: {:?} is not HOST:PORT", self.listener.address))?;
+        match (&self.listener.tls_cert_file, &self.listener.tls_key_file) {
+            (Some(_), None) => return Err("listener.tls_key_file: required when tls_cert_file is set".into()),
+            (None, Some(_)) => return Err("listener.tls_cert_file: required when tls_key_file is set".into()),
+            _ => {}
+        }
+        if self.listener.max_request_bytes == 0 {
+            return Err("listener.max_request_bytes: must be greater than zero".into());
+        }
+        if self.listener.workers == Some(0) {
+            return Err("listener.workers: must be at least 1".into());
+        }
+        if self.storage.path.as_os_str().is_empty() {
+            return Err("storage.path: must not be empty".into());
+        }
+        let default_ttl = parse_seconds(&self.default_lease_ttl).map_err(|e| format!("default_lease_ttl: {e}"))?;
+        let max_ttl = parse_seconds(&self.max_lease_ttl).map_err(|e| format!("max_lease_ttl: {e}"))?;
+        if default_ttl > max_ttl {
+            return Err("default_lease_ttl: must not exceed max_lease_ttl".into());
+        }
+        Ok(())
+    }
+
+    /// Lease limits in seconds (validated at load).
+    pub fn lease_ttls(&self) -> (i64, i64) {
+        (
+            parse_seconds(&self.default_lease_ttl).unwrap_or(0),
+            parse_seconds(&self.max_lease_ttl).unwrap_or(0),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("server.toml");
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        Config::load(&path)
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = load_text("[storage]\npath = \"/tmp/qm\"\n").unwrap();
+        assert_eq!(config.listener.address, "127.0.0.1:8200");
+        assert_eq!(config.seal.kind, SealKind::Shamir);
+        assert_eq!(config.lease_ttls(), (768 * 3600, 768 * 3600));
+    }
+
+    #[test]
+    fn errors_name_the_bad_key() {
+        let err = load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\nadress = \"x\"\n").unwrap_err();
+        assert!(err.contains("adress"), "{err}");
+        let err = load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\naddress = \"nope\"\n").unwrap_err();
+        assert!(err.contains("listener.address"), "{err}");
+        let err = load_text("[listener]\naddress = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.contains("storage"), "{err}");
+        let err = load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\ntls_cert_file = \"c.pem\"\n").unwrap_err();
+        assert!(err.contains("tls_key_file"), "{err}");
+        let err = load_text("max_lease_ttl = \"1h\"\ndefault_lease_ttl = \"2h\"\n[storage]\npath = \"/x\"\n").unwrap_err();
+        assert!(err.contains("default_lease_ttl"), "{err}");
+    }
+}

@@ -1,0 +1,236 @@
+//! Initialization, unsealing and sealing.
+//!
+//! Init creates the key-encryption key (random, split into Shamir shares, or
+//! derived from a passphrase), the keyring, the built-in mounts and policies
+//! and a root token, then seals again, as Vault does. Unseal collects shares
+//! until the threshold is reached, rebuilds the key and opens the keyring.
+
+use super::mounts::{MountEntry, Mounts};
+use super::{Active, Core, UnsealProgress};
+use crate::auth::token::store::{NewToken, TokenStore};
+use crate::barrier::seal::{self, SealConfig, SealKind, SEAL_CONFIG_PATH};
+use crate::barrier::{BarrierError, StorageView};
+use crate::error::ApiError;
+use crate::policy::PolicyStore;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// What `sys/init` asks for.
+pub struct InitParams {
+    pub secret_shares: u8,
+    pub secret_threshold: u8,
+    pub passphrase: Option<Zeroizing<String>>,
+    /// Fixes the root token's id (dev mode).
+    pub root_token_id: Option<String>,
+}
+
+/// What `sys/init` hands back, once.
+pub struct InitResult {
+    pub keys: Vec<Zeroizing<Vec<u8>>>,
+    pub root_token: Zeroizing<String>,
+}
+
+const MIN_PASSPHRASE_LEN: usize = 12;
+
+impl Core {
+    pub async fn seal_config(&self) -> Result<Option<SealConfig>, ApiError> {
+        match self.barrier.get_plain(SEAL_CONFIG_PATH).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ApiError::Internal(format!("seal configuration is corrupt: {e}"))),
+        }
+    }
+
+    /// Initializes a new store. Leaves it sealed.
+    pub async fn initialize(&self, params: InitParams) -> Result<InitResult, ApiError> {
+        let mut progress = self.lifecycle.lock().await;
+        if self.seal_config().await?.is_some() {
+            return Err(ApiError::bad("Vault is already initialized"));
+        }
+        let kind = self.settings.seal_kind;
+        let (config, kek, keys) = match kind {
+            SealKind::Shamir => {
+                let (shares, threshold) = (params.secret_shares, params.secret_threshold);
+                if shares == 0 || threshold == 0 {
+                    return Err(ApiError::bad("secret_shares and secret_threshold must be at least 1"));
+                }
+                if threshold > shares {
+                    return Err(ApiError::bad("secret_threshold cannot be larger than secret_shares"));
+                }
+                if shares > 1 && threshold < 2 {
+                    return Err(ApiError::bad("secret_threshold must be greater than one for multiple shares"));
+                }
+                let kek = Zeroizing::new(crate::barrier::seal_key());
+                let keys = seal::split(&kek, shares, threshold);
+                let config = SealConfig {
+                    kind,
+                    secret_shares: shares,
+                    secret_threshold: threshold,
+                    kdf: None,
+                };
+                (config, kek, keys)
+            }
+            SealKind::Passphrase => {
+                let passphrase = params
+                    .passphrase
+                    .ok_or_else(|| ApiError::bad("passphrase: required by the passphrase seal"))?;
+                if passphrase.chars().count() < MIN_PASSPHRASE_LEN {
+                    return Err(ApiError::bad(format!(
+                        "passphrase: must be at least {MIN_PASSPHRASE_LEN} characters"
+                    )));
+                }
+                let kdf = seal::new_kdf_params();
+                let kek = seal::derive_from_passphrase(&passphrase, &kdf).map_err(ApiError::Internal)?;
+                let config = SealConfig {
+                    kind,
+                    secret_shares: 1,
+                    secret_threshold: 1,
+                    kdf: Some(kdf),
+                };
+                (config, kek, Vec::new())
+            }
+        };
+        self.barrier.initialize(&kek).await?;
+        let active = self.open_active().await?;
+        let root = active
+            .tokens
+            .create(NewToken {
+                parent_hash: None,
+                policies: vec!["root".into()],
+                meta: BTreeMap::new(),
+                display_name: "root".into(),
+                num_uses: 0,
+                ttl: 0,
+                explicit_max_ttl: 0,
+                period: 0,
+                renewable: false,
+                path: "auth/token/root".into(),
+                role: None,
+                id: params.root_token_id,
+            })
+            .await?
+            .0;
+        // The seal configuration is written last: a crash before this point
+        // leaves an uninitialized store that can simply be initialized again.
+        let config_bytes = serde_json::to_vec(&config).unwrap_or_default();
+        self.barrier.put_plain(SEAL_CONFIG_PATH, config_bytes).await?;
+        self.set_active(None);
+        self.barrier.seal();
+        *progress = UnsealProgress::default();
+        Ok(InitResult {
+            keys,
+            root_token: root,
+        })
+    }
+
+    /// Adds one unseal key (or the passphrase). Returns whether the server is
+    /// now unsealed.
+    pub async fn submit_unseal_key(&self, key: &str) -> Result<bool, ApiError> {
+        let mut progress = self.lifecycle.lock().await;
+        if !self.is_sealed() {
+            return Ok(true);
+        }
+        let config = self
+            .seal_config()
+            .await?
+            .ok_or_else(|| ApiError::bad("Vault is not initialized"))?;
+        let kek = match config.kind {
+            SealKind::Passphrase => {
+                let kdf = config
+                    .kdf
+                    .as_ref()
+                    .ok_or_else(|| ApiError::Internal("seal configuration lacks its KDF salt".into()))?;
+                seal::derive_from_passphrase(key, kdf).map_err(ApiError::Internal)?
+            }
+            SealKind::Shamir => {
+                let share = seal::decode_share(key).map_err(ApiError::BadRequest)?;
+                if !progress.shares.iter().any(|s| **s == *share) {
+                    progress.shares.push(share);
+                }
+                if progress.nonce.is_empty() {
+                    progress.nonce = uuid::Uuid::new_v4().to_string();
+                }
+                if progress.shares.len() < usize::from(config.secret_threshold) {
+                    return Ok(false);
+                }
+                let shares = std::mem::take(&mut *progress).shares;
+                seal::combine(&shares, config.secret_threshold).map_err(ApiError::BadRequest)?
+            }
+        };
+        match self.barrier.unseal(&kek).await {
+            Ok(()) => {}
+            Err(BarrierError::WrongKey) => {
+                return Err(ApiError::bad(
+                    "unseal failed: the key(s) do not open this store; progress was reset",
+                ))
+            }
+            Err(other) => return Err(other.into()),
+        }
+        self.open_active().await?;
+        tracing::info!("unsealed");
+        Ok(true)
+    }
+
+    /// Forgets the unseal keys entered so far.
+    pub async fn reset_unseal(&self) {
+        *self.lifecycle.lock().await = UnsealProgress::default();
+    }
+
+    /// Unseal keys entered so far, and the attempt's nonce.
+    pub async fn unseal_progress(&self) -> (usize, String) {
+        let progress = self.lifecycle.lock().await;
+        (progress.shares.len(), progress.nonce.clone())
+    }
+
+    /// Drops all key material and the unsealed state.
+    pub async fn seal(&self) {
+        let _progress = self.lifecycle.lock().await;
+        self.set_active(None);
+        self.barrier.seal();
+        tracing::info!("sealed");
+    }
+
+    /// Builds the unsealed state from storage (first time: built-ins).
+    async fn open_active(&self) -> Result<Arc<Active>, ApiError> {
+        let barrier = Arc::clone(&self.barrier);
+        let tokens = TokenStore::open(
+            StorageView::new(Arc::clone(&barrier), "sys/token/"),
+            Arc::clone(&self.clock),
+        )
+        .await?;
+        let policies = PolicyStore::new(StorageView::new(Arc::clone(&barrier), "sys/policy/"));
+        policies.ensure_default().await?;
+        let mounts = Mounts::load(barrier).await?;
+        let active = Arc::new(Active {
+            mounts,
+            tokens,
+            policies,
+        });
+        self.set_active(Some(Arc::clone(&active)));
+        Ok(active)
+    }
+
+    /// Dev mode: initialize with one share, unseal, mount `secret/` as KV v2.
+    /// Returns the unseal key and the root token to print.
+    pub async fn dev_setup(&self, root_token_id: Option<String>) -> Result<InitResult, ApiError> {
+        let result = self
+            .initialize(InitParams {
+                secret_shares: 1,
+                secret_threshold: 1,
+                passphrase: None,
+                root_token_id,
+            })
+            .await?;
+        let key = hex::encode(result.keys.first().map(|k| k.as_slice()).unwrap_or_default());
+        self.submit_unseal_key(&key).await?;
+        let active = self.active()?;
+        if active.mounts.get("secret/").is_none() {
+            let mut entry = MountEntry::new("secret/", "kv", "key/value secret storage");
+            entry.options.insert("version".into(), "2".into());
+            active.mounts.mount(entry).await?;
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,97 @@
+//! The core: the seal state, and the request pipeline
+//! (authenticate → authorize → route → respond). Everything that exists only
+//! while unsealed (mounts, tokens, policies) lives in [`Active`].
+
+mod lifecycle;
+pub mod mounts;
+pub mod pipeline;
+pub mod request;
+
+pub use lifecycle::{InitParams, InitResult};
+
+use crate::auth::token::store::TokenStore;
+use crate::barrier::Barrier;
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::policy::PolicyStore;
+use mounts::Mounts;
+use std::sync::{Arc, RwLock};
+use zeroize::Zeroizing;
+
+/// System-wide lease limits, in seconds (Vault's defaults: 32 days).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub default_lease_ttl: i64,
+    pub max_lease_ttl: i64,
+    /// The seal used when the store is initialized.
+    pub seal_kind: crate::barrier::seal::SealKind,
+    pub cluster_name: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            default_lease_ttl: 768 * 3600,
+            max_lease_ttl: 768 * 3600,
+            seal_kind: crate::barrier::seal::SealKind::Shamir,
+            cluster_name: "quartermaster".into(),
+        }
+    }
+}
+
+/// What exists only while unsealed.
+pub struct Active {
+    pub mounts: Mounts,
+    pub tokens: TokenStore,
+    pub policies: PolicyStore,
+}
+
+/// Unseal keys entered so far.
+#[derive(Default)]
+struct UnsealProgress {
+    nonce: String,
+    shares: Vec<Zeroizing<Vec<u8>>>,
+}
+
+pub struct Core {
+    pub barrier: Arc<Barrier>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    pub cluster_id: String,
+    // A tokio mutex: init, unseal and seal await storage while holding it.
+    lifecycle: tokio::sync::Mutex<UnsealProgress>,
+    // A std lock: read on every request to clone an Arc, never held across an await.
+    active: RwLock<Option<Arc<Active>>>,
+}
+
+impl Core {
+    pub fn new(barrier: Arc<Barrier>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        Self {
+            barrier,
+            clock,
+            settings,
+            cluster_id: uuid::Uuid::new_v4().to_string(),
+            lifecycle: tokio::sync::Mutex::new(UnsealProgress::default()),
+            active: RwLock::new(None),
+        }
+    }
+
+    /// The unsealed state, or why there is none.
+    pub fn active(&self) -> Result<Arc<Active>, ApiError> {
+        self.active
+            .read()
+            .ok()
+            .and_then(|a| a.clone())
+            .ok_or(ApiError::Sealed)
+    }
+
+    fn set_active(&self, active: Option<Arc<Active>>) {
+        if let Ok(mut slot) = self.active.write() {
+            *slot = active;
+        }
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.active().is_err()
+    }
+}

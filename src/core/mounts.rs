@@ -1,0 +1,237 @@
+//! The mount table: which backend serves which path prefix. Secret engines
+//! and auth methods share one table (auth mounts live under `auth/`); the
+//! table is stored at `core/mounts` and routing takes the longest prefix.
+
+use crate::barrier::{Barrier, StorageView};
+use crate::engines::{self, Engine};
+use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+const TABLE_KEY: &str = "core/mounts";
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct MountConfig {
+    /// Seconds; 0 means the system default.
+    pub default_lease_ttl: i64,
+    /// Seconds; 0 means the system default.
+    pub max_lease_ttl: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MountEntry {
+    /// With a trailing slash: `secret/`, `auth/approle/`.
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    pub accessor: String,
+    pub uuid: String,
+    pub config: MountConfig,
+    pub options: BTreeMap<String, String>,
+    #[serde(default)]
+    pub local: bool,
+    #[serde(default)]
+    pub seal_wrap: bool,
+}
+
+impl MountEntry {
+    pub fn new(path: &str, kind: &str, description: &str) -> Self {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let accessor = format!("{}_{}", kind, &uuid[..8]);
+        Self {
+            path: path.to_string(),
+            kind: kind.to_string(),
+            description: description.to_string(),
+            accessor,
+            uuid,
+            config: MountConfig::default(),
+            options: BTreeMap::new(),
+            local: false,
+            seal_wrap: false,
+        }
+    }
+
+    pub fn is_auth(&self) -> bool {
+        self.path.starts_with("auth/")
+    }
+
+    /// The storage prefix this mount's backend sees.
+    pub fn storage_prefix(&self) -> String {
+        if self.is_auth() {
+            format!("auth/{}/", self.uuid)
+        } else {
+            format!("logical/{}/", self.uuid)
+        }
+    }
+}
+
+/// Who serves a mount.
+#[derive(Clone)]
+pub enum Backend {
+    /// `sys/`, served by the core itself.
+    System,
+    /// `auth/token/`, the core's token store.
+    Token,
+    Engine(Arc<dyn Engine>),
+}
+
+#[derive(Clone)]
+pub struct Mounted {
+    pub entry: MountEntry,
+    pub backend: Backend,
+}
+
+pub struct Mounts {
+    barrier: Arc<Barrier>,
+    // Copy-on-write: readers clone the Arc and route without holding the lock.
+    table: RwLock<Arc<Vec<Mounted>>>,
+    // A tokio mutex: it serializes table changes across the awaits of a store.
+    changing: tokio::sync::Mutex<()>,
+}
+
+impl Mounts {
+    /// Loads the stored table, or creates the built-in one (`sys/`,
+    /// `auth/token/`) on first unseal.
+    pub async fn load(barrier: Arc<Barrier>) -> Result<Self, ApiError> {
+        let entries = match barrier.get_json::<Vec<MountEntry>>(TABLE_KEY).await? {
+            Some(entries) => entries,
+            None => {
+                let entries = vec![
+                    MountEntry::new("sys/", "system", "system endpoints used for control, policy and debugging"),
+                    MountEntry::new("auth/token/", "token", "token based credentials"),
+                ];
+                barrier.put_json(TABLE_KEY, &entries).await?;
+                entries
+            }
+        };
+        let mut table = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let backend = Self::backend_for(&barrier, &entry)?;
+            table.push(Mounted { entry, backend });
+        }
+        Ok(Self {
+            barrier,
+            table: RwLock::new(Arc::new(table)),
+            changing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn backend_for(barrier: &Arc<Barrier>, entry: &MountEntry) -> Result<Backend, ApiError> {
+        Ok(match entry.kind.as_str() {
+            "system" => Backend::System,
+            "token" => Backend::Token,
+            _ => {
+                let view = StorageView::new(Arc::clone(barrier), entry.storage_prefix());
+                Backend::Engine(engines::build(entry, view)?)
+            }
+        })
+    }
+
+    pub fn snapshot(&self) -> Arc<Vec<Mounted>> {
+        self.table
+            .read()
+            .map(|t| Arc::clone(&t))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// The mount serving `path` (longest prefix) and the path relative to it.
+    pub fn route(&self, path: &str) -> Option<(Mounted, String)> {
+        let table = self.snapshot();
+        table
+            .iter()
+            .filter(|m| {
+                path.starts_with(&m.entry.path) || format!("{path}/") == m.entry.path
+            })
+            .max_by_key(|m| m.entry.path.len())
+            .map(|m| {
+                let relative = path.get(m.entry.path.len()..).unwrap_or("").to_string();
+                (m.clone(), relative)
+            })
+    }
+
+    pub fn get(&self, mount_path: &str) -> Option<Mounted> {
+        self.snapshot()
+            .iter()
+            .find(|m| m.entry.path == mount_path)
+            .cloned()
+    }
+
+    /// Adds a mount; the path must not overlap an existing one.
+    pub async fn mount(&self, entry: MountEntry) -> Result<(), ApiError> {
+        let _changing = self.changing.lock().await;
+        let current = self.snapshot();
+        if let Some(clash) = current
+            .iter()
+            .find(|m| entry.path.starts_with(&m.entry.path) || m.entry.path.starts_with(&entry.path))
+        {
+            if clash.entry.path == entry.path {
+                return Err(ApiError::bad(format!("path is already in use at {}", entry.path)));
+            }
+            if clash.entry.kind != "system" || entry.path.starts_with("sys/") {
+                return Err(ApiError::bad(format!(
+                    "path {} conflicts with existing mount {}",
+                    entry.path, clash.entry.path
+                )));
+            }
+        }
+        let backend = Self::backend_for(&self.barrier, &entry)?;
+        let mut next = (*current).clone();
+        next.push(Mounted { entry, backend });
+        self.store(next).await
+    }
+
+    /// Removes a mount and everything its backend stored.
+    pub async fn unmount(&self, mount_path: &str) -> Result<(), ApiError> {
+        let _changing = self.changing.lock().await;
+        let current = self.snapshot();
+        let Some(found) = current.iter().find(|m| m.entry.path == mount_path) else {
+            return Ok(());
+        };
+        if matches!(found.backend, Backend::System | Backend::Token) {
+            return Err(ApiError::bad(format!("cannot unmount {mount_path:?}")));
+        }
+        let prefix = found.entry.storage_prefix();
+        let next: Vec<Mounted> = current
+            .iter()
+            .filter(|m| m.entry.path != mount_path)
+            .cloned()
+            .collect();
+        self.store(next).await?;
+        let keys = self.barrier.keys(&prefix).await?;
+        for chunk in keys.chunks(1000) {
+            let deletes = chunk
+                .iter()
+                .map(|k| crate::barrier::Write::Delete(k.clone()))
+                .collect();
+            self.barrier.write(deletes).await?;
+        }
+        Ok(())
+    }
+
+    /// Replaces one mount's config (tune).
+    pub async fn tune(&self, mount_path: &str, config: MountConfig, description: Option<String>) -> Result<(), ApiError> {
+        let _changing = self.changing.lock().await;
+        let current = self.snapshot();
+        let mut next = (*current).clone();
+        let mounted = next
+            .iter_mut()
+            .find(|m| m.entry.path == mount_path)
+            .ok_or_else(|| ApiError::bad(format!("no mount at {mount_path}")))?;
+        mounted.entry.config = config;
+        if let Some(description) = description {
+            mounted.entry.description = description;
+        }
+        self.store(next).await
+    }
+
+    async fn store(&self, next: Vec<Mounted>) -> Result<(), ApiError> {
+        let entries: Vec<&MountEntry> = next.iter().map(|m| &m.entry).collect();
+        self.barrier.put_json(TABLE_KEY, &entries).await?;
+        if let Ok(mut table) = self.table.write() {
+            *table = Arc::new(next);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! The request pipeline: unauthenticated sys paths first, then seal check,
+//! token authentication, routing by longest mount prefix, the ACL check
+//! (create vs update decided by the engine's existence check; `sudo` where
+//! the path needs it), and dispatch.
+
+use super::mounts::{Backend, MountEntry};
+use super::request::{Operation, Request, Response};
+use super::{Active, Core};
+use crate::auth::token::{self, store::TokenEntry};
+use crate::engines::{sys, EngineRequest};
+use crate::error::ApiError;
+use crate::policy::{Acl, Capabilities};
+
+/// Everything a built-in handler (sys, token) may need about a request.
+pub struct Ctx<'a> {
+    pub core: &'a Core,
+    pub active: &'a Active,
+    pub caller: &'a TokenEntry,
+    pub acl: &'a Acl,
+    pub req: &'a Request,
+    /// The path relative to the mount.
+    pub path: &'a str,
+    pub mount: &'a MountEntry,
+}
+
+/// Paths that need `sudo` on top of the operation's capability.
+const SUDO_PATHS: &[&str] = &[
+    "sys/auth/*",
+    "sys/audit",
+    "sys/audit/*",
+    "sys/rotate",
+    "sys/rotate/keyring",
+    "sys/seal",
+    "sys/raw/*",
+    "sys/leases/revoke-prefix/*",
+    "sys/leases/revoke-force/*",
+    "auth/token/revoke-orphan",
+    "auth/token/accessors/",
+];
+
+fn needs_sudo(path: &str) -> bool {
+    SUDO_PATHS.iter().any(|pattern| match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => path == *pattern,
+    })
+}
+
+fn capability_for(operation: Operation) -> Capabilities {
+    match operation {
+        Operation::Read => Capabilities::READ,
+        Operation::List => Capabilities::LIST,
+        Operation::Create => Capabilities::CREATE,
+        Operation::Update => Capabilities::UPDATE,
+        Operation::Delete => Capabilities::DELETE,
+        Operation::Patch => Capabilities::PATCH,
+    }
+}
+
+/// Rejects paths that could be read two ways.
+fn check_path(path: &str) -> Result<(), ApiError> {
+    if path.split('/').any(|segment| segment == ".." || segment == ".")
+        || path.contains("//")
+        || path.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad(format!("invalid request path {path:?}")));
+    }
+    Ok(())
+}
+
+impl Core {
+    /// Handles one request end to end.
+    pub async fn handle(&self, mut req: Request) -> Result<Response, ApiError> {
+        check_path(&req.path)?;
+        if let Some(answer) = sys::unauthenticated(self, &req).await {
+            return answer;
+        }
+        let active = match self.active() {
+            Ok(active) => active,
+            Err(_) if self.seal_config().await?.is_none() => return Err(ApiError::NotInitialized),
+            Err(sealed) => return Err(sealed),
+        };
+        let caller = self.authenticate(&active, &req).await?;
+        let policies = active.policies.resolve(&caller.policies).await?;
+        let acl = Acl::from_policies(&policies);
+
+        let Some((mounted, relative)) = active.mounts.route(&req.path) else {
+            return Err(if acl.is_root() {
+                ApiError::NoHandler(format!(
+                    "no handler for route \"{}\". route entry not found.",
+                    req.path
+                ))
+            } else {
+                ApiError::PermissionDenied
+            });
+        };
+
+        if req.operation == Operation::Update {
+            if let Backend::Engine(engine) = &mounted.backend {
+                let probe = EngineRequest {
+                    operation: req.operation,
+                    path: &relative,
+                    data: &req.data,
+                    mount: &mounted.entry,
+                };
+                if !engine.exists(&probe).await? {
+                    req.operation = Operation::Create;
+                }
+            }
+        }
+        let mut needed = capability_for(req.operation);
+        if needs_sudo(&req.path) {
+            needed = needed.union(Capabilities::SUDO);
+        }
+        // Mount discovery answers any valid token about the mounts it can use
+        // part of (the handler checks that); everything else must be granted.
+        let self_checked = req.path.starts_with("sys/internal/ui/mounts");
+        if !self_checked && !acl.allows(&req.path, needed) {
+            return Err(ApiError::PermissionDenied);
+        }
+        if !active.tokens.use_once(&caller).await? {
+            return Err(ApiError::PermissionDenied);
+        }
+
+        match &mounted.backend {
+            Backend::Engine(engine) => {
+                let engine_req = EngineRequest {
+                    operation: req.operation,
+                    path: &relative,
+                    data: &req.data,
+                    mount: &mounted.entry,
+                };
+                engine.handle(&engine_req).await
+            }
+            Backend::System | Backend::Token => {
+                let ctx = Ctx {
+                    core: self,
+                    active: &active,
+                    caller: &caller,
+                    acl: &acl,
+                    req: &req,
+                    path: &relative,
+                    mount: &mounted.entry,
+                };
+                if matches!(mounted.backend, Backend::System) {
+                    sys::handle(&ctx).await
+                } else {
+                    token::handle(&ctx).await
+                }
+            }
+        }
+    }
+
+    async fn authenticate(&self, active: &Active, req: &Request) -> Result<TokenEntry, ApiError> {
+        let token = req
+            .token
+            .as_ref()
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::PermissionDenied)?;
+        active
+            .tokens
+            .lookup(token)
+            .await?
+            .ok_or(ApiError::PermissionDenied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sudo_paths() {
+        assert!(needs_sudo("sys/rotate"));
+        assert!(needs_sudo("sys/auth/approle"));
+        assert!(!needs_sudo("sys/auth"));
+        assert!(!needs_sudo("secret/data/x"));
+    }
+
+    #[test]
+    fn ambiguous_paths_are_rejected() {
+        assert!(check_path("secret/../sys/seal").is_err());
+        assert!(check_path("secret//x").is_err());
+        assert!(check_path("secret/data/x").is_ok());
+    }
+}

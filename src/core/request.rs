@@ -1,0 +1,130 @@
+//! The request and response that flow through the core, independent of HTTP.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::net::IpAddr;
+use zeroize::Zeroizing;
+
+/// What a request asks to do; writes are split into create and update by
+/// whether the target exists, as Vault's ACLs distinguish them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Read,
+    List,
+    Create,
+    Update,
+    Delete,
+    Patch,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::List => "list",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::Patch => "patch",
+        }
+    }
+
+    pub fn is_write(self) -> bool {
+        matches!(self, Self::Create | Self::Update | Self::Patch)
+    }
+}
+
+/// One API request. The token is zeroized on drop and has no `Debug`.
+pub struct Request {
+    pub id: String,
+    pub operation: Operation,
+    /// The path below `/v1/`, without a leading slash.
+    pub path: String,
+    pub data: Map<String, Value>,
+    pub token: Option<Zeroizing<String>>,
+    pub remote_addr: Option<IpAddr>,
+}
+
+impl Request {
+    pub fn new(operation: Operation, path: impl Into<String>) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation,
+            path: path.into(),
+            data: Map::new(),
+            token: None,
+            remote_addr: None,
+        }
+    }
+}
+
+/// The `auth` block of a response: a token was issued.
+#[derive(Serialize, Clone)]
+pub struct AuthBlock {
+    pub client_token: String,
+    pub accessor: String,
+    pub policies: Vec<String>,
+    pub token_policies: Vec<String>,
+    pub identity_policies: Option<Vec<String>>,
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
+    pub lease_duration: i64,
+    pub renewable: bool,
+    pub entity_id: String,
+    pub token_type: String,
+    pub orphan: bool,
+    pub mfa_requirement: Option<Value>,
+    pub num_uses: i64,
+}
+
+/// What a handler answers.
+#[derive(Default)]
+pub struct Response {
+    pub data: Option<Map<String, Value>>,
+    pub auth: Option<AuthBlock>,
+    pub warnings: Vec<String>,
+    /// A body sent as-is instead of the envelope (sys/health, sys/init, ...).
+    pub raw: Option<Value>,
+    /// A status other than the default (200 with a body, 204 without).
+    pub status: Option<u16>,
+}
+
+impl Response {
+    pub fn data(data: Map<String, Value>) -> Self {
+        Self {
+            data: Some(data),
+            ..Self::default()
+        }
+    }
+
+    /// A response carrying the fields of a JSON object.
+    pub fn json(value: Value) -> Self {
+        match value {
+            Value::Object(map) => Self::data(map),
+            _ => Self::default(),
+        }
+    }
+
+    pub fn raw(value: Value) -> Self {
+        Self {
+            raw: Some(value),
+            ..Self::default()
+        }
+    }
+
+    /// A LIST answer: `{"keys": [...]}`, or 404 when empty, as Vault does.
+    pub fn keys(keys: Vec<String>) -> Result<Self, crate::error::ApiError> {
+        if keys.is_empty() {
+            return Err(crate::error::ApiError::NotFound);
+        }
+        Ok(Self::json(serde_json::json!({ "keys": keys })))
+    }
+
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+}

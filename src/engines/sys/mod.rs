@@ -1,0 +1,47 @@
+//! The `sys/` backend: seal lifecycle, mounts, policies and capabilities.
+//! Served by the core itself, since it manages the core.
+
+mod mounts;
+mod policies;
+mod seal;
+
+use crate::core::pipeline::Ctx;
+use crate::core::request::{Operation, Request, Response};
+use crate::core::Core;
+use crate::error::ApiError;
+
+/// Answers the paths that need no token (and work while sealed); `None` for
+/// every other path.
+pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Response, ApiError>> {
+    let path = req.path.strip_prefix("sys/")?;
+    Some(match (path, req.operation) {
+        ("init", Operation::Read) => seal::init_status(core).await,
+        ("init", Operation::Update | Operation::Create) => seal::init(core, &req.data).await,
+        ("seal-status", Operation::Read) => seal::seal_status(core).await.map(Response::raw),
+        ("unseal", Operation::Update | Operation::Create) => seal::unseal(core, &req.data).await,
+        ("health", Operation::Read) => seal::health(core, &req.data).await,
+        ("leader", Operation::Read) => Ok(seal::leader()),
+        ("init" | "seal-status" | "unseal" | "health" | "leader", _) => {
+            Err(ApiError::UnsupportedOperation)
+        }
+        _ => return None,
+    })
+}
+
+/// Answers authenticated `sys/` paths.
+pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let op = ctx.req.operation;
+    let path = ctx.path;
+    let first = path.split('/').next().unwrap_or("");
+    match first {
+        "seal" | "rotate" | "key-status" => seal::handle(ctx, path, op).await,
+        "mounts" | "auth" => mounts::handle(ctx, path, op).await,
+        "internal" if path.starts_with("internal/ui/mounts") => mounts::ui_mounts(ctx, path).await,
+        "policies" | "policy" | "capabilities" | "capabilities-self" | "capabilities-accessor" => {
+            policies::handle(ctx, path, op).await
+        }
+        _ => Err(ApiError::NoHandler(format!(
+            "no handler for route \"sys/{path}\". route entry not found."
+        ))),
+    }
+}

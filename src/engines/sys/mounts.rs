@@ -1,0 +1,214 @@
+//! `sys/mounts`, `sys/auth` (enable, disable, list, read, tune) and
+//! `sys/internal/ui/mounts`, which the CLI asks before every `kv` command.
+
+use crate::core::mounts::{MountConfig, MountEntry, Mounted};
+use crate::core::pipeline::Ctx;
+use crate::core::request::{Operation, Response};
+use crate::duration::parse_seconds;
+use crate::error::ApiError;
+use crate::params::optional_str;
+use serde_json::{json, Map, Value};
+
+/// A mount as Vault lists it.
+fn mount_json(entry: &MountEntry) -> Value {
+    let mut config = json!({
+        "default_lease_ttl": entry.config.default_lease_ttl,
+        "max_lease_ttl": entry.config.max_lease_ttl,
+        "force_no_cache": false,
+    });
+    if entry.is_auth() {
+        config["token_type"] = json!("default-service");
+    }
+    json!({
+        "accessor": entry.accessor,
+        "config": config,
+        "description": entry.description,
+        "external_entropy_access": false,
+        "local": entry.local,
+        "options": if entry.options.is_empty() { Value::Null } else { json!(entry.options) },
+        "seal_wrap": entry.seal_wrap,
+        "type": entry.kind,
+        "uuid": entry.uuid,
+        "plugin_version": "",
+        "running_plugin_version": "",
+        "running_sha256": "",
+        "deprecation_status": "",
+    })
+}
+
+/// A TTL field of a mount request: absent, empty, "system" or "0s" mean the
+/// system default (0).
+fn ttl_field(data: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiError> {
+    match data.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if s == "system" => Ok(Some(0)),
+        Some(Value::String(s)) => parse_seconds(s)
+            .map(Some)
+            .map_err(|e| ApiError::bad(format!("{field}: {e}"))),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .filter(|v| *v >= 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad(format!("{field}: expected a non-negative number of seconds"))),
+        Some(_) => Err(ApiError::bad(format!("{field}: expected a duration"))),
+    }
+}
+
+fn normalize_mount_path(raw: &str) -> Result<String, ApiError> {
+    let trimmed = raw.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(ApiError::bad("missing mount path"));
+    }
+    Ok(format!("{trimmed}/"))
+}
+
+fn parse_config(data: &Map<String, Value>, base: &MountConfig) -> Result<MountConfig, ApiError> {
+    let mut config = base.clone();
+    if let Some(ttl) = ttl_field(data, "default_lease_ttl")? {
+        config.default_lease_ttl = ttl;
+    }
+    if let Some(ttl) = ttl_field(data, "max_lease_ttl")? {
+        config.max_lease_ttl = ttl;
+    }
+    if config.max_lease_ttl > 0 && config.default_lease_ttl > config.max_lease_ttl {
+        return Err(ApiError::bad("default_lease_ttl cannot be greater than max_lease_ttl"));
+    }
+    Ok(config)
+}
+
+async fn enable(ctx: &Ctx<'_>, full_path: String, auth: bool) -> Result<Response, ApiError> {
+    let data = &ctx.req.data;
+    let requested = optional_str(data, "type")?
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad("type: required (for example \"kv\")"))?;
+    // `kv-v2` is shorthand for `kv` with version 2.
+    let kind = if requested == "kv-v2" { "kv" } else { requested }.to_string();
+    if ["sys/", "auth/", "cubbyhole/", "identity/"].iter().any(|r| full_path == *r)
+        || (!auth && full_path.starts_with("auth/"))
+    {
+        return Err(ApiError::bad(format!("cannot mount at reserved path {full_path:?}")));
+    }
+    let description = optional_str(data, "description")?.unwrap_or("").to_string();
+    let mut entry = MountEntry::new(&full_path, &kind, &description);
+    if let Some(Value::Object(config)) = data.get("config") {
+        entry.config = parse_config(&config, &entry.config)?;
+    }
+    match data.get("options") {
+        Some(Value::Object(options)) => {
+            for (key, value) in options {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                entry.options.insert(key.clone(), text);
+            }
+        }
+        None | Some(Value::Null) => {}
+        Some(_) => return Err(ApiError::bad("options: expected an object")),
+    }
+    if requested == "kv-v2" {
+        entry.options.insert("version".into(), "2".into());
+    }
+    if kind == "kv" {
+        entry.options.entry("version".into()).or_insert_with(|| "2".into());
+    }
+    ctx.active.mounts.mount(entry).await?;
+    tracing::info!(path = %full_path, kind = %kind, "mount enabled");
+    Ok(Response::empty())
+}
+
+fn list(ctx: &Ctx<'_>, auth: bool) -> Response {
+    let mut listing = Map::new();
+    for mounted in ctx.active.mounts.snapshot().iter() {
+        if mounted.entry.is_auth() != auth {
+            continue;
+        }
+        let key = if auth {
+            mounted.entry.path.trim_start_matches("auth/").to_string()
+        } else {
+            mounted.entry.path.clone()
+        };
+        listing.insert(key, mount_json(&mounted.entry));
+    }
+    Response::data(listing)
+}
+
+pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<Response, ApiError> {
+    let (table, rest) = path.split_once('/').unwrap_or((path, ""));
+    let auth = table == "auth";
+    if rest.is_empty() {
+        return match op {
+            Operation::Read => Ok(list(ctx, auth)),
+            _ => Err(ApiError::UnsupportedOperation),
+        };
+    }
+    let (mount_part, tune) = match rest.trim_end_matches('/').strip_suffix("/tune") {
+        Some(mount_part) => (mount_part, true),
+        None => (rest, false),
+    };
+    let mut full_path = normalize_mount_path(mount_part)?;
+    if auth {
+        full_path = format!("auth/{full_path}");
+    }
+    let existing = ctx.active.mounts.get(&full_path);
+    let not_found = || ApiError::bad(format!("no mount at {full_path:?}"));
+    match (tune, op) {
+        (false, Operation::Create | Operation::Update) => enable(ctx, full_path.clone(), auth).await,
+        (false, Operation::Delete) => {
+            ctx.active.mounts.unmount(&full_path).await?;
+            tracing::info!(path = %full_path, "mount disabled");
+            Ok(Response::empty())
+        }
+        (false, Operation::Read) => {
+            let mounted: Mounted = existing.ok_or_else(not_found)?;
+            Ok(Response::json(mount_json(&mounted.entry)))
+        }
+        (true, Operation::Read) => {
+            let mounted = existing.ok_or_else(not_found)?;
+            let entry = &mounted.entry;
+            let effective = |v: i64, system: i64| if v > 0 { v } else { system };
+            Ok(Response::json(json!({
+                "default_lease_ttl": effective(entry.config.default_lease_ttl, ctx.core.settings.default_lease_ttl),
+                "max_lease_ttl": effective(entry.config.max_lease_ttl, ctx.core.settings.max_lease_ttl),
+                "force_no_cache": false,
+                "description": entry.description,
+                "options": entry.options,
+            })))
+        }
+        (true, Operation::Create | Operation::Update) => {
+            let mounted = existing.ok_or_else(not_found)?;
+            let config = parse_config(&ctx.req.data, &mounted.entry.config)?;
+            let description = optional_str(&ctx.req.data, "description")?.map(String::from);
+            ctx.active.mounts.tune(&full_path, config, description).await?;
+            Ok(Response::empty())
+        }
+        _ => Err(ApiError::UnsupportedOperation),
+    }
+}
+
+/// `sys/internal/ui/mounts[/PATH]`: the mount serving PATH, for clients that
+/// must know a mount's type and KV version before they call it.
+pub(super) async fn ui_mounts(ctx: &Ctx<'_>, path: &str) -> Result<Response, ApiError> {
+    let target = path
+        .strip_prefix("internal/ui/mounts")
+        .unwrap_or("")
+        .trim_start_matches('/');
+    if target.is_empty() {
+        let secret = list(ctx, false).data.unwrap_or_default();
+        let auth = list(ctx, true).data.unwrap_or_default();
+        return Ok(Response::json(json!({ "secret": secret, "auth": auth })));
+    }
+    let denied = || {
+        ApiError::Forbidden(format!(
+            "preflight capability check returned 403, please ensure client's policies grant access to path \"{target}/\""
+        ))
+    };
+    let (mounted, _) = ctx.active.mounts.route(target).ok_or_else(denied)?;
+    if !ctx.acl.has_access_under(&mounted.entry.path) {
+        return Err(ApiError::PermissionDenied);
+    }
+    let mut info = mount_json(&mounted.entry);
+    info["path"] = json!(mounted.entry.path);
+    Ok(Response::json(info))
+}

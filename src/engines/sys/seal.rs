@@ -1,0 +1,164 @@
+//! `sys/init`, `sys/unseal`, `sys/seal`, `sys/seal-status`, `sys/health`,
+//! `sys/leader`, `sys/rotate` and `sys/key-status`.
+
+use crate::clock::rfc3339;
+use crate::core::pipeline::Ctx;
+use crate::core::request::{Operation, Response};
+use crate::core::{Core, InitParams};
+use crate::error::ApiError;
+use crate::params::{optional_bool, optional_str, optional_u64};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use zeroize::Zeroizing;
+
+pub(super) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub(super) async fn init_status(core: &Core) -> Result<Response, ApiError> {
+    Ok(Response::raw(json!({ "initialized": core.seal_config().await?.is_some() })))
+}
+
+pub(super) async fn init(core: &Core, data: &Map<String, Value>) -> Result<Response, ApiError> {
+    let shares = optional_u64(data, "secret_shares")?.unwrap_or(0);
+    let threshold = optional_u64(data, "secret_threshold")?.unwrap_or(0);
+    let small = |n: u64, field: &str| {
+        u8::try_from(n).map_err(|_| ApiError::bad(format!("{field}: at most 255")))
+    };
+    let passphrase = optional_str(data, "passphrase")?.map(|p| Zeroizing::new(p.to_string()));
+    let result = core
+        .initialize(InitParams {
+            secret_shares: small(shares, "secret_shares")?,
+            secret_threshold: small(threshold, "secret_threshold")?,
+            passphrase,
+            root_token_id: None,
+        })
+        .await?;
+    let hex_keys: Vec<String> = result.keys.iter().map(|k| hex::encode(k.as_slice())).collect();
+    let b64_keys: Vec<String> = result
+        .keys
+        .iter()
+        .map(|k| base64::engine::general_purpose::STANDARD.encode(k.as_slice()))
+        .collect();
+    Ok(Response::raw(json!({
+        "keys": hex_keys,
+        "keys_base64": b64_keys,
+        "root_token": result.root_token.as_str(),
+    })))
+}
+
+pub(super) async fn seal_status(core: &Core) -> Result<Value, ApiError> {
+    let config = core.seal_config().await?;
+    let (progress, nonce) = core.unseal_progress().await;
+    let sealed = core.is_sealed();
+    let mut status = json!({
+        "type": config.as_ref().map_or(core.settings.seal_kind.as_str(), |c| c.kind.as_str()),
+        "initialized": config.is_some(),
+        "sealed": sealed,
+        "t": config.as_ref().map_or(0, |c| c.secret_threshold),
+        "n": config.as_ref().map_or(0, |c| c.secret_shares),
+        "progress": progress,
+        "nonce": nonce,
+        "version": VERSION,
+        "build_date": "",
+        "migration": false,
+        "recovery_seal": false,
+        "storage_type": "sled",
+    });
+    if !sealed {
+        status["cluster_name"] = json!(core.settings.cluster_name);
+        status["cluster_id"] = json!(core.cluster_id);
+    }
+    Ok(status)
+}
+
+pub(super) async fn unseal(core: &Core, data: &Map<String, Value>) -> Result<Response, ApiError> {
+    if optional_bool(data, "reset")?.unwrap_or(false) {
+        core.reset_unseal().await;
+    } else {
+        let key = optional_str(data, "key")?
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::bad("'key' must be specified in request body as JSON, or 'reset' set to true")
+            })?;
+        core.submit_unseal_key(key).await?;
+    }
+    seal_status(core).await.map(Response::raw)
+}
+
+/// Vault's health codes: 200 active, 501 uninitialized, 503 sealed; each can
+/// be overridden by a query parameter, and the body is the same for all.
+pub(super) async fn health(core: &Core, query: &Map<String, Value>) -> Result<Response, ApiError> {
+    let code = |name: &str, default: u16| -> Result<u16, ApiError> {
+        match optional_u64(query, name)? {
+            None => Ok(default),
+            Some(c) => u16::try_from(c)
+                .ok()
+                .filter(|c| (100..600).contains(c))
+                .ok_or_else(|| ApiError::bad(format!("{name}: not a valid HTTP status code"))),
+        }
+    };
+    let initialized = core.seal_config().await?.is_some();
+    let sealed = core.is_sealed();
+    let status = if !initialized {
+        code("uninitcode", 501)?
+    } else if sealed {
+        code("sealedcode", 503)?
+    } else {
+        code("activecode", 200)?
+    };
+    let body = json!({
+        "initialized": initialized,
+        "sealed": sealed,
+        "standby": false,
+        "performance_standby": false,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": core.clock.now_unix(),
+        "version": VERSION,
+        "enterprise": false,
+        "echo_duration_ms": 0,
+        "clock_skew_ms": 0,
+        "cluster_name": core.settings.cluster_name,
+        "cluster_id": core.cluster_id,
+    });
+    Ok(Response::raw(body).with_status(status))
+}
+
+/// A single node: never HA, always answers (also while sealed).
+pub(super) fn leader() -> Response {
+    Response::raw(json!({
+        "ha_enabled": false,
+        "is_self": false,
+        "active_time": "0001-01-01T00:00:00Z",
+        "leader_address": "",
+        "leader_cluster_address": "",
+        "performance_standby": false,
+        "performance_standby_last_remote_wal": 0,
+        "raft_committed_index": 0,
+        "raft_applied_index": 0,
+    }))
+}
+
+pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<Response, ApiError> {
+    match (path, op) {
+        ("seal", Operation::Update | Operation::Create) => {
+            ctx.core.seal().await;
+            Ok(Response::empty())
+        }
+        ("rotate" | "rotate/keyring", Operation::Update | Operation::Create) => {
+            let status = ctx.core.barrier.rotate().await?;
+            tracing::info!(term = status.term, "keyring rotated");
+            Ok(Response::empty())
+        }
+        ("key-status", Operation::Read) => {
+            let status = ctx.core.barrier.key_status()?;
+            Ok(Response::json(json!({
+                "term": status.term,
+                "install_time": rfc3339(status.installed_at),
+            })))
+        }
+        ("seal" | "rotate" | "rotate/keyring" | "key-status", _) => Err(ApiError::UnsupportedOperation),
+        _ => Err(ApiError::NoHandler(format!(
+            "no handler for route \"sys/{path}\". route entry not found."
+        ))),
+    }
+}

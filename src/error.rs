@@ -1,0 +1,78 @@
+//! The one table from failures to HTTP: each error kind has a status code and
+//! a client-facing message, rendered as Vault's `{"errors": [...]}` body.
+//! Messages name the problem, never a secret value.
+
+use crate::barrier::BarrierError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or asks for something invalid (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No token, an unknown token, or a token without the capability (403).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// Refused, with a reason the client may see (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing stored at the path; Vault answers with an empty error list (404).
+    #[error("not found")]
+    NotFound,
+    /// No mount or handler serves the path (404).
+    #[error("{0}")]
+    NoHandler(String),
+    /// The path exists but not for this operation (405).
+    #[error("unsupported operation")]
+    UnsupportedOperation,
+    /// The request body exceeds the listener's limit (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A quota or rate limit was hit (429).
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// The server is sealed (503).
+    #[error("Vault is sealed")]
+    Sealed,
+    /// The server is not initialized yet (503 for data paths, like Vault).
+    #[error("Vault is not initialized")]
+    NotInitialized,
+    /// Something broke inside the server (500). The message is safe to show.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::PermissionDenied | Self::Forbidden(_) => 403,
+            Self::NotFound | Self::NoHandler(_) => 404,
+            Self::UnsupportedOperation => 405,
+            Self::PayloadTooLarge(_) => 413,
+            Self::TooManyRequests(_) => 429,
+            Self::Sealed | Self::NotInitialized => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// The entries of the `errors` array.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            Self::NotFound => Vec::new(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+impl From<BarrierError> for ApiError {
+    fn from(e: BarrierError) -> Self {
+        match e {
+            BarrierError::Sealed => Self::Sealed,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

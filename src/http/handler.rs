@@ -1,0 +1,199 @@
+//! One handler for every `/v1/...` request: method and query to an
+//! operation, headers to a token, body to data; then the core's answer to
+//! Vault's wire shape. Each request gets a tracing span with its id, path,
+//! operation, status and duration, and never its body or token.
+
+use crate::core::request::{Operation, Request, Response};
+use crate::core::Core;
+use crate::error::ApiError;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::{json, Map, Value};
+use std::time::Instant;
+use tracing::Instrument;
+use zeroize::Zeroizing;
+
+/// The largest request body accepted, in bytes.
+pub(super) struct BodyLimit(pub(super) usize);
+
+pub(super) async fn handle(
+    http: HttpRequest,
+    mut payload: web::Payload,
+    core: web::Data<Core>,
+    limit: web::Data<BodyLimit>,
+) -> HttpResponse {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method = %http.method(),
+        path = %http.path(),
+        status = tracing::field::Empty,
+    );
+    async move {
+        let started = Instant::now();
+        let outcome = match read_body(&mut payload, limit.0).await {
+            Ok(body) => match build_request(&http, &body, request_id.clone()) {
+                Ok(req) => core.handle(req).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let response = render(outcome, &request_id);
+        let status = response.status().as_u16();
+        tracing::Span::current().record("status", status);
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::warn!(elapsed_ms, "request failed");
+        } else {
+            tracing::info!(elapsed_ms, "request done");
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("failed to read request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "request body too large: the limit is {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn build_request(http: &HttpRequest, body: &[u8], id: String) -> Result<Request, ApiError> {
+    let raw_path = http.path();
+    let path = raw_path
+        .strip_prefix("/v1/")
+        .ok_or_else(|| ApiError::NoHandler(format!("unsupported path {raw_path:?}: API paths start with /v1/")))?;
+    // Some clients send a stray whitespace segment (vaultrs' renew-self).
+    let path = path.trim_start_matches(|c: char| c == '/' || c.is_whitespace());
+    let query = parse_query(http.query_string());
+    let wants_list = query
+        .get("list")
+        .is_some_and(|v| v.as_str() == Some("true") || v.as_str() == Some("1"));
+    let operation = match http.method().as_str() {
+        "GET" | "HEAD" if wants_list => Operation::List,
+        "GET" | "HEAD" => Operation::Read,
+        "LIST" => Operation::List,
+        "POST" | "PUT" => Operation::Update,
+        "DELETE" => Operation::Delete,
+        "PATCH" => Operation::Patch,
+        _ => return Err(ApiError::UnsupportedOperation),
+    };
+    let mut data = match operation {
+        Operation::Update | Operation::Patch => parse_json_body(body)?,
+        _ => Map::new(),
+    };
+    if !matches!(operation, Operation::Update | Operation::Patch) {
+        for (key, value) in query {
+            if key != "list" {
+                data.insert(key, value);
+            }
+        }
+    }
+    let mut path = path.to_string();
+    if operation == Operation::List && !path.ends_with('/') {
+        path.push('/');
+    }
+    let token = header(http, "x-vault-token").or_else(|| {
+        header(http, "authorization").and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .map(|t| Zeroizing::new(t.trim().to_string()))
+        })
+    });
+    Ok(Request {
+        id,
+        operation,
+        path,
+        data,
+        token,
+        remote_addr: http.peer_addr().map(|a| a.ip()),
+    })
+}
+
+fn header(http: &HttpRequest, name: &str) -> Option<Zeroizing<String>> {
+    http.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| Zeroizing::new(v.to_string()))
+}
+
+/// An empty body is `{}`; anything else must be a JSON object.
+fn parse_json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(_) => Err(ApiError::bad("request body must be a JSON object")),
+        Err(e) => Err(ApiError::bad(format!(
+            "failed to parse JSON input: {} at line {} column {}",
+            match e.classify() {
+                serde_json::error::Category::Eof => "unexpected end of input",
+                serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Data => "invalid data",
+                serde_json::error::Category::Io => "read error",
+            },
+            e.line(),
+            e.column()
+        ))),
+    }
+}
+
+fn parse_query(query: &str) -> Map<String, Value> {
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(|pairs| {
+            pairs
+                .into_inner()
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn render(outcome: Result<Response, ApiError>, request_id: &str) -> HttpResponse {
+    match outcome {
+        Ok(response) => render_ok(response, request_id),
+        Err(error) => {
+            if error.status() >= 500 {
+                tracing::warn!(error = %error, "request error");
+            }
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            HttpResponse::build(status).json(json!({ "errors": error.messages() }))
+        }
+    }
+}
+
+fn render_ok(response: Response, request_id: &str) -> HttpResponse {
+    let status = |default: u16| {
+        StatusCode::from_u16(response.status.unwrap_or(default)).unwrap_or(StatusCode::OK)
+    };
+    if let Some(raw) = &response.raw {
+        return HttpResponse::build(status(200)).json(raw);
+    }
+    if response.data.is_none() && response.auth.is_none() && response.warnings.is_empty() {
+        return HttpResponse::build(status(204)).finish();
+    }
+    let body = json!({
+        "request_id": request_id,
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": response.data,
+        "wrap_info": null,
+        "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },
+        "auth": response.auth,
+    });
+    HttpResponse::build(status(200)).json(body)
+}

@@ -1,0 +1,123 @@
+//! Stored ACL policies, cached in memory after first use. `root` is built in
+//! and immutable; `default` is created at initialization and can be edited
+//! but not deleted.
+
+use super::{Policy, DEFAULT_POLICY};
+use crate::barrier::StorageView;
+use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+#[derive(Serialize, Deserialize)]
+struct StoredPolicy {
+    name: String,
+    text: String,
+}
+
+pub struct PolicyStore {
+    view: StorageView,
+    // A std lock: held for a map lookup or insert, never across an await.
+    cache: RwLock<HashMap<String, Arc<Policy>>>,
+}
+
+/// Policy names are case-insensitive, stored lower-case, like Vault.
+pub fn normalize_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim().to_lowercase();
+    if name.is_empty() || name.contains(['/', '\\', '*', '+']) || name.len() > 128 {
+        return Err(ApiError::bad(format!("invalid policy name {name:?}")));
+    }
+    Ok(name)
+}
+
+impl PolicyStore {
+    pub fn new(view: StorageView) -> Self {
+        Self {
+            view,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Writes the built-in `default` policy if it is not stored yet.
+    pub async fn ensure_default(&self) -> Result<(), ApiError> {
+        if self.get("default").await?.is_none() {
+            self.put("default", DEFAULT_POLICY).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Option<Arc<Policy>>, ApiError> {
+        if name == "root" {
+            return Ok(Some(Arc::new(Policy {
+                name: "root".into(),
+                text: String::new(),
+                rules: Vec::new(),
+            })));
+        }
+        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(name).cloned()) {
+            return Ok(Some(hit));
+        }
+        let Some(stored) = self.view.get_json::<StoredPolicy>(name).await? else {
+            return Ok(None);
+        };
+        let policy = Arc::new(
+            Policy::parse(&stored.name, &stored.text)
+                .map_err(|e| ApiError::Internal(format!("stored policy {name:?}: {e}")))?,
+        );
+        if let Ok(mut cache) = self.cache.write() {
+            cache.insert(name.to_string(), Arc::clone(&policy));
+        }
+        Ok(Some(policy))
+    }
+
+    /// Parses and stores a policy.
+    pub async fn put(&self, name: &str, text: &str) -> Result<(), ApiError> {
+        if name == "root" {
+            return Err(ApiError::bad("cannot update \"root\" policy"));
+        }
+        let policy = Policy::parse(name, text).map_err(ApiError::BadRequest)?;
+        self.view
+            .put_json(
+                name,
+                &StoredPolicy {
+                    name: name.into(),
+                    text: text.into(),
+                },
+            )
+            .await?;
+        if let Ok(mut cache) = self.cache.write() {
+            cache.insert(name.to_string(), Arc::new(policy));
+        }
+        Ok(())
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
+        if name == "root" || name == "default" {
+            return Err(ApiError::bad(format!("cannot delete {name:?} policy")));
+        }
+        self.view.delete(name).await?;
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(name);
+        }
+        Ok(())
+    }
+
+    /// All policy names, with `root`.
+    pub async fn names(&self) -> Result<Vec<String>, ApiError> {
+        let mut names = self.view.list("").await?;
+        names.push("root".into());
+        names.sort();
+        Ok(names)
+    }
+
+    /// The named policies that exist; unknown names are skipped, as Vault does.
+    pub async fn resolve(&self, names: &[String]) -> Result<Vec<Arc<Policy>>, ApiError> {
+        let mut policies = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(policy) = self.get(name).await? {
+                policies.push(policy);
+            }
+        }
+        Ok(policies)
+    }
+}

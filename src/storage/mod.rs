@@ -1,0 +1,38 @@
+//! Physical storage: untrusted bytes under string keys. Everything above this
+//! layer goes through the barrier, which encrypts values before they land here.
+//!
+//! Implementations are synchronous; the barrier calls them from
+//! `spawn_blocking`, the one place blocking I/O meets the async server.
+
+mod group_commit;
+mod sled_store;
+
+pub use group_commit::GroupCommit;
+pub use sled_store::SledStorage;
+
+/// Errors from the physical store. Messages never carry stored values.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    #[error("storage worker failed: {0}")]
+    Worker(String),
+}
+
+/// One change in an atomic batch.
+#[derive(Debug)]
+pub enum Change {
+    Put(String, Vec<u8>),
+    Delete(String),
+}
+
+/// A key-value store with ordered keys.
+pub trait Storage: Send + Sync + 'static {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Applies every change or none.
+    fn apply(&self, changes: Vec<Change>) -> Result<(), StorageError>;
+    /// Every key that starts with `prefix`, in order.
+    fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+    /// Makes every change applied so far durable (fsync).
+    fn flush(&self) -> Result<(), StorageError>;
+}
