@@ -75,7 +75,9 @@ pub struct SealSection {
 
 impl Default for SealSection {
     fn default() -> Self {
-        Self { kind: default_seal() }
+        Self {
+            kind: default_seal(),
+        }
     }
 }
 
@@ -103,8 +105,8 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        let mut config: Config =
-            toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))?;
+        let mut config: Config = toml::from_str(&text)
+            .map_err(|e| format!("invalid config file {}: {e}", path.display()))?;
         if let Ok(address) = std::env::var("QM_LISTEN_ADDRESS") {
             config.listener.address = address;
         }
@@ -119,13 +121,19 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.listener
-            .address
-            .parse::<SocketAddr>()
-            .map_err(|_| format!("listener.address: {:?} is not HOST:PORT", self.listener.address))?;
+        self.listener.address.parse::<SocketAddr>().map_err(|_| {
+            format!(
+                "listener.address: {:?} is not HOST:PORT",
+                self.listener.address
+            )
+        })?;
         match (&self.listener.tls_cert_file, &self.listener.tls_key_file) {
-            (Some(_), None) => return Err("listener.tls_key_file: required when tls_cert_file is set".into()),
-            (None, Some(_)) => return Err("listener.tls_cert_file: required when tls_key_file is set".into()),
+            (Some(_), None) => {
+                return Err("listener.tls_key_file: required when tls_cert_file is set".into())
+            }
+            (None, Some(_)) => {
+                return Err("listener.tls_cert_file: required when tls_key_file is set".into())
+            }
             _ => {}
         }
         if self.listener.max_request_bytes == 0 {
@@ -137,8 +145,10 @@ impl Config {
         if self.storage.path.as_os_str().is_empty() {
             return Err("storage.path: must not be empty".into());
         }
-        let default_ttl = parse_seconds(&self.default_lease_ttl).map_err(|e| format!("default_lease_ttl: {e}"))?;
-        let max_ttl = parse_seconds(&self.max_lease_ttl).map_err(|e| format!("max_lease_ttl: {e}"))?;
+        let default_ttl = parse_seconds(&self.default_lease_ttl)
+            .map_err(|e| format!("default_lease_ttl: {e}"))?;
+        let max_ttl =
+            parse_seconds(&self.max_lease_ttl).map_err(|e| format!("max_lease_ttl: {e}"))?;
         if default_ttl > max_ttl {
             return Err("default_lease_ttl: must not exceed max_lease_ttl".into());
         }
@@ -175,15 +185,22 @@ mod tests {
 
     #[test]
     fn errors_name_the_bad_key() {
-        let err = load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\nadress = \"x\"\n").unwrap_err();
+        let err =
+            load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\nadress = \"x\"\n").unwrap_err();
         assert!(err.contains("adress"), "{err}");
-        let err = load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\naddress = \"nope\"\n").unwrap_err();
+        let err = load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\naddress = \"nope\"\n")
+            .unwrap_err();
         assert!(err.contains("listener.address"), "{err}");
         let err = load_text("[listener]\naddress = \"127.0.0.1:1\"\n").unwrap_err();
         assert!(err.contains("storage"), "{err}");
-        let err = load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\ntls_cert_file = \"c.pem\"\n").unwrap_err();
+        let err =
+            load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\ntls_cert_file = \"c.pem\"\n")
+                .unwrap_err();
         assert!(err.contains("tls_key_file"), "{err}");
-        let err = load_text("max_lease_ttl = \"1h\"\ndefault_lease_ttl = \"2h\"\n[storage]\npath = \"/x\"\n").unwrap_err();
+        let err = load_text(
+            "max_lease_ttl = \"1h\"\ndefault_lease_ttl = \"2h\"\n[storage]\npath = \"/x\"\n",
+        )
+        .unwrap_err();
         assert!(err.contains("default_lease_ttl"), "{err}");
     }
 }

@@ -72,7 +72,9 @@ pub fn field_seconds(value: Option<&Value>, field: &str) -> Result<Option<i64>, 
         Some(Value::String(s)) => parse_seconds(s)
             .map(Some)
             .map_err(|e| format!("{field}: {e}")),
-        Some(_) => Err(format!("{field}: expected a duration such as \"1h\" or 3600")),
+        Some(_) => Err(format!(
+            "{field}: expected a duration such as \"1h\" or 3600"
+        )),
     }
 }
 

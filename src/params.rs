@@ -6,7 +6,10 @@ use crate::error::ApiError;
 use serde_json::{Map, Value};
 
 /// Reads an optional field that must be a string.
-pub fn optional_str<'a>(data: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+pub fn optional_str<'a>(
+    data: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, ApiError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -39,12 +42,17 @@ pub fn optional_u64(data: &Map<String, Value>, field: &str) -> Result<Option<u64
             .parse()
             .map(Some)
             .map_err(|_| ApiError::bad(format!("{field}: expected a non-negative integer"))),
-        Some(_) => Err(ApiError::bad(format!("{field}: expected a non-negative integer"))),
+        Some(_) => Err(ApiError::bad(format!(
+            "{field}: expected a non-negative integer"
+        ))),
     }
 }
 
 /// Reads an optional list of strings: a JSON array or a comma-separated string.
-pub fn optional_strings(data: &Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, ApiError> {
+pub fn optional_strings(
+    data: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<Vec<String>>, ApiError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(
@@ -58,11 +66,15 @@ pub fn optional_strings(data: &Map<String, Value>, field: &str) -> Result<Option
             .iter()
             .map(|item| match item {
                 Value::String(s) => Ok(s.clone()),
-                _ => Err(ApiError::bad(format!("{field}: expected a list of strings"))),
+                _ => Err(ApiError::bad(format!(
+                    "{field}: expected a list of strings"
+                ))),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(_) => Err(ApiError::bad(format!("{field}: expected a list of strings"))),
+        Some(_) => Err(ApiError::bad(format!(
+            "{field}: expected a list of strings"
+        ))),
     }
 }
 

@@ -15,7 +15,13 @@ pub(crate) fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let mut out = nonce.to_vec();
     // Encryption only fails for messages beyond the cipher's length limit (256 GiB).
     let ciphertext = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .unwrap_or_default();
     out.extend_from_slice(&ciphertext);
     out
@@ -29,7 +35,13 @@ pub(crate) fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>>
     }
     let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
     XChaCha20Poly1305::new(key.into())
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .ok()
 }
 
@@ -41,14 +53,27 @@ mod tests {
     fn round_trips_and_rejects_tampering_and_moves() {
         let key = [7u8; 32];
         let sealed = seal(&key, b"secret/a", b"marker");
-        assert_eq!(open(&key, b"secret/a", &sealed).as_deref(), Some(&b"marker"[..]));
-        assert!(open(&key, b"secret/b", &sealed).is_none(), "moved value must not open");
+        assert_eq!(
+            open(&key, b"secret/a", &sealed).as_deref(),
+            Some(&b"marker"[..])
+        );
+        assert!(
+            open(&key, b"secret/b", &sealed).is_none(),
+            "moved value must not open"
+        );
         let mut flipped = sealed.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert!(open(&key, b"secret/a", &flipped).is_none(), "flipped byte must not open");
+        assert!(
+            open(&key, b"secret/a", &flipped).is_none(),
+            "flipped byte must not open"
+        );
         assert!(open(&[8u8; 32], b"secret/a", &sealed).is_none());
         assert!(open(&key, b"secret/a", &sealed[..5]).is_none());
-        assert_ne!(seal(&key, b"k", b"same"), seal(&key, b"k", b"same"), "fresh nonce per write");
+        assert_ne!(
+            seal(&key, b"k", b"same"),
+            seal(&key, b"k", b"same"),
+            "fresh nonce per write"
+        );
     }
 }

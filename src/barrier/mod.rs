@@ -187,7 +187,10 @@ impl Barrier {
     }
 
     /// Reads and decodes a JSON value.
-    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, BarrierError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, BarrierError> {
         match self.get(key).await? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)

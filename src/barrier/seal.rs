@@ -56,7 +56,10 @@ pub fn split(kek: &[u8; 32], shares: u8, threshold: u8) -> Vec<Zeroizing<Vec<u8>
 
 /// Rebuilds the KEK from shares. Wrong shares give a wrong key, which the
 /// keyring's authentication then rejects.
-pub fn combine(shares: &[Zeroizing<Vec<u8>>], threshold: u8) -> Result<Zeroizing<[u8; 32]>, String> {
+pub fn combine(
+    shares: &[Zeroizing<Vec<u8>>],
+    threshold: u8,
+) -> Result<Zeroizing<[u8; 32]>, String> {
     let parsed: Result<Vec<Share>, _> = shares
         .iter()
         .map(|bytes| Share::try_from(bytes.as_slice()))
@@ -87,11 +90,23 @@ pub fn new_kdf_params() -> KdfParams {
 }
 
 /// Stretches a passphrase into a KEK with argon2id.
-pub fn derive_from_passphrase(passphrase: &str, params: &KdfParams) -> Result<Zeroizing<[u8; 32]>, String> {
+pub fn derive_from_passphrase(
+    passphrase: &str,
+    params: &KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, String> {
     let salt = hex::decode(&params.salt_hex).map_err(|_| "seal salt is corrupt".to_string())?;
-    let argon_params = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
-        .map_err(|e| format!("seal KDF parameters are invalid: {e}"))?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon_params);
+    let argon_params = argon2::Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|e| format!("seal KDF parameters are invalid: {e}"))?;
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon_params,
+    );
     let mut kek = Zeroizing::new([0u8; 32]);
     argon
         .hash_password_into(passphrase.as_bytes(), &salt, kek.as_mut())
@@ -137,7 +152,10 @@ mod tests {
     fn shares_decode_from_hex_and_base64() {
         let share = Zeroizing::new(vec![1u8, 2, 3]);
         let b64 = base64::engine::general_purpose::STANDARD.encode(share.as_slice());
-        assert_eq!(*decode_share(&hex::encode(share.as_slice())).unwrap(), *share);
+        assert_eq!(
+            *decode_share(&hex::encode(share.as_slice())).unwrap(),
+            *share
+        );
         assert_eq!(*decode_share(&b64).unwrap(), *share);
         assert!(decode_share("not a key!").is_err());
     }

@@ -23,7 +23,10 @@ impl StorageView {
         format!("{}{key}", self.prefix)
     }
 
-    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, BarrierError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, BarrierError> {
         self.barrier.get_json(&self.full(key)).await
     }
 

@@ -47,7 +47,8 @@ impl Client {
                     .map(|t| t.trim().to_string())
             })
             .map(Zeroizing::new);
-        let insecure = env_first(&["QM_SKIP_VERIFY", "VAULT_SKIP_VERIFY"]).is_some_and(|v| v == "1" || v == "true");
+        let insecure = env_first(&["QM_SKIP_VERIFY", "VAULT_SKIP_VERIFY"])
+            .is_some_and(|v| v == "1" || v == "true");
         let http = reqwest::Client::builder()
             .danger_accept_invalid_certs(insecure)
             .build()
@@ -61,7 +62,12 @@ impl Client {
     }
 
     /// Calls `/v1/PATH`. `Ok(None)` for 204 and for 404 without a body.
-    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Option<Value>, CallError> {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Option<Value>, CallError> {
         let url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
         let method = Method::from_bytes(method.as_bytes()).map_err(|e| CallError {
             message: format!("invalid method: {e}"),
@@ -88,7 +94,11 @@ impl Client {
             .as_ref()
             .and_then(|v| v.get("errors"))
             .and_then(|e| e.as_array())
-            .map(|list| list.iter().filter_map(|m| m.as_str().map(String::from)).collect())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|m| m.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         if status == 404 && errors.is_empty() {
             return Ok(None);
@@ -96,7 +106,11 @@ impl Client {
         let listed = if errors.is_empty() {
             text.clone()
         } else {
-            errors.iter().map(|e| format!("* {e}")).collect::<Vec<_>>().join("\n")
+            errors
+                .iter()
+                .map(|e| format!("* {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         };
         Err(CallError {
             message: format!("Error making API request.\n\nURL: {method} {url}\nCode: {status}. Errors:\n\n{listed}"),

@@ -19,7 +19,12 @@ pub(crate) fn print_response(client: &Client, body: &Value) {
         output::auth(auth);
         return;
     }
-    for warning in body.get("warnings").and_then(Value::as_array).into_iter().flatten() {
+    for warning in body
+        .get("warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         eprintln!("WARNING! {}", output::cell(warning));
     }
     match body.get("data") {
@@ -38,7 +43,8 @@ pub(crate) fn parse_pairs(pairs: &[String]) -> Result<Map<String, Value>, String
     for pair in pairs {
         if pair == "-" {
             let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| e.to_string())?;
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| e.to_string())?;
             merge_json(&mut data, &text, "stdin")?;
         } else if let Some(file) = pair.strip_prefix('@') {
             let text = std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))?;
@@ -48,7 +54,9 @@ pub(crate) fn parse_pairs(pairs: &[String]) -> Result<Map<String, Value>, String
                 .split_once('=')
                 .ok_or_else(|| format!("{pair:?} is not key=value"))?;
             let value = match value.strip_prefix('@') {
-                Some(file) => std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))?,
+                Some(file) => {
+                    std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))?
+                }
                 None => value.to_string(),
             };
             data.insert(key.to_string(), Value::String(value));

@@ -58,7 +58,9 @@ pub(crate) enum KvCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum MetadataCommand {
-    Get { path: String },
+    Get {
+        path: String,
+    },
     /// Set max_versions, cas_required, delete_version_after.
     Put {
         path: String,
@@ -70,21 +72,37 @@ pub(crate) enum MetadataCommand {
         delete_version_after: Option<String>,
     },
     /// Delete every version and the metadata.
-    Delete { path: String },
+    Delete {
+        path: String,
+    },
 }
 
 /// Splits `secret/app/db` into the mount (`secret/`) and the rest (`app/db`).
 async fn split_path(client: &Client, path: &str) -> Result<(String, String), i32> {
     let path = path.trim_matches('/');
-    match client.call("GET", &format!("sys/internal/ui/mounts/{path}"), None).await {
+    match client
+        .call("GET", &format!("sys/internal/ui/mounts/{path}"), None)
+        .await
+    {
         Ok(Some(body)) => {
-            let mount = body.pointer("/data/path").and_then(Value::as_str).unwrap_or("").to_string();
-            let version = body.pointer("/data/options/version").and_then(Value::as_str).unwrap_or("1");
+            let mount = body
+                .pointer("/data/path")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let version = body
+                .pointer("/data/options/version")
+                .and_then(Value::as_str)
+                .unwrap_or("1");
             if version != "2" {
                 eprintln!("Error: {mount} is not a KV version 2 mount");
                 return Err(EXIT_LOCAL_ERROR);
             }
-            let rest = format!("{path}/").strip_prefix(&mount).unwrap_or("").trim_end_matches('/').to_string();
+            let rest = format!("{path}/")
+                .strip_prefix(&mount)
+                .unwrap_or("")
+                .trim_end_matches('/')
+                .to_string();
             Ok((mount, rest))
         }
         Ok(None) => {
@@ -106,9 +124,9 @@ pub(crate) async fn run(command: KvCommand, args: &ClientArgs) -> i32 {
         | KvCommand::Undelete { path, .. }
         | KvCommand::Destroy { path, .. } => path.clone(),
         KvCommand::Metadata { command } => match command {
-            MetadataCommand::Get { path } | MetadataCommand::Put { path, .. } | MetadataCommand::Delete { path } => {
-                path.clone()
-            }
+            MetadataCommand::Get { path }
+            | MetadataCommand::Put { path, .. }
+            | MetadataCommand::Delete { path } => path.clone(),
         },
     };
     let (mount, key) = match split_path(&client, &path).await {
@@ -119,7 +137,10 @@ pub(crate) async fn run(command: KvCommand, args: &ClientArgs) -> i32 {
     match command {
         KvCommand::Get { version, field, .. } => {
             let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
-            match client.call("GET", &format!("{}{query}", at("data")), None).await {
+            match client
+                .call("GET", &format!("{}{query}", at("data")), None)
+                .await
+            {
                 Ok(Some(body)) => print_secret(&client, &body, field.as_deref()),
                 Ok(None) => {
                     eprintln!("No value found at {}", at("data"));
@@ -135,17 +156,36 @@ pub(crate) async fn run(command: KvCommand, args: &ClientArgs) -> i32 {
             let result = if versions.is_empty() {
                 client.call("DELETE", &at("data"), None).await
             } else {
-                client.call("PUT", &at("delete"), Some(json!({ "versions": versions }))).await
+                client
+                    .call("PUT", &at("delete"), Some(json!({ "versions": versions })))
+                    .await
             };
-            done(result.map(|_| ()), &format!("Success! Data deleted (if it existed) at: {}", at("data")))
+            done(
+                result.map(|_| ()),
+                &format!("Success! Data deleted (if it existed) at: {}", at("data")),
+            )
         }
         KvCommand::Undelete { versions, .. } => {
-            let result = client.call("PUT", &at("undelete"), Some(json!({ "versions": versions }))).await;
-            done(result.map(|_| ()), &format!("Success! Data written to: {}", at("undelete")))
+            let result = client
+                .call(
+                    "PUT",
+                    &at("undelete"),
+                    Some(json!({ "versions": versions })),
+                )
+                .await;
+            done(
+                result.map(|_| ()),
+                &format!("Success! Data written to: {}", at("undelete")),
+            )
         }
         KvCommand::Destroy { versions, .. } => {
-            let result = client.call("PUT", &at("destroy"), Some(json!({ "versions": versions }))).await;
-            done(result.map(|_| ()), &format!("Success! Data written to: {}", at("destroy")))
+            let result = client
+                .call("PUT", &at("destroy"), Some(json!({ "versions": versions })))
+                .await;
+            done(
+                result.map(|_| ()),
+                &format!("Success! Data written to: {}", at("destroy")),
+            )
         }
         KvCommand::Metadata { command } => match command {
             MetadataCommand::Get { .. } => match client.call("GET", &at("metadata"), None).await {
@@ -159,18 +199,32 @@ pub(crate) async fn run(command: KvCommand, args: &ClientArgs) -> i32 {
                 }
                 Err(e) => fail(e),
             },
-            MetadataCommand::Put { max_versions, cas_required, delete_version_after, .. } => {
+            MetadataCommand::Put {
+                max_versions,
+                cas_required,
+                delete_version_after,
+                ..
+            } => {
                 let body = json!({
                     "max_versions": max_versions,
                     "cas_required": cas_required,
                     "delete_version_after": delete_version_after,
                 });
                 let result = client.call("PUT", &at("metadata"), Some(body)).await;
-                done(result.map(|_| ()), &format!("Success! Data written to: {}", at("metadata")))
+                done(
+                    result.map(|_| ()),
+                    &format!("Success! Data written to: {}", at("metadata")),
+                )
             }
             MetadataCommand::Delete { .. } => {
                 let result = client.call("DELETE", &at("metadata"), None).await;
-                done(result.map(|_| ()), &format!("Success! Data deleted (if it existed) at: {}", at("metadata")))
+                done(
+                    result.map(|_| ()),
+                    &format!(
+                        "Success! Data deleted (if it existed) at: {}",
+                        at("metadata")
+                    ),
+                )
             }
         },
     }
@@ -186,7 +240,13 @@ fn done(result: Result<(), super::client::CallError>, message: &str) -> i32 {
     }
 }
 
-async fn write(client: &Client, method: &str, path: &str, pairs: &[String], cas: Option<u64>) -> i32 {
+async fn write(
+    client: &Client,
+    method: &str,
+    path: &str,
+    pairs: &[String],
+    cas: Option<u64>,
+) -> i32 {
     if pairs.is_empty() {
         eprintln!("Error: give at least one key=value pair");
         return EXIT_LOCAL_ERROR;

@@ -18,7 +18,11 @@ pub(crate) const EXIT_LOCAL_ERROR: i32 = 1;
 pub(crate) const EXIT_API_ERROR: i32 = 2;
 
 #[derive(Parser)]
-#[command(name = "qm", version, about = "Quartermaster: leased credentials for machine identities")]
+#[command(
+    name = "qm",
+    version,
+    about = "Quartermaster: leased credentials for machine identities"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -114,7 +118,11 @@ fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
             && bytes[0] == b'-'
             && bytes[1].is_ascii_alphabetic()
             && bytes[2].is_ascii_alphabetic();
-        out.push(if single_dash_long { format!("-{arg}") } else { arg });
+        out.push(if single_dash_long {
+            format!("-{arg}")
+        } else {
+            arg
+        });
     }
     out
 }
@@ -125,13 +133,20 @@ pub fn run() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EXIT_API_ERROR } else { EXIT_OK };
+            return if e.use_stderr() {
+                EXIT_API_ERROR
+            } else {
+                EXIT_OK
+            };
         }
     };
     if let Command::Server(args) = cli.command {
         return server::run(args);
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error starting the client runtime: {e}");
@@ -147,7 +162,11 @@ pub fn run() -> i32 {
             Command::Token { command, client } => token::run(command, &client).await,
             Command::Policy { command, client } => policy::run(command, &client).await,
             Command::Read { path, client } => generic::read(&path, &client).await,
-            Command::Write { path, pairs, client } => generic::write(&path, &pairs, &client).await,
+            Command::Write {
+                path,
+                pairs,
+                client,
+            } => generic::write(&path, &pairs, &client).await,
             Command::List { path, client } => generic::list(&path, &client).await,
             Command::Delete { path, client } => generic::delete(&path, &client).await,
         }
@@ -160,8 +179,29 @@ mod tests {
 
     #[test]
     fn single_dash_long_flags_become_double_dash() {
-        let args = ["qm", "kv", "get", "-format=json", "-v", "secret/x", "--", "-format"];
+        let args = [
+            "qm",
+            "kv",
+            "get",
+            "-format=json",
+            "-v",
+            "secret/x",
+            "--",
+            "-format",
+        ];
         let out = normalize_args(args.iter().map(|s| s.to_string()));
-        assert_eq!(out, ["qm", "kv", "get", "--format=json", "-v", "secret/x", "--", "-format"]);
+        assert_eq!(
+            out,
+            [
+                "qm",
+                "kv",
+                "get",
+                "--format=json",
+                "-v",
+                "secret/x",
+                "--",
+                "-format"
+            ]
+        );
     }
 }

@@ -47,8 +47,13 @@ fn read_stdin_line(prompt: &str) -> Option<String> {
 pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
     let client = Client::new(args);
     match command {
-        OperatorCommand::Init { key_shares, key_threshold, passphrase_stdin } => {
-            let mut body = json!({ "secret_shares": key_shares, "secret_threshold": key_threshold });
+        OperatorCommand::Init {
+            key_shares,
+            key_threshold,
+            passphrase_stdin,
+        } => {
+            let mut body =
+                json!({ "secret_shares": key_shares, "secret_threshold": key_threshold });
             if passphrase_stdin {
                 match read_stdin_line("Passphrase: ") {
                     Some(p) => body["passphrase"] = json!(p),
@@ -64,11 +69,21 @@ pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
                     EXIT_OK
                 }
                 Ok(Some(result)) => {
-                    let keys = result.get("keys_base64").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let keys = result
+                        .get("keys_base64")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
                     for (i, key) in keys.iter().enumerate() {
                         println!("Unseal Key {}: {}", i + 1, output::cell(key));
                     }
-                    println!("\nInitial Root Token: {}", result.get("root_token").map(output::cell).unwrap_or_default());
+                    println!(
+                        "\nInitial Root Token: {}",
+                        result
+                            .get("root_token")
+                            .map(output::cell)
+                            .unwrap_or_default()
+                    );
                     if keys.is_empty() {
                         println!("\nQuartermaster is initialized with a passphrase seal: unseal it with the passphrase.");
                     } else {
@@ -86,7 +101,8 @@ pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
             let body = if reset {
                 json!({ "reset": true })
             } else {
-                let Some(key) = key.or_else(|| read_stdin_line("Unseal Key (will be hidden): ")) else {
+                let Some(key) = key.or_else(|| read_stdin_line("Unseal Key (will be hidden): "))
+                else {
                     eprintln!("Error: no unseal key given");
                     return EXIT_LOCAL_ERROR;
                 };
@@ -114,8 +130,16 @@ pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
                     let data = status.get("data").cloned().unwrap_or(Value::Null);
                     println!("Success! Rotated key\n");
                     output::table(&[
-                        ("Key Term".into(), data.get("term").map(output::cell).unwrap_or_default()),
-                        ("Install Time".into(), data.get("install_time").map(output::cell).unwrap_or_default()),
+                        (
+                            "Key Term".into(),
+                            data.get("term").map(output::cell).unwrap_or_default(),
+                        ),
+                        (
+                            "Install Time".into(),
+                            data.get("install_time")
+                                .map(output::cell)
+                                .unwrap_or_default(),
+                        ),
                     ]);
                     EXIT_OK
                 }
@@ -131,7 +155,10 @@ fn print_seal_status(client: &Client, status: &Value) -> i32 {
         output::json(status);
     } else {
         let field = |name: &str| status.get(name).map(output::cell).unwrap_or_default();
-        let sealed = status.get("sealed").and_then(Value::as_bool).unwrap_or(true);
+        let sealed = status
+            .get("sealed")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
         let mut rows = vec![
             ("Seal Type".to_string(), field("type")),
             ("Initialized".to_string(), field("initialized")),
@@ -140,7 +167,10 @@ fn print_seal_status(client: &Client, status: &Value) -> i32 {
             ("Threshold".to_string(), field("t")),
         ];
         if sealed {
-            rows.push(("Unseal Progress".into(), format!("{}/{}", field("progress"), field("t"))));
+            rows.push((
+                "Unseal Progress".into(),
+                format!("{}/{}", field("progress"), field("t")),
+            ));
             rows.push(("Unseal Nonce".into(), field("nonce")));
         }
         rows.push(("Version".into(), field("version")));
@@ -152,7 +182,11 @@ fn print_seal_status(client: &Client, status: &Value) -> i32 {
         rows.push(("HA Enabled".into(), "false".into()));
         output::table(&rows);
     }
-    if status.get("sealed").and_then(Value::as_bool).unwrap_or(true) {
+    if status
+        .get("sealed")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+    {
         EXIT_API_ERROR
     } else {
         EXIT_OK

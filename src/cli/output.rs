@@ -7,10 +7,9 @@ pub(crate) fn cell(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => "n/a".into(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(cell).collect::<Vec<_>>().join(" ")
-        ),
+        Value::Array(items) => {
+            format!("[{}]", items.iter().map(cell).collect::<Vec<_>>().join(" "))
+        }
         Value::Object(map) => format!(
             "map[{}]",
             map.iter()
@@ -40,7 +39,10 @@ pub(crate) fn map_table(map: &Map<String, Value>) {
 }
 
 pub(crate) fn json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 /// Prints `keys` one per line under a `Keys` header.
@@ -54,13 +56,20 @@ pub(crate) fn keys(list: &[Value]) {
 /// Prints the `auth` block of a login or token creation.
 pub(crate) fn auth(auth: &Value) {
     let field = |name: &str| auth.get(name).map(cell).unwrap_or_default();
-    let duration = auth.get("lease_duration").and_then(Value::as_i64).unwrap_or(0);
+    let duration = auth
+        .get("lease_duration")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let mut rows = vec![
         ("token".to_string(), field("client_token")),
         ("token_accessor".to_string(), field("accessor")),
         (
             "token_duration".to_string(),
-            if duration == 0 { "∞".into() } else { format!("{duration}s") },
+            if duration == 0 {
+                "∞".into()
+            } else {
+                format!("{duration}s")
+            },
         ),
         ("token_renewable".to_string(), field("renewable")),
         ("token_policies".to_string(), field("token_policies")),

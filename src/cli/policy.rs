@@ -9,10 +9,17 @@ use serde_json::{json, Value};
 #[derive(Subcommand)]
 pub(crate) enum PolicyCommand {
     /// Write a policy from a file (HCL or JSON), or - for standard input.
-    Write { name: String, file: String },
-    Read { name: String },
+    Write {
+        name: String,
+        file: String,
+    },
+    Read {
+        name: String,
+    },
     List,
-    Delete { name: String },
+    Delete {
+        name: String,
+    },
 }
 
 pub(crate) async fn run(command: PolicyCommand, args: &ClientArgs) -> i32 {
@@ -32,7 +39,14 @@ pub(crate) async fn run(command: PolicyCommand, args: &ClientArgs) -> i32 {
                     return EXIT_LOCAL_ERROR;
                 }
             };
-            match client.call("PUT", &format!("sys/policies/acl/{name}"), Some(json!({ "policy": text }))).await {
+            match client
+                .call(
+                    "PUT",
+                    &format!("sys/policies/acl/{name}"),
+                    Some(json!({ "policy": text })),
+                )
+                .await
+            {
                 Ok(_) => {
                     println!("Success! Uploaded policy: {name}");
                     EXIT_OK
@@ -40,13 +54,21 @@ pub(crate) async fn run(command: PolicyCommand, args: &ClientArgs) -> i32 {
                 Err(e) => fail(e),
             }
         }
-        PolicyCommand::Read { name } => match client.call("GET", &format!("sys/policies/acl/{name}"), None).await {
+        PolicyCommand::Read { name } => match client
+            .call("GET", &format!("sys/policies/acl/{name}"), None)
+            .await
+        {
             Ok(Some(body)) if client.json => {
                 output::json(&body);
                 EXIT_OK
             }
             Ok(Some(body)) => {
-                println!("{}", body.pointer("/data/policy").and_then(Value::as_str).unwrap_or(""));
+                println!(
+                    "{}",
+                    body.pointer("/data/policy")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                );
                 EXIT_OK
             }
             Ok(None) => {
@@ -61,7 +83,12 @@ pub(crate) async fn run(command: PolicyCommand, args: &ClientArgs) -> i32 {
                 EXIT_OK
             }
             Ok(Some(body)) => {
-                for key in body.pointer("/data/keys").and_then(Value::as_array).into_iter().flatten() {
+                for key in body
+                    .pointer("/data/keys")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     println!("{}", output::cell(key));
                 }
                 EXIT_OK
@@ -69,7 +96,10 @@ pub(crate) async fn run(command: PolicyCommand, args: &ClientArgs) -> i32 {
             Ok(None) => EXIT_OK,
             Err(e) => fail(e),
         },
-        PolicyCommand::Delete { name } => match client.call("DELETE", &format!("sys/policies/acl/{name}"), None).await {
+        PolicyCommand::Delete { name } => match client
+            .call("DELETE", &format!("sys/policies/acl/{name}"), None)
+            .await
+        {
             Ok(_) => {
                 println!("Success! Deleted policy: {name}");
                 EXIT_OK

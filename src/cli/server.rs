@@ -67,7 +67,10 @@ fn run_dev(args: ServerArgs) -> i32 {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     actix_web::rt::System::new().block_on(async move {
         let storage: Arc<dyn Storage> = match SledStorage::temporary() {
             Ok(s) => Arc::new(s),
@@ -77,7 +80,11 @@ fn run_dev(args: ServerArgs) -> i32 {
             }
         };
         let clock = Arc::new(SystemClock);
-        let core = Arc::new(Core::new(Barrier::new(storage, clock.clone()), clock, Settings::default()));
+        let core = Arc::new(Core::new(
+            Barrier::new(storage, clock.clone()),
+            clock,
+            Settings::default(),
+        ));
         let init = match core.dev_setup(args.dev_root_token_id).await {
             Ok(init) => init,
             Err(e) => {
@@ -88,7 +95,9 @@ fn run_dev(args: ServerArgs) -> i32 {
         let unseal_key = init
             .keys
             .first()
-            .map(|k| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, k.as_slice()))
+            .map(|k| {
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, k.as_slice())
+            })
             .unwrap_or_default();
         println!("==> Quartermaster server configuration:\n");
         println!("             Api Address: http://{address}");
@@ -117,14 +126,20 @@ fn run_dev(args: ServerArgs) -> i32 {
 fn run_config(config: Config) -> i32 {
     init_logging(&config.log_level);
     if let Err(e) = std::fs::create_dir_all(&config.storage.path) {
-        eprintln!("Error creating storage.path {}: {e}", config.storage.path.display());
+        eprintln!(
+            "Error creating storage.path {}: {e}",
+            config.storage.path.display()
+        );
         return super::EXIT_LOCAL_ERROR;
     }
     let listener = match bind(&config.listener.address) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let (default_lease_ttl, max_lease_ttl) = config.lease_ttls();
     let settings = Settings {
         default_lease_ttl,
@@ -132,7 +147,11 @@ fn run_config(config: Config) -> i32 {
         seal_kind: config.seal.kind,
         cluster_name: config.cluster_name.clone(),
     };
-    let scheme = if config.listener.tls_cert_file.is_some() { "https" } else { "http" };
+    let scheme = if config.listener.tls_cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     actix_web::rt::System::new().block_on(async move {
         let storage: Arc<dyn Storage> = match SledStorage::open(&config.storage.path) {
             Ok(s) => Arc::new(s),
@@ -142,11 +161,18 @@ fn run_config(config: Config) -> i32 {
             }
         };
         let clock = Arc::new(SystemClock);
-        let core = Arc::new(Core::new(Barrier::new(storage, clock.clone()), clock, settings));
+        let core = Arc::new(Core::new(
+            Barrier::new(storage, clock.clone()),
+            clock,
+            settings,
+        ));
         let initialized = matches!(core.seal_config().await, Ok(Some(_)));
         println!("==> Quartermaster server configuration:\n");
         println!("             Api Address: {scheme}://{address}");
-        println!("                 Storage: sled at {}", config.storage.path.display());
+        println!(
+            "                 Storage: sled at {}",
+            config.storage.path.display()
+        );
         println!("                    Seal: {}", config.seal.kind.as_str());
         println!("             Initialized: {initialized}");
         println!("                 Version: {}\n", env!("CARGO_PKG_VERSION"));

@@ -103,26 +103,61 @@ pub(crate) async fn run(command: TokenCommand, args: &ClientArgs) -> i32 {
             ("POST", path, Some(body))
         }
         TokenCommand::Lookup { token: None, .. } => ("GET", "auth/token/lookup-self".into(), None),
-        TokenCommand::Lookup { token: Some(a), accessor: true } => {
-            ("POST", "auth/token/lookup-accessor".into(), Some(json!({ "accessor": a })))
-        }
-        TokenCommand::Lookup { token: Some(t), .. } => ("POST", "auth/token/lookup".into(), Some(json!({ "token": t }))),
-        TokenCommand::Renew { token: None, increment } => {
-            ("PUT", "auth/token/renew-self".into(), Some(json!({ "increment": increment })))
-        }
-        TokenCommand::Renew { token: Some(t), increment } => (
+        TokenCommand::Lookup {
+            token: Some(a),
+            accessor: true,
+        } => (
+            "POST",
+            "auth/token/lookup-accessor".into(),
+            Some(json!({ "accessor": a })),
+        ),
+        TokenCommand::Lookup { token: Some(t), .. } => (
+            "POST",
+            "auth/token/lookup".into(),
+            Some(json!({ "token": t })),
+        ),
+        TokenCommand::Renew {
+            token: None,
+            increment,
+        } => (
+            "PUT",
+            "auth/token/renew-self".into(),
+            Some(json!({ "increment": increment })),
+        ),
+        TokenCommand::Renew {
+            token: Some(t),
+            increment,
+        } => (
             "PUT",
             "auth/token/renew".into(),
             Some(json!({ "token": t, "increment": increment })),
         ),
-        TokenCommand::Revoke { current: true, .. } => ("PUT", "auth/token/revoke-self".into(), None),
-        TokenCommand::Revoke { token: Some(a), accessor: true, .. } => {
-            ("PUT", "auth/token/revoke-accessor".into(), Some(json!({ "accessor": a })))
+        TokenCommand::Revoke { current: true, .. } => {
+            ("PUT", "auth/token/revoke-self".into(), None)
         }
-        TokenCommand::Revoke { token: Some(t), mode, .. } if mode == "orphan" => {
-            ("PUT", "auth/token/revoke-orphan".into(), Some(json!({ "token": t })))
-        }
-        TokenCommand::Revoke { token: Some(t), .. } => ("PUT", "auth/token/revoke".into(), Some(json!({ "token": t }))),
+        TokenCommand::Revoke {
+            token: Some(a),
+            accessor: true,
+            ..
+        } => (
+            "PUT",
+            "auth/token/revoke-accessor".into(),
+            Some(json!({ "accessor": a })),
+        ),
+        TokenCommand::Revoke {
+            token: Some(t),
+            mode,
+            ..
+        } if mode == "orphan" => (
+            "PUT",
+            "auth/token/revoke-orphan".into(),
+            Some(json!({ "token": t })),
+        ),
+        TokenCommand::Revoke { token: Some(t), .. } => (
+            "PUT",
+            "auth/token/revoke".into(),
+            Some(json!({ "token": t })),
+        ),
         TokenCommand::Revoke { token: None, .. } => {
             eprintln!("Error: give a token (or an accessor with --accessor), or --self");
             return EXIT_LOCAL_ERROR;

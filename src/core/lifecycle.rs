@@ -54,13 +54,19 @@ impl Core {
             SealKind::Shamir => {
                 let (shares, threshold) = (params.secret_shares, params.secret_threshold);
                 if shares == 0 || threshold == 0 {
-                    return Err(ApiError::bad("secret_shares and secret_threshold must be at least 1"));
+                    return Err(ApiError::bad(
+                        "secret_shares and secret_threshold must be at least 1",
+                    ));
                 }
                 if threshold > shares {
-                    return Err(ApiError::bad("secret_threshold cannot be larger than secret_shares"));
+                    return Err(ApiError::bad(
+                        "secret_threshold cannot be larger than secret_shares",
+                    ));
                 }
                 if shares > 1 && threshold < 2 {
-                    return Err(ApiError::bad("secret_threshold must be greater than one for multiple shares"));
+                    return Err(ApiError::bad(
+                        "secret_threshold must be greater than one for multiple shares",
+                    ));
                 }
                 let kek = Zeroizing::new(crate::barrier::seal_key());
                 let keys = seal::split(&kek, shares, threshold);
@@ -82,7 +88,8 @@ impl Core {
                     )));
                 }
                 let kdf = seal::new_kdf_params();
-                let kek = seal::derive_from_passphrase(&passphrase, &kdf).map_err(ApiError::Internal)?;
+                let kek =
+                    seal::derive_from_passphrase(&passphrase, &kdf).map_err(ApiError::Internal)?;
                 let config = SealConfig {
                     kind,
                     secret_shares: 1,
@@ -115,7 +122,9 @@ impl Core {
         // The seal configuration is written last: a crash before this point
         // leaves an uninitialized store that can simply be initialized again.
         let config_bytes = serde_json::to_vec(&config).unwrap_or_default();
-        self.barrier.put_plain(SEAL_CONFIG_PATH, config_bytes).await?;
+        self.barrier
+            .put_plain(SEAL_CONFIG_PATH, config_bytes)
+            .await?;
         self.set_active(None);
         self.barrier.seal();
         *progress = UnsealProgress::default();
@@ -138,10 +147,9 @@ impl Core {
             .ok_or_else(|| ApiError::bad("Vault is not initialized"))?;
         let kek = match config.kind {
             SealKind::Passphrase => {
-                let kdf = config
-                    .kdf
-                    .as_ref()
-                    .ok_or_else(|| ApiError::Internal("seal configuration lacks its KDF salt".into()))?;
+                let kdf = config.kdf.as_ref().ok_or_else(|| {
+                    ApiError::Internal("seal configuration lacks its KDF salt".into())
+                })?;
                 seal::derive_from_passphrase(key, kdf).map_err(ApiError::Internal)?
             }
             SealKind::Shamir => {
@@ -223,7 +231,13 @@ impl Core {
                 root_token_id,
             })
             .await?;
-        let key = hex::encode(result.keys.first().map(|k| k.as_slice()).unwrap_or_default());
+        let key = hex::encode(
+            result
+                .keys
+                .first()
+                .map(|k| k.as_slice())
+                .unwrap_or_default(),
+        );
         self.submit_unseal_key(&key).await?;
         let active = self.active()?;
         if active.mounts.get("secret/").is_none() {

@@ -99,7 +99,11 @@ impl Mounts {
             Some(entries) => entries,
             None => {
                 let entries = vec![
-                    MountEntry::new("sys/", "system", "system endpoints used for control, policy and debugging"),
+                    MountEntry::new(
+                        "sys/",
+                        "system",
+                        "system endpoints used for control, policy and debugging",
+                    ),
                     MountEntry::new("auth/token/", "token", "token based credentials"),
                 ];
                 barrier.put_json(TABLE_KEY, &entries).await?;
@@ -141,9 +145,7 @@ impl Mounts {
         let table = self.snapshot();
         table
             .iter()
-            .filter(|m| {
-                path.starts_with(&m.entry.path) || format!("{path}/") == m.entry.path
-            })
+            .filter(|m| path.starts_with(&m.entry.path) || format!("{path}/") == m.entry.path)
             .max_by_key(|m| m.entry.path.len())
             .map(|m| {
                 let relative = path.get(m.entry.path.len()..).unwrap_or("").to_string();
@@ -162,12 +164,14 @@ impl Mounts {
     pub async fn mount(&self, entry: MountEntry) -> Result<(), ApiError> {
         let _changing = self.changing.lock().await;
         let current = self.snapshot();
-        if let Some(clash) = current
-            .iter()
-            .find(|m| entry.path.starts_with(&m.entry.path) || m.entry.path.starts_with(&entry.path))
-        {
+        if let Some(clash) = current.iter().find(|m| {
+            entry.path.starts_with(&m.entry.path) || m.entry.path.starts_with(&entry.path)
+        }) {
             if clash.entry.path == entry.path {
-                return Err(ApiError::bad(format!("path is already in use at {}", entry.path)));
+                return Err(ApiError::bad(format!(
+                    "path is already in use at {}",
+                    entry.path
+                )));
             }
             if clash.entry.kind != "system" || entry.path.starts_with("sys/") {
                 return Err(ApiError::bad(format!(
@@ -211,7 +215,12 @@ impl Mounts {
     }
 
     /// Replaces one mount's config (tune).
-    pub async fn tune(&self, mount_path: &str, config: MountConfig, description: Option<String>) -> Result<(), ApiError> {
+    pub async fn tune(
+        &self,
+        mount_path: &str,
+        config: MountConfig,
+        description: Option<String>,
+    ) -> Result<(), ApiError> {
         let _changing = self.changing.lock().await;
         let current = self.snapshot();
         let mut next = (*current).clone();

@@ -39,10 +39,12 @@ const SUDO_PATHS: &[&str] = &[
 ];
 
 fn needs_sudo(path: &str) -> bool {
-    SUDO_PATHS.iter().any(|pattern| match pattern.strip_suffix('*') {
-        Some(prefix) => path.starts_with(prefix),
-        None => path == *pattern,
-    })
+    SUDO_PATHS
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == *pattern,
+        })
 }
 
 fn capability_for(operation: Operation) -> Capabilities {
@@ -58,7 +60,9 @@ fn capability_for(operation: Operation) -> Capabilities {
 
 /// Rejects paths that could be read two ways.
 fn check_path(path: &str) -> Result<(), ApiError> {
-    if path.split('/').any(|segment| segment == ".." || segment == ".")
+    if path
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
         || path.contains("//")
         || path.chars().any(char::is_control)
     {

@@ -58,7 +58,8 @@ pub(super) async fn handle(
 async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad(format!("failed to read request body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::bad(format!("failed to read request body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(format!(
                 "request body too large: the limit is {limit} bytes"
@@ -71,9 +72,14 @@ async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<Vec<u8>, 
 
 fn build_request(http: &HttpRequest, body: &[u8], id: String) -> Result<Request, ApiError> {
     let raw_path = http.path();
-    let path = raw_path
-        .strip_prefix("/v1/")
-        .ok_or_else(|| ApiError::NoHandler(format!("unsupported path {raw_path:?}: API paths start with /v1/")))?;
+    let path = raw_path.strip_prefix("/v1/").ok_or_else(|| {
+        ApiError::NoHandler(format!(
+            "unsupported path {raw_path:?}: API paths start with /v1/"
+        ))
+    })?;
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad("request path is not valid UTF-8"))?;
     // Some clients send a stray whitespace segment (vaultrs' renew-self).
     let path = path.trim_start_matches(|c: char| c == '/' || c.is_whitespace());
     let query = parse_query(http.query_string());
@@ -169,7 +175,8 @@ fn render(outcome: Result<Response, ApiError>, request_id: &str) -> HttpResponse
             if error.status() >= 500 {
                 tracing::warn!(error = %error, "request error");
             }
-            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             HttpResponse::build(status).json(json!({ "errors": error.messages() }))
         }
     }

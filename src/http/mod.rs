@@ -22,7 +22,11 @@ pub struct ListenerOptions {
 }
 
 /// Serves the API on `listener` until the process is asked to stop.
-pub async fn serve(listener: TcpListener, core: Arc<Core>, options: ListenerOptions) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    core: Arc<Core>,
+    options: ListenerOptions,
+) -> std::io::Result<()> {
     let limit = options.max_request_bytes;
     let core = web::Data::from(core);
     let mut server = HttpServer::new(move || {

@@ -61,7 +61,9 @@ impl Acl {
         self.root
             || self.rules.iter().any(|(pattern, caps)| {
                 let body = pattern.trim_end_matches('*');
-                let overlaps = body.starts_with(prefix) || prefix.starts_with(body) || matches(pattern, prefix);
+                let overlaps = body.starts_with(prefix)
+                    || prefix.starts_with(body)
+                    || matches(pattern, prefix);
                 overlaps && !caps.contains(Capabilities::DENY) && *caps != Capabilities::default()
             })
     }
@@ -80,7 +82,11 @@ fn matches(pattern: &str, path: &str) -> bool {
         None => (pattern, false),
     };
     if !body.contains('+') {
-        return if glob { path.starts_with(body) } else { path == body };
+        return if glob {
+            path.starts_with(body)
+        } else {
+            path == body
+        };
     }
     let pattern_segments: Vec<&str> = body.split('/').collect();
     let path_segments: Vec<&str> = path.split('/').collect();
@@ -144,17 +150,22 @@ mod tests {
         assert!(acl.allows("secret/data/x", Capabilities::UPDATE));
         assert!(!acl.allows("secret/data/admin", Capabilities::READ));
         assert!(acl.allows("secret/data/ro", Capabilities::READ));
-        assert!(!acl.allows("secret/data/ro", Capabilities::UPDATE), "exact rule wins over glob");
+        assert!(
+            !acl.allows("secret/data/ro", Capabilities::UPDATE),
+            "exact rule wins over glob"
+        );
         assert!(!acl.allows("other/x", Capabilities::READ));
     }
 
     #[test]
     fn same_pattern_across_policies_merges() {
         let a = Arc::new(Policy::parse("a", r#"path "kv/x" { capabilities = ["read"] }"#).unwrap());
-        let b = Arc::new(Policy::parse("b", r#"path "kv/x" { capabilities = ["update"] }"#).unwrap());
+        let b =
+            Arc::new(Policy::parse("b", r#"path "kv/x" { capabilities = ["update"] }"#).unwrap());
         let acl = Acl::from_policies(&[a.clone(), b]);
         assert!(acl.allows("kv/x", Capabilities::READ.union(Capabilities::UPDATE)));
-        let deny = Arc::new(Policy::parse("d", r#"path "kv/x" { capabilities = ["deny"] }"#).unwrap());
+        let deny =
+            Arc::new(Policy::parse("d", r#"path "kv/x" { capabilities = ["deny"] }"#).unwrap());
         assert!(!Acl::from_policies(&[a, deny]).allows("kv/x", Capabilities::READ));
     }
 

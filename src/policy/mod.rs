@@ -129,9 +129,10 @@ impl Policy {
                 capabilities = capabilities.union(cap);
             }
             if let Some(shorthand) = &block.policy {
-                capabilities = capabilities.union(shorthand_capabilities(shorthand).ok_or_else(
-                    || format!("path {pattern:?}: invalid policy {shorthand:?}"),
-                )?);
+                capabilities = capabilities
+                    .union(shorthand_capabilities(shorthand).ok_or_else(|| {
+                        format!("path {pattern:?}: invalid policy {shorthand:?}")
+                    })?);
             }
             let pattern = pattern.trim_start_matches('/').to_string();
             rules.push(PathRule {
@@ -229,7 +230,10 @@ mod tests {
         assert_eq!(policy.rules.len(), 2);
         let json = r#"{"path": {"secret/*": {"capabilities": ["create", "update"]}}}"#;
         let policy = Policy::parse("p", json).unwrap();
-        assert_eq!(policy.rules[0].capabilities.names(), vec!["create", "update"]);
+        assert_eq!(
+            policy.rules[0].capabilities.names(),
+            vec!["create", "update"]
+        );
     }
 
     #[test]
@@ -237,13 +241,22 @@ mod tests {
         let err = Policy::parse("p", r#"path "a" { capabilities = ["fly"] }"#).unwrap_err();
         assert!(err.contains("invalid capability"), "{err}");
         assert!(Policy::parse("p", "path {").is_err());
-        let err = Policy::parse("p", r#"path "a" { capabilities = ["read"] denied_parameters = {} }"#)
-            .unwrap_err();
+        let err = Policy::parse(
+            "p",
+            "path \"a\" {\n capabilities = [\"read\"]\n denied_parameters = {}\n}",
+        )
+        .unwrap_err();
         assert!(err.contains("not supported"), "{err}");
     }
 
     #[test]
     fn default_policy_parses() {
-        assert!(Policy::parse("default", DEFAULT_POLICY).unwrap().rules.len() >= 8);
+        assert!(
+            Policy::parse("default", DEFAULT_POLICY)
+                .unwrap()
+                .rules
+                .len()
+                >= 8
+        );
     }
 }

@@ -8,7 +8,10 @@ use crate::clock::rfc3339;
 use crate::core::pipeline::Ctx;
 use crate::core::request::{AuthBlock, Operation, Response};
 use crate::error::ApiError;
-use crate::params::{optional_bool, optional_duration, optional_str, optional_string_map, optional_strings, optional_u64};
+use crate::params::{
+    optional_bool, optional_duration, optional_str, optional_string_map, optional_strings,
+    optional_u64,
+};
 use crate::policy::Capabilities;
 use roles::TokenRole;
 use serde_json::{json, Value};
@@ -84,7 +87,13 @@ fn display_name(raw: Option<&str>) -> String {
         Some(name) => {
             let clean: String = name
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
                 .take(64)
                 .collect();
             format!("token-{clean}")
@@ -172,9 +181,9 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         ("roles", Create | Update) if !tail.is_empty() => roles::write(ctx, tail).await,
         ("roles", Delete) if !tail.is_empty() => roles::delete(ctx, tail).await,
         (
-            "create" | "create-orphan" | "lookup-self" | "lookup" | "lookup-accessor" | "renew-self"
-            | "renew" | "renew-accessor" | "revoke-self" | "revoke" | "revoke-accessor"
-            | "revoke-orphan" | "accessors" | "roles",
+            "create" | "create-orphan" | "lookup-self" | "lookup" | "lookup-accessor"
+            | "renew-self" | "renew" | "renew-accessor" | "revoke-self" | "revoke"
+            | "revoke-accessor" | "revoke-orphan" | "accessors" | "roles",
             _,
         ) => Err(ApiError::UnsupportedOperation),
         _ => Err(ApiError::NoHandler(format!(
@@ -209,7 +218,11 @@ fn effective_max_ttl(ctx: &Ctx<'_>) -> i64 {
     }
 }
 
-async fn create(ctx: &Ctx<'_>, orphan_path: bool, role_name: Option<&str>) -> Result<Response, ApiError> {
+async fn create(
+    ctx: &Ctx<'_>,
+    orphan_path: bool,
+    role_name: Option<&str>,
+) -> Result<Response, ApiError> {
     let data = &ctx.req.data;
     let parent = ctx.caller;
     let privileged = parent.is_root() || ctx.acl.allows(&ctx.req.path, Capabilities::SUDO);
@@ -223,16 +236,24 @@ async fn create(ctx: &Ctx<'_>, orphan_path: bool, role_name: Option<&str>) -> Re
     };
     if let Some(kind) = optional_str(data, "type")? {
         if kind != "service" && kind != "default" && !kind.is_empty() {
-            return Err(ApiError::bad(format!("type: {kind:?} tokens are not supported; use \"service\"")));
+            return Err(ApiError::bad(format!(
+                "type: {kind:?} tokens are not supported; use \"service\""
+            )));
         }
     }
-    let id = optional_str(data, "id")?.filter(|i| !i.is_empty()).map(String::from);
+    let id = optional_str(data, "id")?
+        .filter(|i| !i.is_empty())
+        .map(String::from);
     if id.is_some() && !parent.is_root() {
-        return Err(ApiError::bad("root or sudo privileges required to specify token id"));
+        return Err(ApiError::bad(
+            "root or sudo privileges required to specify token id",
+        ));
     }
     let no_parent = optional_bool(data, "no_parent")?.unwrap_or(false);
     if no_parent && !privileged {
-        return Err(ApiError::bad("root or sudo privileges required to create orphan token"));
+        return Err(ApiError::bad(
+            "root or sudo privileges required to create orphan token",
+        ));
     }
     let orphan = orphan_path || no_parent || role.as_ref().is_some_and(|r| r.orphan);
 
@@ -246,21 +267,31 @@ async fn create(ctx: &Ctx<'_>, orphan_path: bool, role_name: Option<&str>) -> Re
         if policies.is_empty() {
             policies = role.allowed_policies.clone();
         }
-        if let Some(bad) = policies
-            .iter()
-            .find(|p| *p != "default" && !role.allowed_policies.is_empty() && !role.allowed_policies.contains(p))
-        {
-            return Err(ApiError::bad(format!("token policies ({bad}) must be subset of the role's allowed policies")));
+        if let Some(bad) = policies.iter().find(|p| {
+            *p != "default"
+                && !role.allowed_policies.is_empty()
+                && !role.allowed_policies.contains(p)
+        }) {
+            return Err(ApiError::bad(format!(
+                "token policies ({bad}) must be subset of the role's allowed policies"
+            )));
         }
     } else if policies.is_empty() {
         policies = parent.policies.clone();
     }
     if policies.iter().any(|p| p == "root") && !parent.is_root() {
-        return Err(ApiError::bad("root tokens may not be created by a non-root token"));
+        return Err(ApiError::bad(
+            "root tokens may not be created by a non-root token",
+        ));
     }
     if role.is_none() && !privileged {
-        if let Some(bad) = policies.iter().find(|p| *p != "default" && !parent.policies.contains(p)) {
-            return Err(ApiError::bad(format!("child policies must be subset of parent: {bad:?} is not held by the caller")));
+        if let Some(bad) = policies
+            .iter()
+            .find(|p| *p != "default" && !parent.policies.contains(p))
+        {
+            return Err(ApiError::bad(format!(
+                "child policies must be subset of parent: {bad:?} is not held by the caller"
+            )));
         }
     }
     let no_default = optional_bool(data, "no_default_policy")?.unwrap_or(false);
@@ -281,7 +312,10 @@ async fn create(ctx: &Ctx<'_>, orphan_path: bool, role_name: Option<&str>) -> Re
         });
     let explicit_max_ttl = optional_duration(data, "explicit_max_ttl")?
         .filter(|t| *t > 0)
-        .or(role.as_ref().map(|r| r.token_explicit_max_ttl).filter(|t| *t > 0))
+        .or(role
+            .as_ref()
+            .map(|r| r.token_explicit_max_ttl)
+            .filter(|t| *t > 0))
         .unwrap_or(0);
     let period = optional_duration(data, "period")?
         .filter(|t| *t > 0)
@@ -289,7 +323,9 @@ async fn create(ctx: &Ctx<'_>, orphan_path: bool, role_name: Option<&str>) -> Re
         .unwrap_or(0);
     if period == 0 && ttl > system_max {
         ttl = system_max;
-        warnings.push(format!("TTL was capped to the maximum of {system_max} seconds"));
+        warnings.push(format!(
+            "TTL was capped to the maximum of {system_max} seconds"
+        ));
     }
     if !orphan {
         if let Some(parent_left) = parent.expire_time.map(|t| t - ctx.active.tokens.now()) {
@@ -300,8 +336,8 @@ async fn create(ctx: &Ctx<'_>, orphan_path: bool, role_name: Option<&str>) -> Re
         }
     }
     let num_uses = optional_u64(data, "num_uses")?.unwrap_or(0);
-    let renewable = optional_bool(data, "renewable")?
-        .unwrap_or(role.as_ref().is_none_or(|r| r.renewable));
+    let renewable =
+        optional_bool(data, "renewable")?.unwrap_or(role.as_ref().is_none_or(|r| r.renewable));
     let meta = optional_string_map(data, "meta")?.unwrap_or_default();
 
     let spec = NewToken {

@@ -76,11 +76,13 @@ pub(super) async fn write(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiErro
     if let Some(renewable) = optional_bool(data, "renewable")? {
         role.renewable = renewable;
     }
-    if let Some(period) = optional_duration(data, "token_period")?.or(optional_duration(data, "period")?) {
+    if let Some(period) =
+        optional_duration(data, "token_period")?.or(optional_duration(data, "period")?)
+    {
         role.token_period = period;
     }
-    if let Some(max) =
-        optional_duration(data, "token_explicit_max_ttl")?.or(optional_duration(data, "explicit_max_ttl")?)
+    if let Some(max) = optional_duration(data, "token_explicit_max_ttl")?
+        .or(optional_duration(data, "explicit_max_ttl")?)
     {
         role.token_explicit_max_ttl = max;
     }

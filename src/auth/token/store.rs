@@ -112,18 +112,30 @@ impl TokenStore {
     }
 
     /// Creates a token; returns the token (shown once) and its entry.
-    pub async fn create(&self, spec: NewToken) -> Result<(Zeroizing<String>, TokenEntry), ApiError> {
+    pub async fn create(
+        &self,
+        spec: NewToken,
+    ) -> Result<(Zeroizing<String>, TokenEntry), ApiError> {
         let token = Zeroizing::new(
             spec.id
                 .clone()
                 .unwrap_or_else(|| format!("hvs.{}", random_string(24))),
         );
         let id_hash = self.hash(&token);
-        if self.view.get_json::<TokenEntry>(&format!("id/{id_hash}")).await?.is_some() {
+        if self
+            .view
+            .get_json::<TokenEntry>(&format!("id/{id_hash}"))
+            .await?
+            .is_some()
+        {
             return Err(ApiError::bad("a token with this id already exists"));
         }
         let now = self.now();
-        let ttl = if spec.period > 0 { spec.period } else { spec.ttl };
+        let ttl = if spec.period > 0 {
+            spec.period
+        } else {
+            spec.ttl
+        };
         let ttl = if spec.explicit_max_ttl > 0 && (ttl == 0 || ttl > spec.explicit_max_ttl) {
             spec.explicit_max_ttl
         } else {
@@ -159,7 +171,10 @@ impl TokenStore {
 
     /// The live entry for a token hash; expired tokens count as absent.
     pub async fn lookup_hash(&self, id_hash: &str) -> Result<Option<TokenEntry>, ApiError> {
-        let entry = self.view.get_json::<TokenEntry>(&format!("id/{id_hash}")).await?;
+        let entry = self
+            .view
+            .get_json::<TokenEntry>(&format!("id/{id_hash}"))
+            .await?;
         Ok(entry.filter(|e| e.expire_time.is_none_or(|t| t > self.now())))
     }
 
@@ -171,7 +186,11 @@ impl TokenStore {
         if accessor.is_empty() || accessor.contains('/') {
             return Ok(None);
         }
-        match self.view.get_json::<String>(&format!("accessor/{accessor}")).await? {
+        match self
+            .view
+            .get_json::<String>(&format!("accessor/{accessor}"))
+            .await?
+        {
             Some(hash) => self.lookup_hash(&hash).await,
             None => Ok(None),
         }
@@ -199,7 +218,12 @@ impl TokenStore {
 
     /// Extends a token's life by `increment` seconds (or its original TTL),
     /// capped by its explicit max TTL and `max_ttl`. Returns the new TTL.
-    pub async fn renew(&self, entry: &TokenEntry, increment: Option<i64>, max_ttl: i64) -> Result<TokenEntry, ApiError> {
+    pub async fn renew(
+        &self,
+        entry: &TokenEntry,
+        increment: Option<i64>,
+        max_ttl: i64,
+    ) -> Result<TokenEntry, ApiError> {
         if entry.expire_time.is_none() {
             return Ok(entry.clone());
         }
@@ -252,7 +276,11 @@ impl TokenStore {
     /// Revokes a token and makes its children orphans.
     pub async fn revoke_orphan(&self, id_hash: &str) -> Result<(), ApiError> {
         for child in self.view.list(&format!("parent/{id_hash}/")).await? {
-            if let Some(mut entry) = self.view.get_json::<TokenEntry>(&format!("id/{child}")).await? {
+            if let Some(mut entry) = self
+                .view
+                .get_json::<TokenEntry>(&format!("id/{child}"))
+                .await?
+            {
                 entry.parent_hash = None;
                 self.view
                     .write(vec![
@@ -266,7 +294,11 @@ impl TokenStore {
     }
 
     async fn revoke_one(&self, id_hash: &str) -> Result<(), ApiError> {
-        let Some(entry) = self.view.get_json::<TokenEntry>(&format!("id/{id_hash}")).await? else {
+        let Some(entry) = self
+            .view
+            .get_json::<TokenEntry>(&format!("id/{id_hash}"))
+            .await?
+        else {
             return Ok(());
         };
         let mut writes = vec![

@@ -100,7 +100,9 @@ impl KeyMetadata {
             let deadline = humantime::parse_rfc3339(now)
                 .ok()
                 .map(|t| t + Duration::from_secs(self.delete_version_after.unsigned_abs()));
-            deadline.map(|t| humantime::format_rfc3339_nanos(t).to_string()).unwrap_or_default()
+            deadline
+                .map(|t| humantime::format_rfc3339_nanos(t).to_string())
+                .unwrap_or_default()
         } else {
             String::new()
         };

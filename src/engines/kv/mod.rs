@@ -55,7 +55,9 @@ impl KvEngine {
     pub fn new(view: StorageView) -> Self {
         Self {
             view,
-            locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -76,7 +78,9 @@ impl KvEngine {
 
     fn check_key(key: &str) -> Result<(), ApiError> {
         if key.is_empty() || key.ends_with('/') {
-            return Err(ApiError::bad("missing secret path: the path must name a secret, not a folder"));
+            return Err(ApiError::bad(
+                "missing secret path: the path must name a secret, not a folder",
+            ));
         }
         Ok(())
     }
@@ -84,26 +88,41 @@ impl KvEngine {
     async fn read_data(&self, key: &str, data: &Map<String, Value>) -> Result<Response, ApiError> {
         Self::check_key(key)?;
         let meta = self.metadata(key).await?.ok_or(ApiError::NotFound)?;
-        let wanted = optional_u64(data, "version")?.filter(|v| *v > 0).unwrap_or(meta.current_version);
+        let wanted = optional_u64(data, "version")?
+            .filter(|v| *v > 0)
+            .unwrap_or(meta.current_version);
         let state = meta.versions.get(&wanted).ok_or(ApiError::NotFound)?;
         let version_meta = state.to_json(wanted, &meta);
         if state.destroyed || state.is_deleted(humantime::parse_rfc3339(&now_rfc3339()).ok()) {
             // Vault answers 404 but still shows the version's metadata.
-            return Ok(Response::json(json!({"data": null, "metadata": version_meta})).with_status(404));
+            return Ok(
+                Response::json(json!({"data": null, "metadata": version_meta})).with_status(404),
+            );
         }
         let secret: Value = self
             .view
             .get_json(&format!("version/{wanted}/{key}"))
             .await?
             .unwrap_or(Value::Null);
-        Ok(Response::json(json!({"data": secret, "metadata": version_meta})))
+        Ok(Response::json(
+            json!({"data": secret, "metadata": version_meta}),
+        ))
     }
 
-    async fn write_data(&self, key: &str, data: &Map<String, Value>, patch: bool) -> Result<Response, ApiError> {
+    async fn write_data(
+        &self,
+        key: &str,
+        data: &Map<String, Value>,
+        patch: bool,
+    ) -> Result<Response, ApiError> {
         Self::check_key(key)?;
         let secret = match data.get("data") {
             Some(Value::Object(map)) => map.clone(),
-            Some(_) => return Err(ApiError::bad("data: expected a JSON object of key/value pairs")),
+            Some(_) => {
+                return Err(ApiError::bad(
+                    "data: expected a JSON object of key/value pairs",
+                ))
+            }
             None => return Err(ApiError::bad("no data provided")),
         };
         let cas = match data.get("options") {
@@ -114,9 +133,14 @@ impl KvEngine {
         let config = self.config().await?;
         let _guard = self.lock(key).await;
         let now = now_rfc3339();
-        let mut meta = self.metadata(key).await?.unwrap_or_else(|| KeyMetadata::new(&now));
+        let mut meta = self
+            .metadata(key)
+            .await?
+            .unwrap_or_else(|| KeyMetadata::new(&now));
         if (config.cas_required || meta.cas_required) && cas.is_none() {
-            return Err(ApiError::bad("check-and-set parameter required for this call"));
+            return Err(ApiError::bad(
+                "check-and-set parameter required for this call",
+            ));
         }
         if let Some(cas) = cas {
             if cas != meta.current_version {
@@ -152,8 +176,15 @@ impl KvEngine {
         meta.add_version(version, &now);
         let max_versions = meta.effective_max_versions(&config);
         let trimmed = meta.trim(max_versions);
-        let mut writes = vec![Write::json(format!("version/{version}/{key}"), &Value::Object(merged))];
-        writes.extend(trimmed.iter().map(|v| Write::Delete(format!("version/{v}/{key}"))));
+        let mut writes = vec![Write::json(
+            format!("version/{version}/{key}"),
+            &Value::Object(merged),
+        )];
+        writes.extend(
+            trimmed
+                .iter()
+                .map(|v| Write::Delete(format!("version/{v}/{key}"))),
+        );
         writes.push(Write::json(format!("meta/{key}"), &meta));
         self.view.write(writes).await?;
         let state = meta.versions.get(&version).cloned().unwrap_or_default();
@@ -189,7 +220,11 @@ impl KvEngine {
         Ok(Response::empty())
     }
 
-    async fn write_metadata(&self, key: &str, data: &Map<String, Value>) -> Result<Response, ApiError> {
+    async fn write_metadata(
+        &self,
+        key: &str,
+        data: &Map<String, Value>,
+    ) -> Result<Response, ApiError> {
         Self::check_key(key)?;
         let max_versions = optional_u64(data, "max_versions")?;
         let cas_required = optional_bool(data, "cas_required")?;
@@ -197,7 +232,10 @@ impl KvEngine {
         let custom_metadata = optional_string_map(data, "custom_metadata")?;
         let _guard = self.lock(key).await;
         let now = now_rfc3339();
-        let mut meta = self.metadata(key).await?.unwrap_or_else(|| KeyMetadata::new(&now));
+        let mut meta = self
+            .metadata(key)
+            .await?
+            .unwrap_or_else(|| KeyMetadata::new(&now));
         if let Some(v) = max_versions {
             meta.max_versions = v;
         }
@@ -271,22 +309,26 @@ impl Engine for KvEngine {
                 let current = self.metadata(key).await?.map(|m| m.current_version);
                 match current {
                     Some(v) if v > 0 => {
-                        self.change_versions(key, &[v], |s, now| s.soft_delete(now), false).await
+                        self.change_versions(key, &[v], |s, now| s.soft_delete(now), false)
+                            .await
                     }
                     _ => Ok(Response::empty()),
                 }
             }
             ("delete", Create | Update) => {
                 let versions = versions_field(req.data)?;
-                self.change_versions(key, &versions, |s, now| s.soft_delete(now), false).await
+                self.change_versions(key, &versions, |s, now| s.soft_delete(now), false)
+                    .await
             }
             ("undelete", Create | Update) => {
                 let versions = versions_field(req.data)?;
-                self.change_versions(key, &versions, |s, _| s.undelete(), false).await
+                self.change_versions(key, &versions, |s, _| s.undelete(), false)
+                    .await
             }
             ("destroy", Create | Update) => {
                 let versions = versions_field(req.data)?;
-                self.change_versions(key, &versions, |s, _| s.destroyed = true, true).await
+                self.change_versions(key, &versions, |s, _| s.destroyed = true, true)
+                    .await
             }
             ("metadata", List) => self.list(key).await,
             ("metadata", Read) => {

@@ -46,11 +46,11 @@ fn ttl_field(data: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiE
         Some(Value::String(s)) => parse_seconds(s)
             .map(Some)
             .map_err(|e| ApiError::bad(format!("{field}: {e}"))),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .filter(|v| *v >= 0)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad(format!("{field}: expected a non-negative number of seconds"))),
+        Some(Value::Number(n)) => n.as_i64().filter(|v| *v >= 0).map(Some).ok_or_else(|| {
+            ApiError::bad(format!(
+                "{field}: expected a non-negative number of seconds"
+            ))
+        }),
         Some(_) => Err(ApiError::bad(format!("{field}: expected a duration"))),
     }
 }
@@ -72,7 +72,9 @@ fn parse_config(data: &Map<String, Value>, base: &MountConfig) -> Result<MountCo
         config.max_lease_ttl = ttl;
     }
     if config.max_lease_ttl > 0 && config.default_lease_ttl > config.max_lease_ttl {
-        return Err(ApiError::bad("default_lease_ttl cannot be greater than max_lease_ttl"));
+        return Err(ApiError::bad(
+            "default_lease_ttl cannot be greater than max_lease_ttl",
+        ));
     }
     Ok(config)
 }
@@ -83,16 +85,25 @@ async fn enable(ctx: &Ctx<'_>, full_path: String, auth: bool) -> Result<Response
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::bad("type: required (for example \"kv\")"))?;
     // `kv-v2` is shorthand for `kv` with version 2.
-    let kind = if requested == "kv-v2" { "kv" } else { requested }.to_string();
-    if ["sys/", "auth/", "cubbyhole/", "identity/"].iter().any(|r| full_path == *r)
+    let kind = if requested == "kv-v2" {
+        "kv"
+    } else {
+        requested
+    }
+    .to_string();
+    if ["sys/", "auth/", "cubbyhole/", "identity/"]
+        .iter()
+        .any(|r| full_path == *r)
         || (!auth && full_path.starts_with("auth/"))
     {
-        return Err(ApiError::bad(format!("cannot mount at reserved path {full_path:?}")));
+        return Err(ApiError::bad(format!(
+            "cannot mount at reserved path {full_path:?}"
+        )));
     }
     let description = optional_str(data, "description")?.unwrap_or("").to_string();
     let mut entry = MountEntry::new(&full_path, &kind, &description);
     if let Some(Value::Object(config)) = data.get("config") {
-        entry.config = parse_config(&config, &entry.config)?;
+        entry.config = parse_config(config, &entry.config)?;
     }
     match data.get("options") {
         Some(Value::Object(options)) => {
@@ -111,7 +122,10 @@ async fn enable(ctx: &Ctx<'_>, full_path: String, auth: bool) -> Result<Response
         entry.options.insert("version".into(), "2".into());
     }
     if kind == "kv" {
-        entry.options.entry("version".into()).or_insert_with(|| "2".into());
+        entry
+            .options
+            .entry("version".into())
+            .or_insert_with(|| "2".into());
     }
     ctx.active.mounts.mount(entry).await?;
     tracing::info!(path = %full_path, kind = %kind, "mount enabled");
@@ -154,7 +168,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     let existing = ctx.active.mounts.get(&full_path);
     let not_found = || ApiError::bad(format!("no mount at {full_path:?}"));
     match (tune, op) {
-        (false, Operation::Create | Operation::Update) => enable(ctx, full_path.clone(), auth).await,
+        (false, Operation::Create | Operation::Update) => {
+            enable(ctx, full_path.clone(), auth).await
+        }
         (false, Operation::Delete) => {
             ctx.active.mounts.unmount(&full_path).await?;
             tracing::info!(path = %full_path, "mount disabled");
@@ -180,7 +196,10 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             let mounted = existing.ok_or_else(not_found)?;
             let config = parse_config(&ctx.req.data, &mounted.entry.config)?;
             let description = optional_str(&ctx.req.data, "description")?.map(String::from);
-            ctx.active.mounts.tune(&full_path, config, description).await?;
+            ctx.active
+                .mounts
+                .tune(&full_path, config, description)
+                .await?;
             Ok(Response::empty())
         }
         _ => Err(ApiError::UnsupportedOperation),

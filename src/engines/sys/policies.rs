@@ -12,7 +12,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     let store = &ctx.active.policies;
     let segments: Vec<&str> = path.trim_end_matches('/').splitn(3, '/').collect();
     match (segments.as_slice(), op) {
-        (["policies", "acl"], Operation::List | Operation::Read) => Response::keys(store.names().await?),
+        (["policies", "acl"], Operation::List | Operation::Read) => {
+            Response::keys(store.names().await?)
+        }
         (["policy"], Operation::List | Operation::Read) => {
             let names = store.names().await?;
             Ok(Response::json(json!({ "keys": names, "policies": names })))
@@ -21,14 +23,18 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             let name = normalize_name(name)?;
             let policy = store.get(&name).await?.ok_or(ApiError::NotFound)?;
             // The legacy path names the text `rules`; the current one `policy`.
-            Ok(Response::json(json!({ "name": name, "policy": policy.text, "rules": policy.text })))
+            Ok(Response::json(
+                json!({ "name": name, "policy": policy.text, "rules": policy.text }),
+            ))
         }
         (["policies", "acl", name] | ["policy", name], Operation::Create | Operation::Update) => {
             let name = normalize_name(name)?;
             let text = optional_str(&ctx.req.data, "policy")?
                 .or(optional_str(&ctx.req.data, "rules")?)
                 .filter(|t| !t.trim().is_empty())
-                .ok_or_else(|| ApiError::bad("policy: required (the policy text in HCL or JSON)"))?;
+                .ok_or_else(|| {
+                    ApiError::bad("policy: required (the policy text in HCL or JSON)")
+                })?;
             store.put(&name, text).await?;
             tracing::info!(policy = %name, "policy written");
             Ok(Response::empty())
@@ -67,9 +73,10 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             let acl = Acl::from_policies(&policies);
             capabilities(&acl, &ctx.req.data)
         }
-        (["policies" | "policy" | "capabilities" | "capabilities-self" | "capabilities-accessor", ..], _) => {
-            Err(ApiError::UnsupportedOperation)
-        }
+        (
+            ["policies" | "policy" | "capabilities" | "capabilities-self" | "capabilities-accessor", ..],
+            _,
+        ) => Err(ApiError::UnsupportedOperation),
         _ => Err(ApiError::NoHandler(format!(
             "no handler for route \"sys/{path}\". route entry not found."
         ))),
@@ -94,7 +101,11 @@ fn capabilities(acl: &Acl, data: &Map<String, Value>) -> Result<Response, ApiErr
             vec!["root".to_string()]
         } else {
             let names = acl.capabilities(path).names();
-            if names.is_empty() { vec!["deny".to_string()] } else { names }
+            if names.is_empty() {
+                vec!["deny".to_string()]
+            } else {
+                names
+            }
         };
         all.extend(names.iter().cloned());
         out.insert(path.to_string(), json!(names));

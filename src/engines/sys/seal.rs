@@ -14,7 +14,9 @@ use zeroize::Zeroizing;
 pub(super) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub(super) async fn init_status(core: &Core) -> Result<Response, ApiError> {
-    Ok(Response::raw(json!({ "initialized": core.seal_config().await?.is_some() })))
+    Ok(Response::raw(
+        json!({ "initialized": core.seal_config().await?.is_some() }),
+    ))
 }
 
 pub(super) async fn init(core: &Core, data: &Map<String, Value>) -> Result<Response, ApiError> {
@@ -32,7 +34,11 @@ pub(super) async fn init(core: &Core, data: &Map<String, Value>) -> Result<Respo
             root_token_id: None,
         })
         .await?;
-    let hex_keys: Vec<String> = result.keys.iter().map(|k| hex::encode(k.as_slice())).collect();
+    let hex_keys: Vec<String> = result
+        .keys
+        .iter()
+        .map(|k| hex::encode(k.as_slice()))
+        .collect();
     let b64_keys: Vec<String> = result
         .keys
         .iter()
@@ -77,7 +83,9 @@ pub(super) async fn unseal(core: &Core, data: &Map<String, Value>) -> Result<Res
         let key = optional_str(data, "key")?
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                ApiError::bad("'key' must be specified in request body as JSON, or 'reset' set to true")
+                ApiError::bad(
+                    "'key' must be specified in request body as JSON, or 'reset' set to true",
+                )
             })?;
         core.submit_unseal_key(key).await?;
     }
@@ -156,7 +164,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                 "install_time": rfc3339(status.installed_at),
             })))
         }
-        ("seal" | "rotate" | "rotate/keyring" | "key-status", _) => Err(ApiError::UnsupportedOperation),
+        ("seal" | "rotate" | "rotate/keyring" | "key-status", _) => {
+            Err(ApiError::UnsupportedOperation)
+        }
         _ => Err(ApiError::NoHandler(format!(
             "no handler for route \"sys/{path}\". route entry not found."
         ))),

@@ -1,0 +1,13 @@
+//! Integration tests: a real `qm` server process on a free loopback port,
+//! driven through real clients (the `bao` CLI, vaultrs) and raw HTTP.
+//! All compile into this one binary.
+
+mod integration {
+    mod bao_cli;
+    pub(crate) mod common;
+    mod http_errors;
+    mod seal;
+    mod storage;
+    mod tokens;
+    mod vaultrs_client;
+}

