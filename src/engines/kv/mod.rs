@@ -150,12 +150,13 @@ impl KvEngine {
             }
         }
         let merged = if patch {
-            let current = meta
+            let current_is_live = meta
                 .versions
                 .get(&meta.current_version)
-                .filter(|s| !s.destroyed && s.deletion_time.is_empty())
-                .ok_or(ApiError::NotFound)?;
-            let _ = current;
+                .is_some_and(|s| !s.destroyed && s.deletion_time.is_empty());
+            if !current_is_live {
+                return Err(ApiError::NotFound);
+            }
             let mut base: Map<String, Value> = self
                 .view
                 .get_json(&format!("version/{}/{key}", meta.current_version))

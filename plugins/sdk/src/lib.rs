@@ -1,0 +1,191 @@
+//! The contract between Quartermaster's core and a secrets plugin.
+//!
+//! A plugin serves the paths below its mount (`database/...`, `aws/...`)
+//! through [`SecretsEngine::handle`], keeping its configuration and roles in
+//! the mount-scoped [`PluginStorage`] the core hands it (encrypted by the core;
+//! the plugin never sees other mounts, tokens or HTTP). When a request should
+//! mint a credential, the plugin answers [`Reply::Secret`] with a plan; the
+//! core then records the lease durably (state *pending*) **before** it calls
+//! [`SecretsEngine::activate`] to create the credential, and marks the lease
+//! active after. So a crash at any point leaves either a pending lease (rolled
+//! back at start through [`SecretsEngine::rollback`]) or an active one: never a
+//! credential outside the ledger.
+//!
+//! Revocation and renewal come back to the plugin with the plan's `internal`
+//! data (a serde value the plugin defines, e.g. the username), never with the
+//! secret itself.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The operation of a request, as Vault's ACLs distinguish them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Read,
+    List,
+    Create,
+    Update,
+    Delete,
+    Patch,
+}
+
+impl Operation {
+    pub fn is_write(self) -> bool {
+        matches!(self, Self::Create | Self::Update | Self::Patch)
+    }
+}
+
+/// A request below the plugin's mount.
+pub struct Request<'a> {
+    pub operation: Operation,
+    /// Relative to the mount, without a leading slash: `creds/app-ro`.
+    pub path: &'a str,
+    pub data: &'a Map<String, Value>,
+    /// The caller's token display name, for traceable credential names.
+    pub display_name: &'a str,
+    /// The mount's default and max lease TTL in seconds (system defaults applied).
+    pub mount_default_ttl: i64,
+    pub mount_max_ttl: i64,
+    /// Unix seconds now.
+    pub now: i64,
+}
+
+/// A credential to be issued: what the core needs to lease it.
+#[derive(Debug)]
+pub struct SecretPlan {
+    /// The role the credential is issued for; part of the lease id.
+    pub role: String,
+    /// Returned to the caller (e.g. username and password). Never stored.
+    pub data: Map<String, Value>,
+    /// Kept with the lease for renew/revoke/rollback (e.g. the username).
+    /// Must not hold the secret.
+    pub internal: Value,
+    pub ttl: i64,
+    pub max_ttl: i64,
+    pub renewable: bool,
+    /// Shown to the caller alongside the credential.
+    pub warnings: Vec<String>,
+}
+
+/// What a plugin answers.
+#[derive(Debug)]
+pub enum Reply {
+    /// 204.
+    Empty,
+    /// 200 with `data`.
+    Data(Map<String, Value>),
+    /// 200 with `data` and warnings.
+    DataWithWarnings(Map<String, Value>, Vec<String>),
+    /// A credential to lease and issue.
+    Secret(SecretPlan),
+}
+
+/// A lease as the plugin sees it on renew, revoke and rollback.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseInfo {
+    pub lease_id: String,
+    pub role: String,
+    pub internal: Value,
+    pub issued_at: i64,
+    /// When the lease ends after this renewal (for renew), or ended.
+    pub expire_at: i64,
+}
+
+/// What went wrong, in terms the core maps to HTTP and to retry decisions.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The request is invalid (400). The message names the problem.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Nothing at this path (404).
+    #[error("not found")]
+    NotFound,
+    /// No handler for this path below the mount (404 with a message).
+    #[error("{0}")]
+    NoHandler(String),
+    /// The path exists but not for this operation (405).
+    #[error("unsupported operation")]
+    UnsupportedOperation,
+    /// A quota refused the request (429).
+    #[error("{0}")]
+    TooMany(String),
+    /// The backend (database, cloud API) failed; worth retrying. The message
+    /// is sanitized: no connection string, no password.
+    #[error("{0}")]
+    Backend(String),
+    /// The plugin's own storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// A change in an atomic batch of [`PluginStorage::write`].
+pub enum Write {
+    Put(String, Vec<u8>),
+    Delete(String),
+}
+
+/// The plugin's own storage, scoped to its mount and encrypted by the core.
+#[async_trait::async_trait]
+pub trait PluginStorage: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PluginError>;
+    /// Applies all writes atomically and durably.
+    async fn write(&self, writes: Vec<Write>) -> Result<(), PluginError>;
+    /// Direct children of `prefix`: `name`, or `name/` for a folder.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, PluginError>;
+}
+
+impl dyn PluginStorage + '_ {
+    /// Reads and decodes a JSON value.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, PluginError> {
+        match self.get(key).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| PluginError::Storage(format!("{key}: {e}"))),
+        }
+    }
+
+    /// Encodes and stores a JSON value.
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), PluginError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| PluginError::Storage(e.to_string()))?;
+        self.write(vec![Write::Put(key.to_string(), bytes)]).await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), PluginError> {
+        self.write(vec![Write::Delete(key.to_string())]).await
+    }
+}
+
+/// A secrets engine plugin.
+#[async_trait::async_trait]
+pub trait SecretsEngine: Send + Sync {
+    /// Serves a request below the mount.
+    async fn handle(&self, req: &Request<'_>, storage: &dyn PluginStorage) -> Result<Reply, PluginError>;
+
+    /// Whether a write's target exists (ACL `update` vs `create`).
+    async fn exists(&self, _req: &Request<'_>, _storage: &dyn PluginStorage) -> Result<bool, PluginError> {
+        Ok(true)
+    }
+
+    /// Creates the credential of a plan whose lease is now durable (pending).
+    /// Returns fields to add to the caller's data (e.g. STS keys known only
+    /// after the call).
+    async fn activate(&self, _lease: &LeaseInfo, _storage: &dyn PluginStorage) -> Result<Map<String, Value>, PluginError> {
+        Ok(Map::new())
+    }
+
+    /// Extends the credential to `lease.expire_at`.
+    async fn renew(&self, _lease: &LeaseInfo, _storage: &dyn PluginStorage) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Ends the credential. Succeeds if it is already gone. Warnings are
+    /// shown to whoever revoked and recorded with the revocation.
+    async fn revoke(&self, lease: &LeaseInfo, storage: &dyn PluginStorage) -> Result<Vec<String>, PluginError>;
+
+    /// Undoes a credential that may or may not have been created (a pending
+    /// lease found at start). Defaults to revoke.
+    async fn rollback(&self, lease: &LeaseInfo, storage: &dyn PluginStorage) -> Result<(), PluginError> {
+        self.revoke(lease, storage).await.map(|_| ())
+    }
+}
