@@ -5,6 +5,7 @@
 //!     writer can ever reach), and
 //!   - the same barrier writes without waiting for the disk (the CPU ceiling
 //!     of encrypting and applying, which 64 writers cannot exceed).
+//!
 //! Run: `cargo bench --bench group_commit`.
 
 use quartermaster::barrier::{Barrier, Write};
