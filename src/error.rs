@@ -30,6 +30,9 @@ pub enum ApiError {
     /// A quota or rate limit was hit (429).
     #[error("{0}")]
     TooManyRequests(String),
+    /// A backend (database, cloud API) failed (502). The message is sanitized.
+    #[error("{0}")]
+    BadGateway(String),
     /// The server is sealed (503).
     #[error("Vault is sealed")]
     Sealed,
@@ -56,6 +59,7 @@ impl ApiError {
             Self::TooManyRequests(_) => 429,
             Self::Sealed | Self::NotInitialized => 503,
             Self::Internal(_) => 500,
+            Self::BadGateway(_) => 502,
         }
     }
 
@@ -73,6 +77,21 @@ impl From<BarrierError> for ApiError {
         match e {
             BarrierError::Sealed => Self::Sealed,
             other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<qm_plugin_sdk::PluginError> for ApiError {
+    fn from(e: qm_plugin_sdk::PluginError) -> Self {
+        use qm_plugin_sdk::PluginError as P;
+        match e {
+            P::BadRequest(m) => Self::BadRequest(m),
+            P::NotFound => Self::NotFound,
+            P::NoHandler(m) => Self::NoHandler(m),
+            P::UnsupportedOperation => Self::UnsupportedOperation,
+            P::TooMany(m) => Self::TooManyRequests(m),
+            P::Backend(m) => Self::BadGateway(m),
+            P::Storage(m) => Self::Internal(m),
         }
     }
 }

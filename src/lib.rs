@@ -9,6 +9,8 @@
 //! - [`auth`]: the token store and its endpoints.
 //! - [`policy`]: ACL policies (HCL/JSON) and path matching.
 //! - [`engines`]: built-in engines: `sys/` and KV version 2.
+//! - [`plugins`]: the registry of secrets plugins (`plugins/*` crates).
+//! - [`lease`]: the lease ledger and its indexes.
 //! - [`http`]: actix-web edge: Vault's wire format.
 //! - [`cli`]: the `qm` command line.
 //! - [`config`]: the server's TOML configuration.
@@ -19,10 +21,12 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
-pub mod duration;
 pub mod engines;
 pub mod error;
 pub mod http;
-pub mod params;
+pub mod lease;
+pub mod plugins;
 pub mod policy;
 pub mod storage;
+
+pub use qm_plugin_sdk::{duration, params};

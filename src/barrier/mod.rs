@@ -247,6 +247,19 @@ impl Barrier {
         Ok(blocking(move || storage.keys_with_prefix(&prefix)).await?)
     }
 
+    /// The first `limit` keys under `prefix`, in order (read inline: a
+    /// bounded scan of the index head).
+    pub async fn keys_limited(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, BarrierError> {
+        if self.is_sealed() {
+            return Err(BarrierError::Sealed);
+        }
+        Ok(self.storage.first_keys_with_prefix(prefix, limit)?)
+    }
+
     /// The direct children of `prefix`, Vault style: `name` for a value,
     /// `name/` for a folder, each once, in order.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, BarrierError> {

@@ -63,4 +63,22 @@ impl StorageView {
             .map(|k| k[self.prefix.len()..].to_owned())
             .collect())
     }
+
+    /// The first `limit` keys under `prefix`, relative to the view.
+    pub async fn keys_limited(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, BarrierError> {
+        let keys = self.barrier.keys_limited(&self.full(prefix), limit).await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| k[self.prefix.len()..].to_owned())
+            .collect())
+    }
+
+    /// Reads raw bytes.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {
+        self.barrier.get(&self.full(key)).await
+    }
 }

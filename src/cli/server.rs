@@ -85,6 +85,7 @@ fn run_dev(args: ServerArgs) -> i32 {
             clock,
             Settings::default(),
         ));
+        core.start_background();
         let init = match core.dev_setup(args.dev_root_token_id).await {
             Ok(init) => init,
             Err(e) => {
@@ -166,6 +167,7 @@ fn run_config(config: Config) -> i32 {
             clock,
             settings,
         ));
+        core.start_background();
         let initialized = matches!(core.seal_config().await, Ok(Some(_)));
         println!("==> Quartermaster server configuration:\n");
         println!("             Api Address: {scheme}://{address}");

@@ -210,11 +210,18 @@ impl Core {
         .await?;
         let policies = PolicyStore::new(StorageView::new(Arc::clone(&barrier), "sys/policy/"));
         policies.ensure_default().await?;
-        let mounts = Mounts::load(barrier).await?;
+        let mounts = Mounts::load(Arc::clone(&barrier)).await?;
+        let leases = crate::lease::LeaseStore::new(StorageView::new(
+            Arc::clone(&self.barrier),
+            "sys/lease/",
+        ));
         let active = Arc::new(Active {
             mounts,
             tokens,
             policies,
+            leases,
+            restored: std::sync::atomic::AtomicBool::new(false),
+            jobs: super::leases::Jobs::default(),
         });
         self.set_active(Some(Arc::clone(&active)));
         Ok(active)

@@ -2,6 +2,8 @@
 //! (authenticate → authorize → route → respond). Everything that exists only
 //! while unsealed (mounts, tokens, policies) lives in [`Active`].
 
+mod expiry;
+mod leases;
 mod lifecycle;
 pub mod mounts;
 pub mod pipeline;
@@ -44,6 +46,11 @@ pub struct Active {
     pub mounts: Mounts,
     pub tokens: TokenStore,
     pub policies: PolicyStore,
+    pub leases: crate::lease::LeaseStore,
+    /// Whether this unseal's pending leases from earlier boots were rolled back.
+    pub restored: std::sync::atomic::AtomicBool,
+    /// Background revoke-prefix jobs (`sync=false`).
+    pub jobs: leases::Jobs,
 }
 
 /// Unseal keys entered so far.
@@ -58,10 +65,15 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     pub cluster_id: String,
+    /// Marks pending leases written by this process, so only earlier boots'
+    /// pending leases are rolled back.
+    pub boot_id: String,
     // A tokio mutex: init, unseal and seal await storage while holding it.
     lifecycle: tokio::sync::Mutex<UnsealProgress>,
     // A std lock: read on every request to clone an Arc, never held across an await.
     active: RwLock<Option<Arc<Active>>>,
+    /// Set by `start_background`, for work that outlives a request.
+    this: std::sync::OnceLock<std::sync::Weak<Core>>,
 }
 
 impl Core {
@@ -71,9 +83,16 @@ impl Core {
             clock,
             settings,
             cluster_id: uuid::Uuid::new_v4().to_string(),
+            boot_id: uuid::Uuid::new_v4().to_string(),
             lifecycle: tokio::sync::Mutex::new(UnsealProgress::default()),
             active: RwLock::new(None),
+            this: std::sync::OnceLock::new(),
         }
+    }
+
+    /// This core as an `Arc`, once background work has started.
+    pub fn arc(&self) -> Option<Arc<Core>> {
+        self.this.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// The unsealed state, or why there is none.

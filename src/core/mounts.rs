@@ -75,6 +75,8 @@ pub enum Backend {
     /// `auth/token/`, the core's token store.
     Token,
     Engine(Arc<dyn Engine>),
+    /// A secrets plugin (`plugins/*`), hosted through the SDK contract.
+    Plugin(Arc<dyn qm_plugin_sdk::SecretsEngine>),
 }
 
 #[derive(Clone)]
@@ -89,6 +91,19 @@ pub struct Mounts {
     table: RwLock<Arc<Vec<Mounted>>>,
     // A tokio mutex: it serializes table changes across the awaits of a store.
     changing: tokio::sync::Mutex<()>,
+}
+
+impl Mounted {
+    /// The plugin's storage: this mount's encrypted view.
+    pub fn plugin_storage(
+        &self,
+        barrier: &Arc<Barrier>,
+    ) -> crate::engines::plugin_storage::MountStorage {
+        crate::engines::plugin_storage::MountStorage(StorageView::new(
+            Arc::clone(barrier),
+            self.entry.storage_prefix(),
+        ))
+    }
 }
 
 impl Mounts {
@@ -126,10 +141,13 @@ impl Mounts {
         Ok(match entry.kind.as_str() {
             "system" => Backend::System,
             "token" => Backend::Token,
-            _ => {
-                let view = StorageView::new(Arc::clone(barrier), entry.storage_prefix());
-                Backend::Engine(engines::build(entry, view)?)
-            }
+            kind => match crate::plugins::build(kind) {
+                Some(plugin) => Backend::Plugin(plugin),
+                None => {
+                    let view = StorageView::new(Arc::clone(barrier), entry.storage_prefix());
+                    Backend::Engine(engines::build(entry, view)?)
+                }
+            },
         })
     }
 

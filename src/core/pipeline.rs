@@ -3,13 +3,17 @@
 //! (create vs update decided by the engine's existence check; `sudo` where
 //! the path needs it), and dispatch.
 
-use super::mounts::{Backend, MountEntry};
+use super::mounts::{Backend, MountEntry, Mounted};
 use super::request::{Operation, Request, Response};
 use super::{Active, Core};
-use crate::auth::token::{self, store::TokenEntry};
+use crate::auth::token::{
+    self,
+    store::{TokenEntry, Uses},
+};
 use crate::engines::{sys, EngineRequest};
 use crate::error::ApiError;
 use crate::policy::{Acl, Capabilities};
+use qm_plugin_sdk::{Operation as PluginOperation, Reply, Request as PluginRequest};
 
 /// Everything a built-in handler (sys, token) may need about a request.
 pub struct Ctx<'a> {
@@ -34,6 +38,8 @@ const SUDO_PATHS: &[&str] = &[
     "sys/raw/*",
     "sys/leases/revoke-prefix/*",
     "sys/leases/revoke-force/*",
+    "sys/revoke-prefix/*",
+    "sys/revoke-force/*",
     "auth/token/revoke-orphan",
     "auth/token/accessors/",
 ];
@@ -99,16 +105,26 @@ impl Core {
         };
 
         if req.operation == Operation::Update {
-            if let Backend::Engine(engine) = &mounted.backend {
-                let probe = EngineRequest {
-                    operation: req.operation,
-                    path: &relative,
-                    data: &req.data,
-                    mount: &mounted.entry,
-                };
-                if !engine.exists(&probe).await? {
-                    req.operation = Operation::Create;
+            let exists = match &mounted.backend {
+                Backend::Engine(engine) => {
+                    let probe = EngineRequest {
+                        operation: req.operation,
+                        path: &relative,
+                        data: &req.data,
+                        mount: &mounted.entry,
+                    };
+                    engine.exists(&probe).await?
                 }
+                Backend::Plugin(plugin) => {
+                    let probe = self.plugin_request(&req, &relative, &mounted, &caller);
+                    plugin
+                        .exists(&probe, &mounted.plugin_storage(&self.barrier))
+                        .await?
+                }
+                Backend::System | Backend::Token => true,
+            };
+            if !exists {
+                req.operation = Operation::Create;
             }
         }
         let mut needed = capability_for(req.operation);
@@ -121,28 +137,63 @@ impl Core {
         if !self_checked && !acl.allows(&req.path, needed) {
             return Err(ApiError::PermissionDenied);
         }
-        if !active.tokens.use_once(&caller).await? {
+        let uses = active.tokens.use_once(&caller).await?;
+        if uses == Uses::Exhausted {
             return Err(ApiError::PermissionDenied);
         }
+        let answer = self
+            .dispatch(&active, &caller, &acl, &req, &mounted, &relative)
+            .await;
+        if uses == Uses::Last {
+            self.revoke_token(&active, &caller.id_hash).await?;
+        }
+        answer
+    }
 
+    async fn dispatch(
+        &self,
+        active: &Active,
+        caller: &TokenEntry,
+        acl: &Acl,
+        req: &Request,
+        mounted: &Mounted,
+        relative: &str,
+    ) -> Result<Response, ApiError> {
         match &mounted.backend {
             Backend::Engine(engine) => {
                 let engine_req = EngineRequest {
                     operation: req.operation,
-                    path: &relative,
+                    path: relative,
                     data: &req.data,
                     mount: &mounted.entry,
                 };
                 engine.handle(&engine_req).await
             }
+            Backend::Plugin(plugin) => {
+                let plugin_req = self.plugin_request(req, relative, mounted, caller);
+                let storage = mounted.plugin_storage(&self.barrier);
+                match plugin.handle(&plugin_req, &storage).await? {
+                    Reply::Empty => Ok(Response::empty()),
+                    Reply::Data(data) => Ok(Response::data(data)),
+                    Reply::DataWithWarnings(data, warnings) => Ok(Response {
+                        data: Some(data),
+                        warnings,
+                        ..Response::default()
+                    }),
+                    Reply::Secret(plan) => {
+                        self.issue_secret(active, caller, mounted, &req.path, plan)
+                            .await
+                    }
+                }
+            }
             Backend::System | Backend::Token => {
                 let ctx = Ctx {
                     core: self,
-                    active: &active,
-                    caller: &caller,
-                    acl: &acl,
-                    req: &req,
-                    path: &relative,
+                    active,
+                    caller,
+                    acl,
+                    req,
+                    path: relative,
                     mount: &mounted.entry,
                 };
                 if matches!(mounted.backend, Backend::System) {
@@ -151,6 +202,32 @@ impl Core {
                     token::handle(&ctx).await
                 }
             }
+        }
+    }
+
+    fn plugin_request<'a>(
+        &self,
+        req: &'a Request,
+        relative: &'a str,
+        mounted: &Mounted,
+        caller: &'a TokenEntry,
+    ) -> PluginRequest<'a> {
+        let (default_ttl, max_ttl) = self.mount_ttls(mounted);
+        PluginRequest {
+            operation: match req.operation {
+                Operation::Read => PluginOperation::Read,
+                Operation::List => PluginOperation::List,
+                Operation::Create => PluginOperation::Create,
+                Operation::Update => PluginOperation::Update,
+                Operation::Delete => PluginOperation::Delete,
+                Operation::Patch => PluginOperation::Patch,
+            },
+            path: relative,
+            data: &req.data,
+            display_name: &caller.display_name,
+            mount_default_ttl: default_ttl,
+            mount_max_ttl: max_ttl,
+            now: self.clock.now_unix(),
         }
     }
 

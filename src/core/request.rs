@@ -76,10 +76,19 @@ pub struct AuthBlock {
     pub num_uses: i64,
 }
 
+/// The lease fields of the envelope.
+#[derive(Clone, Debug)]
+pub struct LeaseBlock {
+    pub lease_id: String,
+    pub lease_duration: i64,
+    pub renewable: bool,
+}
+
 /// What a handler answers.
 #[derive(Default)]
 pub struct Response {
     pub data: Option<Map<String, Value>>,
+    pub lease: Option<LeaseBlock>,
     pub auth: Option<AuthBlock>,
     pub warnings: Vec<String>,
     /// A body sent as-is instead of the envelope (sys/health, sys/init, ...).

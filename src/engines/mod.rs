@@ -3,6 +3,7 @@
 //! never HTTP, tokens or other mounts.
 
 pub mod kv;
+pub mod plugin_storage;
 pub mod sys;
 
 use crate::barrier::StorageView;

@@ -189,14 +189,26 @@ fn render_ok(response: Response, request_id: &str) -> HttpResponse {
     if let Some(raw) = &response.raw {
         return HttpResponse::build(status(200)).json(raw);
     }
-    if response.data.is_none() && response.auth.is_none() && response.warnings.is_empty() {
+    if response.data.is_none()
+        && response.auth.is_none()
+        && response.lease.is_none()
+        && response.warnings.is_empty()
+    {
         return HttpResponse::build(status(204)).finish();
     }
+    let (lease_id, lease_duration, renewable) = match &response.lease {
+        Some(lease) => (
+            lease.lease_id.as_str(),
+            lease.lease_duration,
+            lease.renewable,
+        ),
+        None => ("", 0, false),
+    };
     let body = json!({
         "request_id": request_id,
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
+        "lease_id": lease_id,
+        "renewable": renewable,
+        "lease_duration": lease_duration,
         "data": response.data,
         "wrap_info": null,
         "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },

@@ -33,6 +33,12 @@ pub trait Storage: Send + Sync + 'static {
     fn apply(&self, changes: Vec<Change>) -> Result<(), StorageError>;
     /// Every key that starts with `prefix`, in order.
     fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+    /// The first `limit` keys that start with `prefix`, in order.
+    fn first_keys_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError>;
     /// Makes every change applied so far durable (fsync).
     fn flush(&self) -> Result<(), StorageError>;
 }

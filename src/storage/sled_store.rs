@@ -50,9 +50,18 @@ impl Storage for SledStorage {
     }
 
     fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.first_keys_with_prefix(prefix, usize::MAX)
+    }
+
+    fn first_keys_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
         self.db
             .scan_prefix(prefix.as_bytes())
             .keys()
+            .take(limit)
             .map(|key| {
                 let key = key.map_err(io)?;
                 String::from_utf8(key.to_vec())

@@ -15,6 +15,9 @@
 //! data (a serde value the plugin defines, e.g. the username), never with the
 //! secret itself.
 
+pub mod duration;
+pub mod params;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -65,6 +68,8 @@ pub struct SecretPlan {
     pub renewable: bool,
     /// Shown to the caller alongside the credential.
     pub warnings: Vec<String>,
+    /// Refuse the issue (429) when the role already has this many leases.
+    pub max_active_leases: Option<u64>,
 }
 
 /// What a plugin answers.
@@ -136,7 +141,10 @@ pub trait PluginStorage: Send + Sync {
 
 impl dyn PluginStorage + '_ {
     /// Reads and decodes a JSON value.
-    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>, PluginError> {
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, PluginError> {
         match self.get(key).await? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
@@ -160,32 +168,62 @@ impl dyn PluginStorage + '_ {
 #[async_trait::async_trait]
 pub trait SecretsEngine: Send + Sync {
     /// Serves a request below the mount.
-    async fn handle(&self, req: &Request<'_>, storage: &dyn PluginStorage) -> Result<Reply, PluginError>;
+    async fn handle(
+        &self,
+        req: &Request<'_>,
+        storage: &dyn PluginStorage,
+    ) -> Result<Reply, PluginError>;
 
     /// Whether a write's target exists (ACL `update` vs `create`).
-    async fn exists(&self, _req: &Request<'_>, _storage: &dyn PluginStorage) -> Result<bool, PluginError> {
+    async fn exists(
+        &self,
+        _req: &Request<'_>,
+        _storage: &dyn PluginStorage,
+    ) -> Result<bool, PluginError> {
         Ok(true)
     }
 
     /// Creates the credential of a plan whose lease is now durable (pending).
-    /// Returns fields to add to the caller's data (e.g. STS keys known only
-    /// after the call).
-    async fn activate(&self, _lease: &LeaseInfo, _storage: &dyn PluginStorage) -> Result<Map<String, Value>, PluginError> {
+    /// `secret` is the plan's `data`. Returns fields to add to the caller's
+    /// data (e.g. STS keys known only after the call).
+    async fn activate(
+        &self,
+        _lease: &LeaseInfo,
+        _secret: &Map<String, Value>,
+        _storage: &dyn PluginStorage,
+    ) -> Result<Map<String, Value>, PluginError> {
         Ok(Map::new())
     }
 
     /// Extends the credential to `lease.expire_at`.
-    async fn renew(&self, _lease: &LeaseInfo, _storage: &dyn PluginStorage) -> Result<(), PluginError> {
+    async fn renew(
+        &self,
+        _lease: &LeaseInfo,
+        _storage: &dyn PluginStorage,
+    ) -> Result<(), PluginError> {
         Ok(())
     }
 
     /// Ends the credential. Succeeds if it is already gone. Warnings are
     /// shown to whoever revoked and recorded with the revocation.
-    async fn revoke(&self, lease: &LeaseInfo, storage: &dyn PluginStorage) -> Result<Vec<String>, PluginError>;
+    async fn revoke(
+        &self,
+        lease: &LeaseInfo,
+        storage: &dyn PluginStorage,
+    ) -> Result<Vec<String>, PluginError>;
 
     /// Undoes a credential that may or may not have been created (a pending
     /// lease found at start). Defaults to revoke.
-    async fn rollback(&self, lease: &LeaseInfo, storage: &dyn PluginStorage) -> Result<(), PluginError> {
+    async fn rollback(
+        &self,
+        lease: &LeaseInfo,
+        storage: &dyn PluginStorage,
+    ) -> Result<(), PluginError> {
         self.revoke(lease, storage).await.map(|_| ())
+    }
+
+    /// Called about once a minute while unsealed (scheduled rotations).
+    async fn periodic(&self, _storage: &dyn PluginStorage, _now: i64) -> Result<(), PluginError> {
+        Ok(())
     }
 }

@@ -151,24 +151,28 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             renew(ctx, &entry, "").await
         }
         ("revoke-self", Create | Update) => {
-            tokens.revoke_tree(&ctx.caller.id_hash).await?;
+            ctx.core
+                .revoke_token(ctx.active, &ctx.caller.id_hash)
+                .await?;
             Ok(Response::empty())
         }
         ("revoke", Create | Update) => {
             if let Some(entry) = tokens.lookup(&token_param(ctx)?).await? {
-                tokens.revoke_tree(&entry.id_hash).await?;
+                ctx.core.revoke_token(ctx.active, &entry.id_hash).await?;
             }
             Ok(Response::empty())
         }
         ("revoke-accessor", Create | Update) => {
             if let Some(entry) = tokens.lookup_accessor(&accessor_param(ctx)?).await? {
-                tokens.revoke_tree(&entry.id_hash).await?;
+                ctx.core.revoke_token(ctx.active, &entry.id_hash).await?;
             }
             Ok(Response::empty())
         }
         ("revoke-orphan", Create | Update) => {
             if let Some(entry) = tokens.lookup(&token_param(ctx)?).await? {
-                tokens.revoke_orphan(&entry.id_hash).await?;
+                ctx.core
+                    .revoke_token_orphan(ctx.active, &entry.id_hash)
+                    .await?;
             }
             Ok(Response::empty())
         }
@@ -196,6 +200,7 @@ async fn renew(ctx: &Ctx<'_>, entry: &TokenEntry, token: &str) -> Result<Respons
     let increment = optional_duration(&ctx.req.data, "increment")?;
     let max_ttl = effective_max_ttl(ctx);
     let renewed = ctx.active.tokens.renew(entry, increment, max_ttl).await?;
+    ctx.core.track_token(ctx.active, &renewed).await?;
     let now = ctx.active.tokens.now();
     let mut response = Response {
         auth: Some(auth_block(token, &renewed, now)),
@@ -359,6 +364,7 @@ async fn create(
         id,
     };
     let (token, entry) = ctx.active.tokens.create(spec).await?;
+    ctx.core.track_token(ctx.active, &entry).await?;
     tracing::info!(accessor = %entry.accessor, policies = ?entry.policies, "token created");
     Ok(Response {
         auth: Some(auth_block(&token, &entry, ctx.active.tokens.now())),

@@ -53,6 +53,16 @@ impl TokenEntry {
     }
 }
 
+/// What counting a use found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uses {
+    Allowed,
+    /// This use is the last: serve it, then revoke the token.
+    Last,
+    /// No use left.
+    Exhausted,
+}
+
 /// What a new token should be.
 pub struct NewToken {
     pub parent_hash: Option<String>,
@@ -196,24 +206,22 @@ impl TokenStore {
         }
     }
 
-    /// Counts one use of a limited-use token; the last use revokes it.
-    /// Returns false when the token has no uses left.
-    pub async fn use_once(&self, entry: &TokenEntry) -> Result<bool, ApiError> {
+    /// Counts one use of a limited-use token.
+    pub async fn use_once(&self, entry: &TokenEntry) -> Result<Uses, ApiError> {
         if entry.num_uses == 0 {
-            return Ok(true);
+            return Ok(Uses::Allowed);
         }
         let Some(mut current) = self.lookup_hash(&entry.id_hash).await? else {
-            return Ok(false);
+            return Ok(Uses::Exhausted);
         };
         current.num_uses -= 1;
         if current.num_uses <= 0 {
-            self.revoke_tree(&current.id_hash).await?;
-        } else {
-            self.view
-                .put_json(&format!("id/{}", current.id_hash), &current)
-                .await?;
+            return Ok(Uses::Last);
         }
-        Ok(true)
+        self.view
+            .put_json(&format!("id/{}", current.id_hash), &current)
+            .await?;
+        Ok(Uses::Allowed)
     }
 
     /// Extends a token's life by `increment` seconds (or its original TTL),
@@ -255,8 +263,9 @@ impl TokenStore {
         Ok(renewed)
     }
 
-    /// Revokes a token and, recursively, every token created under it.
-    pub async fn revoke_tree(&self, id_hash: &str) -> Result<(), ApiError> {
+    /// A token and every token created under it, children before parents,
+    /// so an interrupted revocation never leaves a child whose parent is gone.
+    pub async fn tree(&self, id_hash: &str) -> Result<Vec<String>, ApiError> {
         let mut pending = vec![id_hash.to_string()];
         let mut order = Vec::new();
         while let Some(hash) = pending.pop() {
@@ -265,12 +274,8 @@ impl TokenStore {
             }
             order.push(hash);
         }
-        // Children first, so an interrupted revocation never leaves a child
-        // whose parent is already gone.
-        for hash in order.iter().rev() {
-            self.revoke_one(hash).await?;
-        }
-        Ok(())
+        order.reverse();
+        Ok(order)
     }
 
     /// Revokes a token and makes its children orphans.
@@ -290,10 +295,11 @@ impl TokenStore {
                     .await?;
             }
         }
-        self.revoke_one(id_hash).await
+        self.delete(id_hash).await
     }
 
-    async fn revoke_one(&self, id_hash: &str) -> Result<(), ApiError> {
+    /// Deletes one token entry and its index entries (not its children).
+    pub async fn delete(&self, id_hash: &str) -> Result<(), ApiError> {
         let Some(entry) = self
             .view
             .get_json::<TokenEntry>(&format!("id/{id_hash}"))

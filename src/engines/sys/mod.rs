@@ -1,6 +1,7 @@
 //! The `sys/` backend: seal lifecycle, mounts, policies and capabilities.
 //! Served by the core itself, since it manages the core.
 
+mod leases;
 mod mounts;
 mod policies;
 mod seal;
@@ -36,6 +37,12 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     match first {
         "seal" | "rotate" | "key-status" => seal::handle(ctx, path, op).await,
         "mounts" | "auth" => mounts::handle(ctx, path, op).await,
+        "leases" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" => {
+            leases::handle(ctx, path, op).await
+        }
+        "nhi" if path.starts_with("nhi/jobs/") && op == Operation::Read => {
+            leases::job(ctx, path.trim_start_matches("nhi/jobs/"))
+        }
         "internal" if path.starts_with("internal/ui/mounts") => mounts::ui_mounts(ctx, path).await,
         "policies" | "policy" | "capabilities" | "capabilities-self" | "capabilities-accessor" => {
             policies::handle(ctx, path, op).await

@@ -172,6 +172,15 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             enable(ctx, full_path.clone(), auth).await
         }
         (false, Operation::Delete) => {
+            let (_, failed) = ctx
+                .core
+                .revoke_prefix(ctx.active, &full_path, false, None)
+                .await?;
+            if failed > 0 {
+                return Err(ApiError::BadGateway(format!(
+                    "{failed} leases of {full_path} could not be revoked; the mount stays until they are (or revoke-force them)"
+                )));
+            }
             ctx.active.mounts.unmount(&full_path).await?;
             tracing::info!(path = %full_path, "mount disabled");
             Ok(Response::empty())

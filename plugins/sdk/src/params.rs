@@ -2,49 +2,47 @@
 //! lists as comma-separated strings as often as JSON arrays; these accept both
 //! and name the field when the value is wrong.
 
-use crate::error::ApiError;
+use crate::PluginError;
 use serde_json::{Map, Value};
 
 /// Reads an optional field that must be a string.
 pub fn optional_str<'a>(
     data: &'a Map<String, Value>,
     field: &str,
-) -> Result<Option<&'a str>, ApiError> {
+) -> Result<Option<&'a str>, PluginError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(ApiError::bad(format!("{field}: expected a string"))),
+        Some(_) => Err(bad(format!("{field}: expected a string"))),
     }
 }
 
 /// Reads an optional boolean, accepting `true`/`"true"` as clients send both.
-pub fn optional_bool(data: &Map<String, Value>, field: &str) -> Result<Option<bool>, ApiError> {
+pub fn optional_bool(data: &Map<String, Value>, field: &str) -> Result<Option<bool>, PluginError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(Value::String(s)) => s
             .parse()
             .map(Some)
-            .map_err(|_| ApiError::bad(format!("{field}: expected true or false"))),
-        Some(_) => Err(ApiError::bad(format!("{field}: expected true or false"))),
+            .map_err(|_| bad(format!("{field}: expected true or false"))),
+        Some(_) => Err(bad(format!("{field}: expected true or false"))),
     }
 }
 
 /// Reads an optional non-negative integer, accepting numbers and numeric strings.
-pub fn optional_u64(data: &Map<String, Value>, field: &str) -> Result<Option<u64>, ApiError> {
+pub fn optional_u64(data: &Map<String, Value>, field: &str) -> Result<Option<u64>, PluginError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_u64()
             .map(Some)
-            .ok_or_else(|| ApiError::bad(format!("{field}: expected a non-negative integer"))),
+            .ok_or_else(|| bad(format!("{field}: expected a non-negative integer"))),
         Some(Value::String(s)) => s
             .parse()
             .map(Some)
-            .map_err(|_| ApiError::bad(format!("{field}: expected a non-negative integer"))),
-        Some(_) => Err(ApiError::bad(format!(
-            "{field}: expected a non-negative integer"
-        ))),
+            .map_err(|_| bad(format!("{field}: expected a non-negative integer"))),
+        Some(_) => Err(bad(format!("{field}: expected a non-negative integer"))),
     }
 }
 
@@ -52,7 +50,7 @@ pub fn optional_u64(data: &Map<String, Value>, field: &str) -> Result<Option<u64
 pub fn optional_strings(
     data: &Map<String, Value>,
     field: &str,
-) -> Result<Option<Vec<String>>, ApiError> {
+) -> Result<Option<Vec<String>>, PluginError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(
@@ -66,28 +64,27 @@ pub fn optional_strings(
             .iter()
             .map(|item| match item {
                 Value::String(s) => Ok(s.clone()),
-                _ => Err(ApiError::bad(format!(
-                    "{field}: expected a list of strings"
-                ))),
+                _ => Err(bad(format!("{field}: expected a list of strings"))),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(_) => Err(ApiError::bad(format!(
-            "{field}: expected a list of strings"
-        ))),
+        Some(_) => Err(bad(format!("{field}: expected a list of strings"))),
     }
 }
 
 /// Reads an optional duration (seconds or a Go duration string).
-pub fn optional_duration(data: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiError> {
-    crate::duration::field_seconds(data.get(field), field).map_err(ApiError::BadRequest)
+pub fn optional_duration(
+    data: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<i64>, PluginError> {
+    crate::duration::field_seconds(data.get(field), field).map_err(PluginError::BadRequest)
 }
 
 /// Reads an optional map of string to string.
 pub fn optional_string_map(
     data: &Map<String, Value>,
     field: &str,
-) -> Result<Option<std::collections::BTreeMap<String, String>>, ApiError> {
+) -> Result<Option<std::collections::BTreeMap<String, String>>, PluginError> {
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => map
@@ -96,8 +93,12 @@ pub fn optional_string_map(
                 Value::String(s) => Ok((k.clone(), s.clone())),
                 other => Ok((k.clone(), other.to_string())),
             })
-            .collect::<Result<_, ApiError>>()
+            .collect::<Result<_, PluginError>>()
             .map(Some),
-        Some(_) => Err(ApiError::bad(format!("{field}: expected a map of strings"))),
+        Some(_) => Err(bad(format!("{field}: expected a map of strings"))),
     }
+}
+
+fn bad(message: impl Into<String>) -> PluginError {
+    PluginError::BadRequest(message.into())
 }

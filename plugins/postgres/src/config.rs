@@ -1,0 +1,242 @@
+//! `database/config/NAME`: how to reach a database as the broker's own user.
+//! The password is stored (encrypted by the core) and never returned;
+//! `rotate-root` replaces it with one nobody knows.
+
+use crate::pools::{build, Pools};
+use crate::sql::{quote_ident, quote_literal, run_in_transaction, Vars};
+use crate::{names, PLUGIN_NAME};
+use qm_plugin_sdk::params::{optional_bool, optional_str, optional_strings, optional_u64};
+use qm_plugin_sdk::{PluginError, PluginStorage, Reply};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct DbConfig {
+    pub(crate) plugin_name: String,
+    pub(crate) connection_url: String,
+    pub(crate) username: String,
+    pub(crate) password: String,
+    pub(crate) allowed_roles: Vec<String>,
+    pub(crate) max_open_connections: u32,
+    pub(crate) verify_connection: bool,
+    pub(crate) password_authentication: String,
+    pub(crate) root_rotation_statements: Vec<String>,
+}
+
+impl std::fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("connection_url", &self.connection_url)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl DbConfig {
+    pub(crate) fn allows(&self, role: &str) -> bool {
+        self.allowed_roles.iter().any(|r| r == "*" || r == role)
+    }
+}
+
+fn key(name: &str) -> String {
+    format!("config/{name}")
+}
+
+pub(crate) async fn load(storage: &dyn PluginStorage, name: &str) -> Result<DbConfig, PluginError> {
+    storage
+        .get_json::<DbConfig>(&key(name))
+        .await?
+        .ok_or_else(|| {
+            PluginError::BadRequest(format!(
+                "no database configuration named {name:?} (database/config/{name})"
+            ))
+        })
+}
+
+pub(crate) async fn list(storage: &dyn PluginStorage) -> Result<Reply, PluginError> {
+    let keys = storage.list("config/").await?;
+    if keys.is_empty() {
+        return Err(PluginError::NotFound);
+    }
+    Ok(Reply::Data(
+        json!({ "keys": keys })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    ))
+}
+
+pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Reply, PluginError> {
+    let config = storage
+        .get_json::<DbConfig>(&key(name))
+        .await?
+        .ok_or(PluginError::NotFound)?;
+    let data = json!({
+        "plugin_name": config.plugin_name,
+        "connection_details": {
+            "connection_url": config.connection_url,
+            "username": config.username,
+            "max_open_connections": config.max_open_connections,
+            "password_authentication": config.password_authentication,
+        },
+        "allowed_roles": config.allowed_roles,
+        "verify_connection": config.verify_connection,
+        "root_credentials_rotate_statements": config.root_rotation_statements,
+        "password_policy": "",
+        "plugin_version": "",
+    });
+    Ok(Reply::Data(data.as_object().cloned().unwrap_or_default()))
+}
+
+pub(crate) async fn write(
+    pools: &Pools,
+    storage: &dyn PluginStorage,
+    name: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply, PluginError> {
+    let existing = storage.get_json::<DbConfig>(&key(name)).await?;
+    let plugin_name = optional_str(data, "plugin_name")?
+        .map(String::from)
+        .or(existing.as_ref().map(|c| c.plugin_name.clone()))
+        .ok_or_else(|| {
+            PluginError::BadRequest("plugin_name: required (postgresql-database-plugin)".into())
+        })?;
+    if plugin_name != PLUGIN_NAME {
+        return Err(PluginError::BadRequest(format!(
+            "plugin_name: {plugin_name:?} is not available; this server has {PLUGIN_NAME:?}"
+        )));
+    }
+    let mut config = existing.unwrap_or(DbConfig {
+        plugin_name: plugin_name.clone(),
+        connection_url: String::new(),
+        username: String::new(),
+        password: String::new(),
+        allowed_roles: Vec::new(),
+        max_open_connections: 4,
+        verify_connection: true,
+        password_authentication: "password".into(),
+        root_rotation_statements: Vec::new(),
+    });
+    if let Some(url) = optional_str(data, "connection_url")? {
+        config.connection_url = url.to_string();
+    }
+    if config.connection_url.is_empty() {
+        return Err(PluginError::BadRequest("connection_url: required".into()));
+    }
+    if let Some(username) = optional_str(data, "username")? {
+        config.username = username.to_string();
+    }
+    if let Some(password) = optional_str(data, "password")? {
+        config.password = password.to_string();
+    }
+    if let Some(roles) = optional_strings(data, "allowed_roles")? {
+        config.allowed_roles = roles;
+    }
+    if let Some(max) = optional_u64(data, "max_open_connections")? {
+        config.max_open_connections = u32::try_from(max.clamp(1, 1000)).unwrap_or(4);
+    }
+    if let Some(verify) = optional_bool(data, "verify_connection")? {
+        config.verify_connection = verify;
+    }
+    if let Some(auth) = optional_str(data, "password_authentication")? {
+        if auth != "password" && auth != "scram-sha-256" {
+            return Err(PluginError::BadRequest(
+                "password_authentication: must be \"password\" or \"scram-sha-256\"".into(),
+            ));
+        }
+        config.password_authentication = auth.to_string();
+    }
+    if let Some(Value::Array(_) | Value::String(_)) = data.get("root_rotation_statements") {
+        config.root_rotation_statements =
+            crate::roles::statements(data, "root_rotation_statements")?;
+    }
+    let pool = build(&config)?;
+    if config.verify_connection {
+        verify(&pool, &config).await?;
+    }
+    storage.put_json(&key(name), &config).await?;
+    pools.replace(name, pool);
+    Ok(Reply::Empty)
+}
+
+async fn verify(pool: &deadpool_postgres::Pool, config: &DbConfig) -> Result<(), PluginError> {
+    let secrets = [config.password.as_str()];
+    let client = pool.get().await.map_err(|e| {
+        PluginError::BadRequest(crate::sql::sanitize(
+            &format!("error verifying connection: {e}"),
+            &secrets,
+        ))
+    })?;
+    client.simple_query("SELECT 1").await.map_err(|e| {
+        PluginError::BadRequest(crate::sql::sanitize(
+            &format!("error verifying connection: {e}"),
+            &secrets,
+        ))
+    })?;
+    Ok(())
+}
+
+pub(crate) async fn delete(
+    pools: &Pools,
+    storage: &dyn PluginStorage,
+    name: &str,
+) -> Result<Reply, PluginError> {
+    storage.delete(&key(name)).await?;
+    pools.remove(name);
+    Ok(Reply::Empty)
+}
+
+/// Closes and rebuilds the connection pool.
+pub(crate) async fn reset(
+    pools: &Pools,
+    storage: &dyn PluginStorage,
+    name: &str,
+) -> Result<Reply, PluginError> {
+    let config = load(storage, name).await?;
+    pools.replace(name, build(&config)?);
+    Ok(Reply::Empty)
+}
+
+/// Gives the broker's own database user a new password that is stored and
+/// never shown.
+pub(crate) async fn rotate_root(
+    pools: &Pools,
+    storage: &dyn PluginStorage,
+    name: &str,
+) -> Result<Reply, PluginError> {
+    let mut config = load(storage, name).await?;
+    if config.username.is_empty() {
+        return Err(PluginError::BadRequest(
+            "rotate-root needs the config's username (the broker's own database user)".into(),
+        ));
+    }
+    let new_password = names::password();
+    let statements = if config.root_rotation_statements.is_empty() {
+        format!(
+            "ALTER ROLE {} WITH PASSWORD {};",
+            quote_ident(&config.username),
+            quote_literal(&new_password)
+        )
+    } else {
+        let vars = Vars {
+            name: &config.username,
+            password: &new_password,
+            expiration: "",
+        };
+        config
+            .root_rotation_statements
+            .iter()
+            .map(|s| crate::sql::render(s, &vars))
+            .collect::<Vec<_>>()
+            .join(";\n")
+    };
+    let pool = pools.get(storage, name).await?;
+    run_in_transaction(&pool, &statements, &[&new_password, &config.password])
+        .await
+        .map_err(|f| f.into_plugin_error("root credential rotation"))?;
+    config.password = new_password;
+    storage.put_json(&key(name), &config).await?;
+    pools.replace(name, build(&config)?);
+    Ok(Reply::Empty)
+}

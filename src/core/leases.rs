@@ -1,0 +1,501 @@
+//! Leases, end to end: issuing a plugin's credential crash-safely, renewing,
+//! revoking (alone, by prefix, with a token), and retrying revocations that
+//! fail until they succeed or are forced.
+//!
+//! Issue order: the lease is recorded *pending* and fsync'd, then the plugin
+//! creates the credential, then the lease turns *active*. A crash in between
+//! leaves a pending lease that the next unseal rolls back.
+
+use super::mounts::{Backend, Mounted};
+use super::request::{LeaseBlock, Response};
+use super::{Active, Core};
+use crate::auth::token::store::TokenEntry;
+use crate::error::ApiError;
+use crate::lease::{LeaseKind, LeaseRecord, LeaseState};
+use futures::StreamExt;
+use qm_plugin_sdk::{LeaseInfo, SecretPlan};
+use rand::distributions::{Alphanumeric, DistString};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// How many revocations run at once in revoke-prefix and expiry.
+pub(super) const REVOKE_CONCURRENCY: usize = 16;
+
+/// The lease id of a token with a TTL.
+pub(crate) fn token_lease_id(id_hash: &str) -> String {
+    format!("auth/token/create/{id_hash}")
+}
+
+fn info(record: &LeaseRecord) -> LeaseInfo {
+    LeaseInfo {
+        lease_id: record.lease_id.clone(),
+        role: record.role.clone(),
+        internal: record.internal.clone(),
+        issued_at: record.issued_at,
+        expire_at: record.expire_at,
+    }
+}
+
+/// Progress of a background revoke-prefix.
+#[derive(Clone, Default, serde::Serialize)]
+pub struct JobStatus {
+    pub prefix: String,
+    pub total: usize,
+    pub revoked: usize,
+    pub failed: usize,
+    pub done: bool,
+}
+
+/// Background jobs by id. A std mutex: held for map access only.
+#[derive(Default)]
+pub struct Jobs(Mutex<HashMap<String, JobStatus>>);
+
+impl Jobs {
+    pub fn get(&self, id: &str) -> Option<JobStatus> {
+        self.0.lock().ok().and_then(|m| m.get(id).cloned())
+    }
+
+    fn update(&self, id: &str, change: impl FnOnce(&mut JobStatus)) {
+        if let Ok(mut map) = self.0.lock() {
+            if let Some(job) = map.get_mut(id) {
+                change(job);
+            }
+        }
+    }
+
+    fn insert(&self, id: &str, job: JobStatus) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(id.to_string(), job);
+        }
+    }
+}
+
+impl Core {
+    /// The mount's (default, max) lease TTLs, system defaults filled in.
+    pub(crate) fn mount_ttls(&self, mounted: &Mounted) -> (i64, i64) {
+        let config = &mounted.entry.config;
+        let max = if config.max_lease_ttl > 0 {
+            config.max_lease_ttl
+        } else {
+            self.settings.max_lease_ttl
+        };
+        let default = if config.default_lease_ttl > 0 {
+            config.default_lease_ttl
+        } else {
+            self.settings.default_lease_ttl
+        };
+        (default.min(max), max)
+    }
+
+    /// Leases and issues a plugin's credential (see the module doc for the order).
+    pub(crate) async fn issue_secret(
+        &self,
+        active: &Active,
+        caller: &TokenEntry,
+        mounted: &Mounted,
+        request_path: &str,
+        plan: SecretPlan,
+    ) -> Result<Response, ApiError> {
+        let Backend::Plugin(plugin) = &mounted.backend else {
+            return Err(ApiError::Internal(
+                "only plugins issue leased secrets".into(),
+            ));
+        };
+        let now = self.clock.now_unix();
+        let (default_ttl, mount_max) = self.mount_ttls(mounted);
+        let max_ttl = if plan.max_ttl > 0 {
+            plan.max_ttl.min(mount_max)
+        } else {
+            mount_max
+        };
+        let ttl = if plan.ttl > 0 { plan.ttl } else { default_ttl }.min(max_ttl);
+        let prefix = format!("{}/", request_path.trim_end_matches('/'));
+        if let Some(cap) = plan.max_active_leases {
+            let limit = usize::try_from(cap).unwrap_or(usize::MAX);
+            if active.leases.count_with_prefix(&prefix, limit).await? >= limit {
+                return Err(ApiError::TooManyRequests(format!(
+                    "role {:?} has reached its cap of {cap} active leases (max_active_leases)",
+                    plan.role
+                )));
+            }
+        }
+        let mut record = LeaseRecord {
+            lease_id: format!(
+                "{prefix}{}",
+                Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)
+            ),
+            kind: LeaseKind::Secret,
+            mount: mounted.entry.path.clone(),
+            role: plan.role.clone(),
+            internal: plan.internal.clone(),
+            token_hash: Some(caller.id_hash.clone()),
+            issued_at: now,
+            expire_at: now + ttl,
+            max_expire_at: now + max_ttl,
+            renewable: plan.renewable,
+            state: LeaseState::Pending,
+            due_at: now + ttl,
+            revoke_attempts: 0,
+            last_error: None,
+            last_renewal: None,
+        };
+        active.leases.put(&record, None, &self.boot_id).await?;
+        let storage = mounted.plugin_storage(&self.barrier);
+        let mut data = plan.data;
+        match plugin.activate(&info(&record), &data, &storage).await {
+            Ok(extra) => data.extend(extra),
+            Err(error) => {
+                // Undo now; if even that fails the pending lease stays and is retried.
+                match plugin.rollback(&info(&record), &storage).await {
+                    Ok(()) => active.leases.delete(&record).await?,
+                    Err(rollback) => {
+                        let previous = record.clone();
+                        record.schedule_retry(now, rollback.to_string());
+                        active
+                            .leases
+                            .put(&record, Some(&previous), &self.boot_id)
+                            .await?;
+                    }
+                }
+                return Err(error.into());
+            }
+        }
+        let previous = record.clone();
+        record.state = LeaseState::Active;
+        active
+            .leases
+            .put(&record, Some(&previous), &self.boot_id)
+            .await?;
+        Ok(Response {
+            data: Some(data),
+            lease: Some(LeaseBlock {
+                lease_id: record.lease_id.clone(),
+                lease_duration: ttl,
+                renewable: record.renewable,
+            }),
+            warnings: plan.warnings,
+            ..Response::default()
+        })
+    }
+
+    /// Records a lease for a token with a TTL, so it expires through the
+    /// same machinery as every other lease.
+    pub(crate) async fn track_token(
+        &self,
+        active: &Active,
+        entry: &TokenEntry,
+    ) -> Result<(), ApiError> {
+        let Some(expire_at) = entry.expire_time else {
+            return Ok(());
+        };
+        let lease_id = token_lease_id(&entry.id_hash);
+        let previous = active.leases.get(&lease_id).await?;
+        let record = LeaseRecord {
+            lease_id,
+            kind: LeaseKind::Token,
+            mount: "auth/token/".into(),
+            role: entry.role.clone().unwrap_or_default(),
+            internal: json!({ "id_hash": entry.id_hash }),
+            token_hash: None,
+            issued_at: entry.creation_time,
+            expire_at,
+            max_expire_at: expire_at,
+            renewable: entry.renewable,
+            state: LeaseState::Active,
+            due_at: expire_at,
+            revoke_attempts: 0,
+            last_error: None,
+            last_renewal: previous.as_ref().map(|_| self.clock.now_unix()),
+        };
+        active
+            .leases
+            .put(&record, previous.as_ref(), &self.boot_id)
+            .await
+    }
+
+    /// Revokes one lease. Returns the plugin's warnings. On failure the lease
+    /// is kept and its next attempt scheduled.
+    pub(crate) async fn revoke_lease(
+        &self,
+        active: &Active,
+        lease_id: &str,
+    ) -> Result<Vec<String>, ApiError> {
+        let Some(record) = active.leases.get(lease_id).await? else {
+            return Ok(Vec::new());
+        };
+        match record.kind {
+            LeaseKind::Token => {
+                let hash = record
+                    .internal
+                    .get("id_hash")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                self.revoke_token(active, &hash).await?;
+                active.leases.delete(&record).await?;
+                Ok(Vec::new())
+            }
+            LeaseKind::Secret => self.revoke_secret(active, record).await,
+        }
+    }
+
+    async fn revoke_secret(
+        &self,
+        active: &Active,
+        record: LeaseRecord,
+    ) -> Result<Vec<String>, ApiError> {
+        let outcome = match active
+            .mounts
+            .get(&record.mount)
+            .map(|m| (m.backend.clone(), m))
+        {
+            Some((Backend::Plugin(plugin), mounted)) => {
+                let storage = mounted.plugin_storage(&self.barrier);
+                if record.state == LeaseState::Pending {
+                    plugin
+                        .rollback(&info(&record), &storage)
+                        .await
+                        .map(|()| Vec::new())
+                } else {
+                    plugin.revoke(&info(&record), &storage).await
+                }
+            }
+            _ => Err(qm_plugin_sdk::PluginError::Backend(format!(
+                "the mount {} that issued this lease no longer exists",
+                record.mount
+            ))),
+        };
+        match outcome {
+            Ok(warnings) => {
+                active.leases.delete(&record).await?;
+                tracing::info!(lease_id = %record.lease_id, "lease revoked");
+                Ok(warnings)
+            }
+            Err(error) => {
+                let mut retry = record.clone();
+                retry.schedule_retry(self.clock.now_unix(), error.to_string());
+                tracing::warn!(
+                    lease_id = %record.lease_id,
+                    attempts = retry.revoke_attempts,
+                    irrevocable = retry.state == LeaseState::Irrevocable,
+                    error = %error,
+                    "lease revocation failed; will retry"
+                );
+                active
+                    .leases
+                    .put(&retry, Some(&record), &self.boot_id)
+                    .await?;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Removes a lease record without asking the backend. Says so in the log.
+    pub(crate) async fn force_forget(
+        &self,
+        active: &Active,
+        lease_id: &str,
+    ) -> Result<(), ApiError> {
+        if let Some(record) = active.leases.get(lease_id).await? {
+            active.leases.delete(&record).await?;
+            tracing::warn!(lease_id = %lease_id, "lease removed by revoke-force; the backend was not asked");
+        }
+        Ok(())
+    }
+
+    /// Revokes a token, its children, and every lease any of them holds.
+    /// A lease that fails to revoke stays scheduled for retry.
+    pub(crate) async fn revoke_token(
+        &self,
+        active: &Active,
+        id_hash: &str,
+    ) -> Result<(), ApiError> {
+        for hash in active.tokens.tree(id_hash).await? {
+            self.release_token(active, &hash).await?;
+            active.tokens.delete(&hash).await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes a token and its leases, leaving its children as orphans.
+    pub(crate) async fn revoke_token_orphan(
+        &self,
+        active: &Active,
+        id_hash: &str,
+    ) -> Result<(), ApiError> {
+        self.release_token(active, id_hash).await?;
+        active.tokens.revoke_orphan(id_hash).await
+    }
+
+    /// Revokes the leases a token holds and forgets its own lease.
+    async fn release_token(&self, active: &Active, hash: &str) -> Result<(), ApiError> {
+        for lease_id in active.leases.of_token(hash).await? {
+            if let Some(record) = active.leases.get(&lease_id).await? {
+                let _ = self.revoke_secret(active, record).await;
+            }
+        }
+        if let Some(own) = active.leases.get(&token_lease_id(hash)).await? {
+            active.leases.delete(&own).await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes (or with `force`, forgets) every lease under `prefix`, with
+    /// bounded concurrency. Returns (revoked, failed).
+    pub(crate) async fn revoke_prefix(
+        &self,
+        active: &Active,
+        prefix: &str,
+        force: bool,
+        job: Option<&str>,
+    ) -> Result<(usize, usize), ApiError> {
+        let ids = active.leases.ids_with_prefix(prefix).await?;
+        if let Some(job) = job {
+            active.jobs.update(job, |j| j.total = ids.len());
+        }
+        let results: Vec<bool> = futures::stream::iter(ids)
+            .map(|id| async move {
+                let ok = if force {
+                    self.force_forget(active, &id).await.is_ok()
+                } else {
+                    self.revoke_lease(active, &id).await.is_ok()
+                };
+                if let Some(job) = job {
+                    active
+                        .jobs
+                        .update(job, |j| if ok { j.revoked += 1 } else { j.failed += 1 });
+                }
+                ok
+            })
+            .buffer_unordered(REVOKE_CONCURRENCY)
+            .collect()
+            .await;
+        let revoked = results.iter().filter(|ok| **ok).count();
+        Ok((revoked, results.len() - revoked))
+    }
+
+    /// Starts a revoke-prefix in the background; returns its job id.
+    pub(crate) fn start_revoke_prefix_job(
+        self: &std::sync::Arc<Self>,
+        active: std::sync::Arc<Active>,
+        prefix: String,
+        force: bool,
+    ) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        active.jobs.insert(
+            &id,
+            JobStatus {
+                prefix: prefix.clone(),
+                ..JobStatus::default()
+            },
+        );
+        let core = std::sync::Arc::clone(self);
+        let job = id.clone();
+        tokio::spawn(async move {
+            let result = core
+                .revoke_prefix(&active, &prefix, force, Some(&job))
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(prefix = %prefix, error = %e, "revoke-prefix job failed");
+            }
+            active.jobs.update(&job, |j| j.done = true);
+        });
+        id
+    }
+
+    /// Extends a lease by `increment` (or its original TTL), capped by its
+    /// max TTL; the plugin moves the credential's own expiry.
+    pub(crate) async fn renew_lease(
+        &self,
+        active: &Active,
+        lease_id: &str,
+        increment: Option<i64>,
+    ) -> Result<Response, ApiError> {
+        let record = active
+            .leases
+            .get(lease_id)
+            .await?
+            .ok_or_else(|| ApiError::bad("lease not found or lease is not renewable"))?;
+        if record.kind == LeaseKind::Token {
+            return Err(ApiError::bad(
+                "this is a token's lease: renew it with auth/token/renew",
+            ));
+        }
+        if !record.renewable {
+            return Err(ApiError::bad("lease is not renewable"));
+        }
+        if record.state != LeaseState::Active {
+            return Err(ApiError::bad(
+                "lease is being revoked and cannot be renewed",
+            ));
+        }
+        let now = self.clock.now_unix();
+        let original_ttl = record.expire_at - record.last_renewal.unwrap_or(record.issued_at);
+        let wanted = increment.filter(|i| *i > 0).unwrap_or(original_ttl);
+        let mut warnings = Vec::new();
+        let mut expire_at = now + wanted;
+        if expire_at > record.max_expire_at {
+            expire_at = record.max_expire_at;
+            warnings.push(format!(
+                "TTL of {wanted}s exceeded the lease's max TTL; capped to {}s",
+                (expire_at - now).max(0)
+            ));
+        }
+        let mounted = active
+            .mounts
+            .get(&record.mount)
+            .ok_or_else(|| ApiError::bad(format!("the mount {} no longer exists", record.mount)))?;
+        let Backend::Plugin(plugin) = &mounted.backend else {
+            return Err(ApiError::Internal(
+                "lease of a mount without a plugin".into(),
+            ));
+        };
+        let mut renewed = record.clone();
+        renewed.expire_at = expire_at;
+        renewed.due_at = expire_at;
+        renewed.last_renewal = Some(now);
+        plugin
+            .renew(&info(&renewed), &mounted.plugin_storage(&self.barrier))
+            .await?;
+        active
+            .leases
+            .put(&renewed, Some(&record), &self.boot_id)
+            .await?;
+        Ok(Response {
+            lease: Some(LeaseBlock {
+                lease_id: renewed.lease_id.clone(),
+                lease_duration: (expire_at - now).max(0),
+                renewable: renewed.renewable,
+            }),
+            warnings,
+            ..Response::default()
+        })
+    }
+
+    /// `sys/leases/lookup` data.
+    pub(crate) async fn lookup_lease(
+        &self,
+        active: &Active,
+        lease_id: &str,
+    ) -> Result<Value, ApiError> {
+        let record = active
+            .leases
+            .get(lease_id)
+            .await?
+            .ok_or_else(|| ApiError::bad("invalid lease"))?;
+        let now = self.clock.now_unix();
+        Ok(json!({
+            "id": record.lease_id,
+            "issue_time": crate::clock::rfc3339(record.issued_at),
+            "expire_time": crate::clock::rfc3339(record.expire_at),
+            "last_renewal": record.last_renewal.map(crate::clock::rfc3339),
+            "renewable": record.renewable,
+            "ttl": (record.expire_at - now).max(0),
+            "state": record.state,
+            "revoke_attempts": record.revoke_attempts,
+            "last_error": record.last_error,
+            "next_attempt_time": (record.revoke_attempts > 0).then(|| crate::clock::rfc3339(record.due_at)),
+        }))
+    }
+}

@@ -1,0 +1,112 @@
+//! `sys/leases/*` (lookup, renew, revoke, revoke-prefix, revoke-force,
+//! tidy), the legacy `sys/renew` and `sys/revoke`, and our
+//! `sys/nhi/jobs/ID` for background revoke-prefix progress.
+
+use crate::core::pipeline::Ctx;
+use crate::core::request::{Operation, Response};
+use crate::error::ApiError;
+use crate::params::{optional_bool, optional_duration, optional_str};
+use serde_json::json;
+
+fn lease_id_param(ctx: &Ctx<'_>, from_path: &str) -> Result<String, ApiError> {
+    let id = optional_str(&ctx.req.data, "lease_id")?
+        .filter(|s| !s.is_empty())
+        .unwrap_or(from_path)
+        .trim_matches('/')
+        .to_string();
+    if id.is_empty() {
+        return Err(ApiError::bad("lease_id: required"));
+    }
+    Ok(id)
+}
+
+pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<Response, ApiError> {
+    use Operation::*;
+    let (head, rest) = match path.strip_prefix("leases/") {
+        Some(rest) => rest.split_once('/').unwrap_or((rest, "")),
+        None => path.split_once('/').unwrap_or((path, "")),
+    };
+    match (head, op) {
+        ("lookup", List) => {
+            let prefix = rest.trim_start_matches('/');
+            Response::keys(ctx.active.leases.list(prefix).await?)
+        }
+        ("lookup", Create | Update) => {
+            let id = lease_id_param(ctx, rest)?;
+            Ok(Response::json(
+                ctx.core.lookup_lease(ctx.active, &id).await?,
+            ))
+        }
+        ("renew", Create | Update) => {
+            let id = lease_id_param(ctx, rest)?;
+            let increment = optional_duration(&ctx.req.data, "increment")?;
+            ctx.core.renew_lease(ctx.active, &id, increment).await
+        }
+        ("revoke", Create | Update) => {
+            let id = lease_id_param(ctx, rest)?;
+            if optional_bool(&ctx.req.data, "sync")? == Some(false) {
+                let job = background(ctx, id, false)?;
+                return Ok(Response::json(json!({ "job_id": job })).with_status(202));
+            }
+            let warnings = ctx.core.revoke_lease(ctx.active, &id).await?;
+            Ok(Response {
+                warnings,
+                ..Response::empty()
+            })
+        }
+        ("revoke-prefix" | "revoke-force", Create | Update) => {
+            let prefix = rest.trim_start_matches('/').to_string();
+            if prefix.is_empty() {
+                return Err(ApiError::bad(
+                    "prefix: required (sys/leases/revoke-prefix/PREFIX)",
+                ));
+            }
+            let force = head == "revoke-force";
+            if optional_bool(&ctx.req.data, "sync")? == Some(false) {
+                let job = background(ctx, prefix, force)?;
+                return Ok(Response::json(json!({ "job_id": job })).with_status(202));
+            }
+            let (revoked, failed) = ctx
+                .core
+                .revoke_prefix(ctx.active, &prefix, force, None)
+                .await?;
+            tracing::info!(prefix = %prefix, revoked, failed, force, "revoke-prefix");
+            if failed > 0 {
+                return Err(ApiError::BadGateway(format!(
+                    "{failed} of {} leases under {prefix:?} could not be revoked; they stay scheduled for retry (see sys/leases/lookup)",
+                    revoked + failed
+                )));
+            }
+            Ok(Response::empty())
+        }
+        ("tidy", Create | Update) => {
+            let removed = ctx.active.leases.tidy().await?;
+            Ok(Response::json(json!({ "removed_index_entries": removed })))
+        }
+        ("lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy", _) => {
+            Err(ApiError::UnsupportedOperation)
+        }
+        _ => Err(ApiError::NoHandler(format!(
+            "no handler for route \"sys/{path}\". route entry not found."
+        ))),
+    }
+}
+
+/// Starts a revocation (of a prefix, or one lease id, which is a prefix of
+/// itself alone) in the background.
+fn background(ctx: &Ctx<'_>, prefix: String, force: bool) -> Result<String, ApiError> {
+    let core = ctx
+        .core
+        .arc()
+        .ok_or_else(|| ApiError::Internal("background work is not running".into()))?;
+    let active = ctx.core.active()?;
+    Ok(core.start_revoke_prefix_job(active, prefix, force))
+}
+
+/// `sys/nhi/jobs/ID`: a background revocation's progress.
+pub(super) fn job(ctx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
+    let job = ctx.active.jobs.get(id).ok_or(ApiError::NotFound)?;
+    Ok(Response::json(
+        serde_json::to_value(job).unwrap_or_default(),
+    ))
+}

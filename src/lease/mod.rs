@@ -1,0 +1,191 @@
+//! The lease ledger: one record per issued credential (and per token with a
+//! TTL), with ordered indexes so nothing ever has to be loaded whole.
+//!
+//! Keys below `sys/lease/`:
+//! - `id/<lease_id>`: the record. Lease ids are paths
+//!   (`database/creds/app-ro/<random>`), so revoke-prefix is a prefix scan
+//!   that costs what it revokes.
+//! - `due/<unix seconds, 20 digits>/<lease_id>`: when the lease next needs
+//!   attention (its expiry, or its next revocation retry). The expiry loop
+//!   reads this index from its head.
+//! - `token/<token hash>/<lease_id>`: the leases a token holds, revoked with it.
+//! - `pending/<lease_id>` → boot id: leases recorded before their credential
+//!   was created; rolled back if found from an earlier boot.
+
+mod record;
+
+pub use record::{LeaseKind, LeaseRecord, LeaseState};
+
+use crate::barrier::{StorageView, Write};
+use crate::error::ApiError;
+
+pub struct LeaseStore {
+    view: StorageView,
+}
+
+fn due_key(due_at: i64, lease_id: &str) -> String {
+    format!("due/{:020}/{lease_id}", due_at.max(0))
+}
+
+/// Parses a `due/` key (relative to `due/`) into (due_at, lease_id).
+fn parse_due(key: &str) -> Option<(i64, String)> {
+    let (due, lease_id) = key.split_once('/')?;
+    Some((due.parse().ok()?, lease_id.to_string()))
+}
+
+impl LeaseStore {
+    pub fn new(view: StorageView) -> Self {
+        Self { view }
+    }
+
+    pub async fn get(&self, lease_id: &str) -> Result<Option<LeaseRecord>, ApiError> {
+        Ok(self.view.get_json(&format!("id/{lease_id}")).await?)
+    }
+
+    /// Writes a record and its indexes atomically and durably. `previous` is
+    /// the record as stored before (to move its `due` entry).
+    pub async fn put(
+        &self,
+        record: &LeaseRecord,
+        previous: Option<&LeaseRecord>,
+        boot_id: &str,
+    ) -> Result<(), ApiError> {
+        let mut writes = Vec::with_capacity(5);
+        if let Some(previous) = previous {
+            if previous.due_at != record.due_at {
+                writes.push(Write::Delete(due_key(previous.due_at, &previous.lease_id)));
+            }
+        }
+        writes.push(Write::json(format!("id/{}", record.lease_id), record));
+        writes.push(Write::json(due_key(record.due_at, &record.lease_id), &""));
+        if let Some(token) = &record.token_hash {
+            writes.push(Write::json(
+                format!("token/{token}/{}", record.lease_id),
+                &"",
+            ));
+        }
+        match record.state {
+            LeaseState::Pending => writes.push(Write::json(
+                format!("pending/{}", record.lease_id),
+                &boot_id,
+            )),
+            _ => writes.push(Write::Delete(format!("pending/{}", record.lease_id))),
+        }
+        Ok(self.view.write(writes).await?)
+    }
+
+    /// Removes a record and every index entry of it.
+    pub async fn delete(&self, record: &LeaseRecord) -> Result<(), ApiError> {
+        let mut writes = vec![
+            Write::Delete(format!("id/{}", record.lease_id)),
+            Write::Delete(due_key(record.due_at, &record.lease_id)),
+            Write::Delete(format!("pending/{}", record.lease_id)),
+        ];
+        if let Some(token) = &record.token_hash {
+            writes.push(Write::Delete(format!("token/{token}/{}", record.lease_id)));
+        }
+        Ok(self.view.write(writes).await?)
+    }
+
+    /// Up to `limit` leases due at or before `now`, earliest first.
+    pub async fn due(&self, now: i64, limit: usize) -> Result<Vec<(i64, String)>, ApiError> {
+        let keys = self.view.keys_limited("due/", limit).await?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| parse_due(k.strip_prefix("due/")?))
+            .take_while(|(due_at, _)| *due_at <= now)
+            .collect())
+    }
+
+    /// Every lease id starting with `prefix`.
+    pub async fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, ApiError> {
+        let keys = self.view.keys(&format!("id/{prefix}")).await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("id/").map(String::from))
+            .collect())
+    }
+
+    /// Counts lease ids under `prefix`, stopping at `limit`.
+    pub async fn count_with_prefix(&self, prefix: &str, limit: usize) -> Result<usize, ApiError> {
+        Ok(self
+            .view
+            .keys_limited(&format!("id/{prefix}"), limit)
+            .await?
+            .len())
+    }
+
+    /// Direct children of `prefix` among lease ids (for LIST).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, ApiError> {
+        Ok(self.view.list(&format!("id/{prefix}")).await?)
+    }
+
+    /// Lease ids held by a token.
+    pub async fn of_token(&self, token_hash: &str) -> Result<Vec<String>, ApiError> {
+        let prefix = format!("token/{token_hash}/");
+        let keys = self.view.keys(&prefix).await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&prefix).map(String::from))
+            .collect())
+    }
+
+    /// Pending leases written by a boot other than `boot_id`.
+    pub async fn stale_pending(&self, boot_id: &str) -> Result<Vec<String>, ApiError> {
+        let mut stale = Vec::new();
+        for key in self.view.keys("pending/").await? {
+            let owner: Option<String> = self.view.get_json(&key).await?;
+            if owner.as_deref() != Some(boot_id) {
+                if let Some(lease_id) = key.strip_prefix("pending/") {
+                    stale.push(lease_id.to_string());
+                }
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Index entries whose record is gone (left by a crash between writes of
+    /// older versions); `tidy` removes them. Returns how many were removed.
+    pub async fn tidy(&self) -> Result<usize, ApiError> {
+        let mut removed = 0;
+        for key in self.view.keys("due/").await? {
+            let Some((_, lease_id)) = key.strip_prefix("due/").and_then(parse_due) else {
+                continue;
+            };
+            if self.get(&lease_id).await?.is_none() {
+                self.view.write(vec![Write::Delete(key.clone())]).await?;
+                removed += 1;
+            }
+        }
+        for key in self.view.keys("token/").await? {
+            let Some(lease_id) = key
+                .strip_prefix("token/")
+                .and_then(|k| k.split_once('/'))
+                .map(|(_, id)| id.to_string())
+            else {
+                continue;
+            };
+            if self.get(&lease_id).await?.is_none() {
+                self.view.write(vec![Write::Delete(key.clone())]).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_keys_sort_by_time_and_parse_back() {
+        let early = due_key(99, "database/creds/a/x");
+        let late = due_key(1_000, "database/creds/a/y");
+        assert!(early < late);
+        assert_eq!(
+            parse_due(early.strip_prefix("due/").unwrap()),
+            Some((99, "database/creds/a/x".to_string()))
+        );
+    }
+}
