@@ -5,6 +5,7 @@
 mod integration {
     mod bao_cli;
     pub(crate) mod common;
+    mod database;
     mod http_errors;
     mod seal;
     mod storage;

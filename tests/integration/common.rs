@@ -271,3 +271,126 @@ pub(crate) fn ok_stdout(output: &Output) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// The Postgres the tests use (see scripts/test.sh).
+pub(crate) fn pg_url() -> String {
+    std::env::var("QM_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A superuser connection to the test Postgres.
+pub(crate) async fn pg() -> tokio_postgres::Client {
+    connect_pg(&pg_url())
+        .await
+        .expect("connect to the test Postgres (run scripts/test.sh)")
+}
+
+pub(crate) async fn connect_pg(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// Connects to the test Postgres as another user.
+pub(crate) async fn connect_as(
+    user: &str,
+    password: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = pg_url().parse().expect("url");
+    config.user(user).password(password);
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// Postgres roles whose name starts with `prefix`.
+pub(crate) async fn pg_roles(prefix: &str) -> Vec<String> {
+    pg().await
+        .query(
+            "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1",
+            &[&prefix],
+        )
+        .await
+        .expect("query roles")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// A short random suffix for names this test owns.
+pub(crate) fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// A TCP proxy to the test Postgres that can be cut and restored, to play
+/// "the database went down" without stopping a Postgres other tests share.
+pub(crate) struct PgProxy {
+    pub(crate) port: u16,
+    target: String,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl PgProxy {
+    pub(crate) async fn start() -> Self {
+        let url: tokio_postgres::Config = pg_url().parse().expect("url");
+        let host = match url.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".into(),
+        };
+        let port = url.get_ports().first().copied().unwrap_or(5432);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let mut proxy = Self {
+            port: listener.local_addr().expect("addr").port(),
+            target: format!("{host}:{port}"),
+            tasks: tokio::task::JoinSet::new(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let target = self.target.clone();
+        self.tasks.spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+    }
+
+    /// The URL that goes through the proxy.
+    pub(crate) fn url(&self) -> String {
+        let mut config: tokio_postgres::Config = pg_url().parse().expect("url");
+        let user = config.get_user().unwrap_or("postgres").to_string();
+        let dbname = config.get_dbname().unwrap_or("postgres").to_string();
+        config.port(self.port);
+        format!(
+            "postgresql://{user}@127.0.0.1:{}/{dbname}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// Drops every connection and stops listening.
+    pub(crate) fn cut(&mut self) {
+        self.tasks.abort_all();
+    }
+
+    /// Listens again on the same port.
+    pub(crate) async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("rebind proxy");
+        self.serve(listener);
+    }
+}
