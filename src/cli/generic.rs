@@ -27,14 +27,41 @@ pub(crate) fn print_response(client: &Client, body: &Value) {
     {
         eprintln!("WARNING! {}", output::cell(warning));
     }
+    let mut rows: Vec<(String, String)> = Vec::new();
+    if let Some(lease_id) = body
+        .get("lease_id")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty())
+    {
+        let duration = body
+            .get("lease_duration")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        rows.push(("lease_id".into(), lease_id.to_string()));
+        rows.push(("lease_duration".into(), format!("{duration}s")));
+        rows.push((
+            "lease_renewable".into(),
+            body.get("renewable").map(output::cell).unwrap_or_default(),
+        ));
+    }
     match body.get("data") {
-        Some(Value::Object(data)) => output::map_table(data),
-        _ => {
+        Some(Value::Object(data)) => {
+            let mut fields: Vec<(String, String)> = data
+                .iter()
+                .map(|(k, v)| (k.clone(), output::cell(v)))
+                .collect();
+            fields.sort();
+            rows.extend(fields);
+        }
+        _ if rows.is_empty() => {
             if let Value::Object(raw) = body {
                 output::map_table(raw);
             }
+            return;
         }
+        _ => {}
     }
+    output::table(&rows);
 }
 
 /// Parses `key=value` pairs, `@file.json`, or `-` (JSON on stdin).

@@ -4,6 +4,7 @@
 mod client;
 mod generic;
 mod kv;
+mod lease;
 mod operator;
 mod output;
 mod policy;
@@ -69,6 +70,20 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Look up, renew and revoke leases (one, or by prefix).
+    Lease {
+        #[command(subcommand)]
+        command: lease::LeaseCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Database engine helpers.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Manage ACL policies.
     Policy {
         #[command(subcommand)]
@@ -100,6 +115,20 @@ enum Command {
         path: String,
         #[command(flatten)]
         client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// List Postgres users that look like ours but have no lease; --fix drops them.
+    Reconcile {
+        /// The database config name (database/config/NAME).
+        name: String,
+        #[arg(long)]
+        fix: bool,
+        /// The database engine's mount path.
+        #[arg(long, default_value = "database")]
+        mount: String,
     },
 }
 
@@ -161,6 +190,19 @@ pub fn run() -> i32 {
             Command::Kv { command, client } => kv::run(command, &client).await,
             Command::Token { command, client } => token::run(command, &client).await,
             Command::Policy { command, client } => policy::run(command, &client).await,
+            Command::Lease { command, client } => lease::run(command, &client).await,
+            Command::Db {
+                command: DbCommand::Reconcile { name, fix, mount },
+                client,
+            } => {
+                let pair = format!("fix={fix}");
+                generic::write(
+                    &format!("{}/reconcile/{name}", mount.trim_matches('/')),
+                    &[pair],
+                    &client,
+                )
+                .await
+            }
             Command::Read { path, client } => generic::read(&path, &client).await,
             Command::Write {
                 path,
