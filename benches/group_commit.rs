@@ -42,7 +42,7 @@ async fn barrier_rate(barrier: Arc<Barrier>, writers: usize, durable: bool) -> f
                 if durable {
                     barrier.write(vec![write]).await.expect("write");
                 } else {
-                    barrier.write_unflushed(vec![write]).expect("write");
+                    barrier.write_relaxed(vec![write]).expect("write");
                     tokio::task::yield_now().await;
                 }
                 n += 1;

@@ -40,14 +40,22 @@ impl StorageView {
 
     /// Applies writes (keys relative to this view) atomically and durably.
     pub async fn write(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
-        let writes = writes
+        self.barrier.write(self.relative_to_full(writes)).await
+    }
+
+    /// Like [`StorageView::write`], durable with the next durable write.
+    pub fn write_relaxed(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
+        self.barrier.write_relaxed(self.relative_to_full(writes))
+    }
+
+    fn relative_to_full(&self, writes: Vec<Write>) -> Vec<Write> {
+        writes
             .into_iter()
             .map(|w| match w {
                 Write::Put(key, value) => Write::Put(self.full(&key), value),
                 Write::Delete(key) => Write::Delete(self.full(&key)),
             })
-            .collect();
-        self.barrier.write(writes).await
+            .collect()
     }
 
     /// Direct children of `prefix` inside this view.

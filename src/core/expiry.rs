@@ -3,6 +3,7 @@
 //! roll back pending leases left by an earlier boot, and give plugins their
 //! periodic call (scheduled rotations). Nothing here loads every lease.
 
+use super::leases::Pace;
 use super::mounts::Backend;
 use super::{Active, Core};
 use futures::StreamExt;
@@ -13,6 +14,9 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_millis(250);
 const BATCH: usize = 512;
 const PERIODIC_EVERY: i64 = 30;
+/// Expired leases revoked at once. Higher than revoke-prefix's: most expiries
+/// (tokens) have no backend, and plugin calls queue on their own bounded pool.
+const EXPIRY_CONCURRENCY: usize = 64;
 
 impl Core {
     /// Starts the loop on the current runtime. It stops when the core is dropped.
@@ -53,14 +57,16 @@ impl Core {
             };
             let count = due.len();
             futures::stream::iter(due)
-                .for_each_concurrent(
-                    super::leases::REVOKE_CONCURRENCY,
-                    |(_, lease_id)| async move {
-                        // Failures are rescheduled inside revoke_lease.
-                        let _ = self.revoke_lease(active, &lease_id).await;
-                    },
-                )
+                .for_each_concurrent(EXPIRY_CONCURRENCY, |(_, lease_id)| async move {
+                    // Failures are rescheduled inside revoke_lease.
+                    let _ = self
+                        .revoke_lease_paced(active, &lease_id, Pace::Batched)
+                        .await;
+                })
                 .await;
+            if let Err(e) = self.barrier.sync().await {
+                tracing::warn!(error = %e, "syncing revocations failed");
+            }
             if count < BATCH {
                 return;
             }

@@ -19,7 +19,18 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// How many revocations run at once in revoke-prefix and expiry.
+/// Whether a revocation's bookkeeping is fsync'd before it returns, or left
+/// for one sync at the end of a batch. Batching is safe because revocation is
+/// idempotent: a deletion lost in a crash only means the lease is revoked
+/// again (the user is already gone, which counts as success), and nobody is
+/// told "revoked" before the batch's sync.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pace {
+    Durable,
+    Batched,
+}
+
+/// How many revocations run at once in revoke-prefix.
 pub(super) const REVOKE_CONCURRENCY: usize = 16;
 
 /// The lease id of a token with a TTL.
@@ -221,6 +232,16 @@ impl Core {
         active: &Active,
         lease_id: &str,
     ) -> Result<Vec<String>, ApiError> {
+        self.revoke_lease_paced(active, lease_id, Pace::Durable)
+            .await
+    }
+
+    pub(super) async fn revoke_lease_paced(
+        &self,
+        active: &Active,
+        lease_id: &str,
+        pace: Pace,
+    ) -> Result<Vec<String>, ApiError> {
         let Some(record) = active.leases.get(lease_id).await? else {
             return Ok(Vec::new());
         };
@@ -232,11 +253,11 @@ impl Core {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                self.revoke_token(active, &hash).await?;
-                active.leases.delete(&record).await?;
+                // Deletes this lease record too (release_token).
+                self.revoke_token_paced(active, &hash, pace).await?;
                 Ok(Vec::new())
             }
-            LeaseKind::Secret => self.revoke_secret(active, record).await,
+            LeaseKind::Secret => self.revoke_secret(active, record, pace).await,
         }
     }
 
@@ -244,6 +265,7 @@ impl Core {
         &self,
         active: &Active,
         record: LeaseRecord,
+        pace: Pace,
     ) -> Result<Vec<String>, ApiError> {
         let outcome = match active
             .mounts
@@ -268,7 +290,10 @@ impl Core {
         };
         match outcome {
             Ok(warnings) => {
-                active.leases.delete(&record).await?;
+                match pace {
+                    Pace::Durable => active.leases.delete(&record).await?,
+                    Pace::Batched => active.leases.delete_relaxed(&record)?,
+                }
                 tracing::info!(lease_id = %record.lease_id, "lease revoked");
                 Ok(warnings)
             }
@@ -298,7 +323,7 @@ impl Core {
         lease_id: &str,
     ) -> Result<(), ApiError> {
         if let Some(record) = active.leases.get(lease_id).await? {
-            active.leases.delete(&record).await?;
+            active.leases.delete_relaxed(&record)?;
             tracing::warn!(lease_id = %lease_id, "lease removed by revoke-force; the backend was not asked");
         }
         Ok(())
@@ -311,9 +336,22 @@ impl Core {
         active: &Active,
         id_hash: &str,
     ) -> Result<(), ApiError> {
+        self.revoke_token_paced(active, id_hash, Pace::Durable)
+            .await
+    }
+
+    async fn revoke_token_paced(
+        &self,
+        active: &Active,
+        id_hash: &str,
+        pace: Pace,
+    ) -> Result<(), ApiError> {
         for hash in active.tokens.tree(id_hash).await? {
-            self.release_token(active, &hash).await?;
-            active.tokens.delete(&hash).await?;
+            self.release_token(active, &hash, pace).await?;
+            match pace {
+                Pace::Durable => active.tokens.delete(&hash).await?,
+                Pace::Batched => active.tokens.delete_relaxed(&hash).await?,
+            }
         }
         Ok(())
     }
@@ -324,19 +362,20 @@ impl Core {
         active: &Active,
         id_hash: &str,
     ) -> Result<(), ApiError> {
-        self.release_token(active, id_hash).await?;
+        self.release_token(active, id_hash, Pace::Durable).await?;
         active.tokens.revoke_orphan(id_hash).await
     }
 
     /// Revokes the leases a token holds and forgets its own lease.
-    async fn release_token(&self, active: &Active, hash: &str) -> Result<(), ApiError> {
+    async fn release_token(&self, active: &Active, hash: &str, pace: Pace) -> Result<(), ApiError> {
         for lease_id in active.leases.of_token(hash).await? {
             if let Some(record) = active.leases.get(&lease_id).await? {
-                let _ = self.revoke_secret(active, record).await;
+                let _ = self.revoke_secret(active, record, pace).await;
             }
         }
         if let Some(own) = active.leases.get(&token_lease_id(hash)).await? {
-            active.leases.delete(&own).await?;
+            // Durable with the token's deletion, which always follows.
+            active.leases.delete_relaxed(&own)?;
         }
         Ok(())
     }
@@ -359,7 +398,9 @@ impl Core {
                 let ok = if force {
                     self.force_forget(active, &id).await.is_ok()
                 } else {
-                    self.revoke_lease(active, &id).await.is_ok()
+                    self.revoke_lease_paced(active, &id, Pace::Batched)
+                        .await
+                        .is_ok()
                 };
                 if let Some(job) = job {
                     active
@@ -371,6 +412,8 @@ impl Core {
             .buffer_unordered(REVOKE_CONCURRENCY)
             .collect()
             .await;
+        // One fsync for the whole batch's bookkeeping, before anyone hears "done".
+        self.barrier.sync().await?;
         let revoked = results.iter().filter(|ok| **ok).count();
         Ok((revoked, results.len() - revoked))
     }

@@ -12,6 +12,16 @@ fn storage_error(e: barrier::BarrierError) -> PluginError {
     PluginError::Storage(e.to_string())
 }
 
+fn convert(writes: Vec<Write>) -> Vec<barrier::Write> {
+    writes
+        .into_iter()
+        .map(|w| match w {
+            Write::Put(key, value) => barrier::Write::Put(key, value),
+            Write::Delete(key) => barrier::Write::Delete(key),
+        })
+        .collect()
+}
+
 #[async_trait]
 impl PluginStorage for MountStorage {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PluginError> {
@@ -19,14 +29,11 @@ impl PluginStorage for MountStorage {
     }
 
     async fn write(&self, writes: Vec<Write>) -> Result<(), PluginError> {
-        let writes = writes
-            .into_iter()
-            .map(|w| match w {
-                Write::Put(key, value) => barrier::Write::Put(key, value),
-                Write::Delete(key) => barrier::Write::Delete(key),
-            })
-            .collect();
-        self.0.write(writes).await.map_err(storage_error)
+        self.0.write(convert(writes)).await.map_err(storage_error)
+    }
+
+    async fn write_relaxed(&self, writes: Vec<Write>) -> Result<(), PluginError> {
+        self.0.write_relaxed(convert(writes)).map_err(storage_error)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PluginError> {

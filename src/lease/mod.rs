@@ -76,6 +76,15 @@ impl LeaseStore {
 
     /// Removes a record and every index entry of it.
     pub async fn delete(&self, record: &LeaseRecord) -> Result<(), ApiError> {
+        Ok(self.view.write(Self::deletion(record)).await?)
+    }
+
+    /// Like [`LeaseStore::delete`], durable with the caller's next durable write.
+    pub fn delete_relaxed(&self, record: &LeaseRecord) -> Result<(), ApiError> {
+        Ok(self.view.write_relaxed(Self::deletion(record))?)
+    }
+
+    fn deletion(record: &LeaseRecord) -> Vec<Write> {
         let mut writes = vec![
             Write::Delete(format!("id/{}", record.lease_id)),
             Write::Delete(due_key(record.due_at, &record.lease_id)),
@@ -84,7 +93,7 @@ impl LeaseStore {
         if let Some(token) = &record.token_hash {
             writes.push(Write::Delete(format!("token/{token}/{}", record.lease_id)));
         }
-        Ok(self.view.write(writes).await?)
+        writes
     }
 
     /// Up to `limit` leases due at or before `now`, earliest first.

@@ -199,8 +199,9 @@ pub(crate) async fn plan_credentials(
     .min(max_ttl);
     let username = names::username(req.display_name, role_name, req.now);
     let password = names::password();
+    // Durable with the pending lease the core writes next, before the user exists.
     storage
-        .write(vec![Write::Put(
+        .write_relaxed(vec![Write::Put(
             format!("users/{}/{username}", role.db_name),
             serde_json::to_vec(role_name).unwrap_or_default(),
         )])
@@ -324,7 +325,11 @@ pub(crate) async fn drop_user(
     result.map_err(|f| {
         PluginError::Backend(format!("revoking user {}: {}", user.username, f.message()))
     })?;
+    // Durable with the lease deletion the core writes next.
     storage
-        .delete(&format!("users/{}/{}", user.db_name, user.username))
+        .write_relaxed(vec![Write::Delete(format!(
+            "users/{}/{}",
+            user.db_name, user.username
+        ))])
         .await
 }

@@ -163,9 +163,6 @@ pub(crate) async fn roles_like(pool: &Pool, pattern: &str) -> Result<Vec<String>
 /// the broker's user, drop its privileges and the role, in one transaction.
 /// A user already gone is a success.
 pub(crate) async fn drop_role(pool: &Pool, name: &str) -> Result<(), Failure> {
-    if !role_exists(pool, name).await? {
-        return Ok(());
-    }
     let ident = quote_ident(name);
     let sql = format!(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = {} AND pid <> pg_backend_pid();\n\
@@ -175,7 +172,7 @@ pub(crate) async fn drop_role(pool: &Pool, name: &str) -> Result<(), Failure> {
         quote_literal(name)
     );
     match run_in_transaction(pool, &sql, &[]).await {
-        // Dropped concurrently between the check and the transaction.
+        // `REASSIGN OWNED` names a role that is already gone: nothing to revoke.
         Err(Failure::Statement(m)) if m.contains("42704") => Ok(()),
         other => other,
     }

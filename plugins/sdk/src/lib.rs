@@ -135,6 +135,12 @@ pub trait PluginStorage: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PluginError>;
     /// Applies all writes atomically and durably.
     async fn write(&self, writes: Vec<Write>) -> Result<(), PluginError>;
+    /// Applies all writes atomically; they become durable with the next
+    /// durable write (the core's lease write that always follows in issue
+    /// and revoke). For bookkeeping that may be lost with a crash.
+    async fn write_relaxed(&self, writes: Vec<Write>) -> Result<(), PluginError> {
+        self.write(writes).await
+    }
     /// Direct children of `prefix`: `name`, or `name/` for a folder.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PluginError>;
 }

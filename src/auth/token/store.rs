@@ -300,12 +300,23 @@ impl TokenStore {
 
     /// Deletes one token entry and its index entries (not its children).
     pub async fn delete(&self, id_hash: &str) -> Result<(), ApiError> {
+        let writes = self.deletion(id_hash).await?;
+        Ok(self.view.write(writes).await?)
+    }
+
+    /// Like [`TokenStore::delete`], durable with the caller's next sync.
+    pub async fn delete_relaxed(&self, id_hash: &str) -> Result<(), ApiError> {
+        let writes = self.deletion(id_hash).await?;
+        Ok(self.view.write_relaxed(writes)?)
+    }
+
+    async fn deletion(&self, id_hash: &str) -> Result<Vec<Write>, ApiError> {
         let Some(entry) = self
             .view
             .get_json::<TokenEntry>(&format!("id/{id_hash}"))
             .await?
         else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let mut writes = vec![
             Write::Delete(format!("id/{id_hash}")),
@@ -314,8 +325,7 @@ impl TokenStore {
         if let Some(parent) = &entry.parent_hash {
             writes.push(Write::Delete(format!("parent/{parent}/{id_hash}")));
         }
-        self.view.write(writes).await?;
-        Ok(())
+        Ok(writes)
     }
 
     /// Every accessor, for `auth/token/accessors`.

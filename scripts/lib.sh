@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Shared by scripts/test.sh and scripts/bench/*.sh: root helpers and
+# finding or starting the PostgreSQL the tests and benchmarks use.
+# Sourced, not run. Sets QM_TEST_PG_URL.
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+ensure_python_venv() {
+  if python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then return; fi
+  echo "==> installing python3 and python3-venv (Debian packages)"
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq python3 python3-venv >/dev/null
+}
+
+pg_answers() {
+  python3 - "$1" <<'PY' >/dev/null 2>&1
+import socket, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+socket.create_connection((u.hostname or "127.0.0.1", u.port or 5432), timeout=2).close()
+PY
+}
+
+start_throwaway_postgres() {
+  local initdb
+  initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -z "$initdb" ]; then
+    echo "==> installing PostgreSQL (Debian packages)"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq postgresql >/dev/null
+    initdb=$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)
+  fi
+  # Globals: the EXIT trap runs after this function has returned.
+  QM_PG_BIN=$(dirname "$initdb")
+  QM_PG_DIR=$(mktemp -d /tmp/qm-test-pg.XXXXXX)
+  QM_PG_RUNAS=()
+  local port=$(( 40000 + RANDOM % 20000 ))
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    chown postgres "$QM_PG_DIR"
+    QM_PG_RUNAS=(runuser -u postgres --)
+  fi
+  echo "==> starting a throwaway PostgreSQL on 127.0.0.1:$port ($QM_PG_DIR)"
+  "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/initdb" -D "$QM_PG_DIR/data" -U postgres --auth=trust >/dev/null
+  "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/pg_ctl" -D "$QM_PG_DIR/data" -l "$QM_PG_DIR/log" -w \
+    -o "-p $port -k $QM_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+  trap 'stop_throwaway_postgres' EXIT
+  export QM_TEST_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+}
+
+stop_throwaway_postgres() {
+  "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/pg_ctl" -D "$QM_PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$QM_PG_DIR"
+}
+
+if [ -n "${QM_TEST_PG_URL:-}" ]; then
+  echo "==> PostgreSQL from QM_TEST_PG_URL"
+elif pg_answers "postgresql://postgres@127.0.0.1:5432/postgres"; then
+  export QM_TEST_PG_URL="postgresql://postgres@127.0.0.1:5432/postgres"
+  echo "==> PostgreSQL at 127.0.0.1:5432"
+else
+  start_throwaway_postgres
+fi
+
