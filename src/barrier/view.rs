@@ -58,6 +58,11 @@ impl StorageView {
             .collect()
     }
 
+    /// Returns once every write applied so far is on disk.
+    pub async fn sync(&self) -> Result<(), BarrierError> {
+        self.barrier.sync().await
+    }
+
     /// Direct children of `prefix` inside this view.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, BarrierError> {
         self.barrier.list(&self.full(prefix)).await

@@ -50,6 +50,28 @@ impl LeaseStore {
         previous: Option<&LeaseRecord>,
         boot_id: &str,
     ) -> Result<(), ApiError> {
+        Ok(self
+            .view
+            .write(Self::writes_for(record, previous, boot_id))
+            .await?)
+    }
+
+    /// Writes many new records at once, then syncs: for bulk loads
+    /// (migrations, benchmarks), not for issuing.
+    pub async fn import(&self, records: &[LeaseRecord], boot_id: &str) -> Result<(), ApiError> {
+        let writes = records
+            .iter()
+            .flat_map(|r| Self::writes_for(r, None, boot_id))
+            .collect();
+        self.view.write_relaxed(writes)?;
+        Ok(self.view.sync().await?)
+    }
+
+    fn writes_for(
+        record: &LeaseRecord,
+        previous: Option<&LeaseRecord>,
+        boot_id: &str,
+    ) -> Vec<Write> {
         let mut writes = Vec::with_capacity(5);
         if let Some(previous) = previous {
             if previous.due_at != record.due_at {
@@ -71,7 +93,7 @@ impl LeaseStore {
             )),
             _ => writes.push(Write::Delete(format!("pending/{}", record.lease_id))),
         }
-        Ok(self.view.write(writes).await?)
+        writes
     }
 
     /// Removes a record and every index entry of it.

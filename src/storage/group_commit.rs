@@ -68,6 +68,8 @@ impl GroupCommit {
             wake: Notify::new(),
         });
         let flusher = Arc::clone(&commit);
+        // A weak reference: the flusher never keeps the store open by itself.
+        let storage = Arc::downgrade(&storage);
         tokio::spawn(async move { flusher.run(storage).await });
         commit
     }
@@ -96,12 +98,14 @@ impl GroupCommit {
             .unwrap_or_default()
     }
 
-    async fn run(self: Arc<Self>, storage: Arc<dyn Storage>) {
+    async fn run(self: Arc<Self>, storage: std::sync::Weak<dyn Storage>) {
         loop {
             self.wake.notified().await;
             while self.waiting_count() > 0 {
                 let commit = Arc::clone(&self);
-                let storage = Arc::clone(&storage);
+                let Some(storage) = storage.upgrade() else {
+                    return;
+                };
                 let flushed = tokio::task::spawn_blocking(move || {
                     let batch = commit.gather();
                     let result = storage.flush().map_err(|e| e.to_string());

@@ -44,6 +44,8 @@ struct UserLease {
 #[derive(Default)]
 pub struct PostgresEngine {
     pools: pools::Pools,
+    /// Whether the start-up reconciliation (report only) has run.
+    reconciled: std::sync::atomic::AtomicBool,
 }
 
 impl PostgresEngine {
@@ -166,7 +168,18 @@ impl SecretsEngine for PostgresEngine {
         roles::drop_user(&self.pools, storage, lease, true).await
     }
 
+    /// Rotates due static roles. The first call after start (the core
+    /// makes it right after rolling back pending leases) also reconciles
+    /// every configured database, reporting users that look like ours but
+    /// have no lease (fixing is left to `reconcile/NAME fix=true`).
     async fn periodic(&self, storage: &dyn PluginStorage, now: i64) -> Result<(), PluginError> {
-        static_roles::rotate_due(&self.pools, storage, now).await
+        let rotated = static_roles::rotate_due(&self.pools, storage, now).await;
+        if !self
+            .reconciled
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            reconcile::report_all(&self.pools, storage).await?;
+        }
+        rotated
     }
 }

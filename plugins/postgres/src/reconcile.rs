@@ -67,3 +67,31 @@ pub(crate) async fn run(
     });
     Ok(Reply::Data(data.as_object().cloned().unwrap_or_default()))
 }
+
+/// Reconciles every configured database without fixing; an error lists
+/// the databases with users that look leaked.
+pub(crate) async fn report_all(
+    pools: &Pools,
+    storage: &dyn PluginStorage,
+) -> Result<(), PluginError> {
+    let mut findings = Vec::new();
+    for db_name in storage.list("config/").await? {
+        if let Reply::Data(data) = run(pools, storage, &db_name, &Map::new()).await? {
+            let leaked = data
+                .get("leaked")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            if leaked > 0 {
+                findings.push(format!("{db_name}: {leaked}"));
+            }
+        }
+    }
+    if findings.is_empty() {
+        return Ok(());
+    }
+    Err(PluginError::Backend(format!(
+        "reconciliation at start found database users that look like ours but have no lease ({}); \
+         list them with database/reconcile/NAME and drop them with fix=true",
+        findings.join(", ")
+    )))
+}

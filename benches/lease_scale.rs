@@ -1,0 +1,295 @@
+//! Lease scale with 1,000,000 active leases (token leases: a lease source
+//! without a backend), each figure next to its limit or baseline from the
+//! same run:
+//!   - server RSS per lease (target <= 300 bytes): RSS with 1M leases minus
+//!     RSS of an empty server, after unseal and after lookups;
+//!   - time from process start to unsealed-and-serving, empty vs 1M
+//!     (target < 1 s, flat in N);
+//!   - lease lookup latency (p50, p99) over random leases;
+//!   - revoke-prefix of 100,000 leases.
+//!
+//! Run: `cargo bench --bench lease_scale` (QM_SCALE_LEASES overrides 1M).
+
+use quartermaster::barrier::{seal, Barrier, StorageView};
+use quartermaster::clock::SystemClock;
+use quartermaster::lease::{LeaseKind, LeaseRecord, LeaseState, LeaseStore};
+use quartermaster::storage::{SledStorage, Storage};
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path) -> std::path::PathBuf {
+    let config = dir.join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "log_level = \"warn\"\n[listener]\naddress = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .expect("config");
+    config
+}
+
+fn spawn(config: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qm"))
+        .args(["server", "--config", config.to_str().expect("path")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start qm");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut addr = String::new();
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(found) = line.trim().strip_prefix("Api Address: ") {
+            addr = found.to_string();
+        }
+        if line.contains("server started") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Starts the server on `config`, unseals it, and returns it with the time
+/// from process start to the first 200 from sys/health.
+async fn start_and_unseal(http: &Client, config: &Path, key: &str) -> (Server, Duration) {
+    let started = Instant::now();
+    let server = spawn(config);
+    http.put(format!("{}/v1/sys/unseal", server.addr))
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .expect("unseal");
+    loop {
+        let health = http
+            .get(format!("{}/v1/sys/health", server.addr))
+            .send()
+            .await;
+        if matches!(health, Ok(r) if r.status().as_u16() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (server, started.elapsed())
+}
+
+async fn init(http: &Client, dir: &Path) -> (std::path::PathBuf, String, String) {
+    let config = write_config(dir);
+    let server = spawn(&config);
+    let body: Value = http
+        .put(format!("{}/v1/sys/init", server.addr))
+        .json(&json!({"secret_shares": 1, "secret_threshold": 1}))
+        .send()
+        .await
+        .expect("init")
+        .json()
+        .await
+        .expect("json");
+    let key = body["keys"][0].as_str().expect("key").to_string();
+    let token = body["root_token"].as_str().expect("token").to_string();
+    drop(server);
+    (config, key, token)
+}
+
+fn lease_id(i: usize) -> String {
+    format!("bench/scale/{:02}/{i:07}", i % 10)
+}
+
+/// Writes `count` token leases straight into the store, as the server would.
+async fn seed(data_dir: &Path, key: &str, count: usize) {
+    let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(data_dir).expect("open"));
+    let barrier = Barrier::new(storage, Arc::new(SystemClock));
+    let share = seal::decode_share(key).expect("key");
+    let kek = seal::combine(&[share], 1).expect("kek");
+    barrier.unseal(&kek).await.expect("unseal");
+    let leases = LeaseStore::new(StorageView::new(Arc::clone(&barrier), "sys/lease/"));
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+    .unwrap_or(0);
+    let mut batch = Vec::with_capacity(10_000);
+    for i in 0..count {
+        batch.push(LeaseRecord {
+            lease_id: lease_id(i),
+            kind: LeaseKind::Token,
+            mount: "auth/token/".into(),
+            role: String::new(),
+            internal: json!({ "id_hash": format!("scale-{i}") }),
+            token_hash: None,
+            issued_at: now,
+            expire_at: now + 86_400 + (i as i64 % 3600),
+            max_expire_at: now + 86_400 * 2,
+            renewable: true,
+            state: LeaseState::Active,
+            due_at: now + 86_400 + (i as i64 % 3600),
+            revoke_attempts: 0,
+            last_error: None,
+            last_renewal: None,
+        });
+        if batch.len() == batch.capacity() {
+            leases.import(&batch, "seed").await.expect("import");
+            batch.clear();
+        }
+    }
+    leases.import(&batch, "seed").await.expect("import");
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let count: usize = std::env::var("QM_SCALE_LEASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let http = Client::new();
+
+    // Baseline: an empty server.
+    let empty_dir = tempfile::tempdir().expect("dir");
+    let (empty_config, empty_key, _) = init(&http, empty_dir.path()).await;
+    let (empty, empty_start) = start_and_unseal(&http, &empty_config, &empty_key).await;
+    let empty_rss = rss_bytes(empty.child.id());
+    drop(empty);
+
+    let dir = tempfile::tempdir().expect("dir");
+    let (config, key, token) = init(&http, dir.path()).await;
+    let seeding = Instant::now();
+    seed(&dir.path().join("data"), &key, count).await;
+    let seeded_in = seeding.elapsed();
+
+    let (server, start) = start_and_unseal(&http, &config, &key).await;
+    let pid = server.child.id();
+    let rss_unsealed = rss_bytes(pid);
+    let mut latencies = Vec::new();
+    for n in 0..2_000usize {
+        let i = (n * 7919 + 13) % count;
+        let t = Instant::now();
+        let response = http
+            .put(format!("{}/v1/sys/leases/lookup", server.addr))
+            .header("X-Vault-Token", &token)
+            .json(&json!({ "lease_id": lease_id(i) }))
+            .send()
+            .await
+            .expect("lookup");
+        assert_eq!(response.status().as_u16(), 200);
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+    let rss_after = rss_bytes(pid);
+
+    let revoking = Instant::now();
+    let response = http
+        .put(format!(
+            "{}/v1/sys/leases/revoke-prefix/bench/scale/03/",
+            server.addr
+        ))
+        .header("X-Vault-Token", &token)
+        .send()
+        .await
+        .expect("revoke-prefix");
+    let revoked_in = revoking.elapsed();
+    assert_eq!(
+        response.status().as_u16(),
+        204,
+        "{:?}",
+        response.text().await
+    );
+    let (status, _) = {
+        let r = http
+            .put(format!("{}/v1/sys/leases/lookup", server.addr))
+            .header("X-Vault-Token", &token)
+            .json(&json!({ "lease_id": lease_id(3) }))
+            .send()
+            .await
+            .expect("lookup");
+        (r.status().as_u16(), ())
+    };
+    assert_eq!(status, 400, "revoked lease is gone");
+
+    let per_lease = |rss: u64| rss.saturating_sub(empty_rss) as f64 / count as f64;
+    println!(
+        "== {count} active leases (seeded in {:.1} s)",
+        seeded_in.as_secs_f64()
+    );
+    println!("{:<52} {:>12}", "measurement", "value");
+    println!(
+        "{:<52} {:>10.0} MB",
+        "RSS, empty server (baseline)",
+        empty_rss as f64 / 1e6
+    );
+    println!(
+        "{:<52} {:>10.0} MB",
+        "RSS with leases, after unseal",
+        rss_unsealed as f64 / 1e6
+    );
+    println!(
+        "{:<52} {:>10.0} MB",
+        "RSS with leases, after 2,000 lookups",
+        rss_after as f64 / 1e6
+    );
+    println!(
+        "{:<52} {:>10.1} B",
+        "RSS per lease after unseal (target <= 300)",
+        per_lease(rss_unsealed)
+    );
+    println!(
+        "{:<52} {:>10.1} B",
+        "RSS per lease after lookups (target <= 300)",
+        per_lease(rss_after)
+    );
+    println!(
+        "{:<52} {:>10.0} ms",
+        "start to unsealed-and-serving, empty",
+        empty_start.as_secs_f64() * 1000.0
+    );
+    println!(
+        "{:<52} {:>10.0} ms",
+        "start to unsealed-and-serving, with leases (< 1000)",
+        start.as_secs_f64() * 1000.0
+    );
+    println!(
+        "{:<52} {:>7.2}/{:.2} ms",
+        "lease lookup p50/p99",
+        p(0.5),
+        p(0.99)
+    );
+    println!(
+        "{:<52} {:>10.2} s",
+        &format!("revoke-prefix of {} leases", count / 10),
+        revoked_in.as_secs_f64()
+    );
+}
