@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Shared by scripts/test.sh and scripts/bench/*.sh: root helpers and
 # finding or starting the PostgreSQL the tests and benchmarks use.
-# Sourced, not run. Sets QM_TEST_PG_URL.
+# Sourced, not run. Sets QM_TEST_PG_URL (and, with start_moto, QM_TEST_AWS_URL).
+
+# Cleanups to run at exit, in order (a single EXIT trap runs them all).
+QM_CLEANUP=()
+qm_cleanup() { local c; for c in "${QM_CLEANUP[@]}"; do eval "$c"; done; }
+trap qm_cleanup EXIT
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -46,7 +51,7 @@ start_throwaway_postgres() {
   "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/initdb" -D "$QM_PG_DIR/data" -U postgres --auth=trust >/dev/null
   "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/pg_ctl" -D "$QM_PG_DIR/data" -l "$QM_PG_DIR/log" -w \
     -o "-p $port -k $QM_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
-  trap 'stop_throwaway_postgres' EXIT
+  QM_CLEANUP+=(stop_throwaway_postgres)
   export QM_TEST_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
 }
 
@@ -64,3 +69,21 @@ else
   start_throwaway_postgres
 fi
 
+
+# Starts moto (an AWS STS/IAM endpoint on loopback) from the venv at $1.
+start_moto() {
+  local venv=$1 port
+  port=$(( 40000 + RANDOM % 20000 ))
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/qm-moto-$port.log" 2>&1 &
+  QM_MOTO_PID=$!
+  QM_CLEANUP+=('kill "$QM_MOTO_PID" 2>/dev/null || true')
+  local i
+  for i in $(seq 100); do
+    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), timeout=1).close()" 2>/dev/null; then
+      break
+    fi
+    sleep 0.1
+  done
+  export QM_TEST_AWS_URL="http://127.0.0.1:$port"
+  echo "==> moto (STS and IAM) at $QM_TEST_AWS_URL"
+}

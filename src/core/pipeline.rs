@@ -180,6 +180,19 @@ impl Core {
                         warnings,
                         ..Response::default()
                     }),
+                    Reply::RevokeLeases { prefixes, data } => {
+                        for prefix in prefixes {
+                            let full = format!("{}{prefix}", mounted.entry.path);
+                            let (_, failed) =
+                                self.revoke_prefix(active, &full, false, None).await?;
+                            if failed > 0 {
+                                return Err(ApiError::BadGateway(format!(
+                                    "{failed} leases under {full} could not be revoked; they stay scheduled for retry"
+                                )));
+                            }
+                        }
+                        Ok(Response::data(data))
+                    }
                     Reply::Secret(plan) => {
                         self.issue_secret(active, caller, mounted, &req.path, plan)
                             .await

@@ -83,6 +83,13 @@ pub enum Reply {
     DataWithWarnings(Map<String, Value>, Vec<String>),
     /// A credential to lease and issue.
     Secret(SecretPlan),
+    /// Revoke every lease under these prefixes (relative to the mount, e.g.
+    /// `creds/deploy/`), then answer 200 with `data`. For plugins that end
+    /// credentials in bulk at the backend (AWS `revoke-sessions`).
+    RevokeLeases {
+        prefixes: Vec<String>,
+        data: Map<String, Value>,
+    },
 }
 
 /// A lease as the plugin sees it on renew, revoke and rollback.

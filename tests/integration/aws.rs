@@ -1,0 +1,299 @@
+//! Temporary AWS sessions through the STS plugin, against moto as the STS
+//! and IAM endpoint: the Jenkins flow, STS limits, non-renewable leases,
+//! the plain-spoken revoke, and the emergency stop `revoke-sessions`.
+
+use super::common::{ok_stdout, unique, TestServer};
+use serde_json::{json, Value};
+
+fn aws_url() -> String {
+    std::env::var("QM_TEST_AWS_URL").expect("QM_TEST_AWS_URL: run scripts/test.sh (it starts moto)")
+}
+
+async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "AKIATESTTESTTEST0000",
+            "test-secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(aws_url())
+        .load()
+        .await
+}
+
+/// Creates an IAM role in moto; returns its ARN.
+async fn create_role(name: &str) -> String {
+    let iam = aws_sdk_iam::Client::new(&aws_config().await);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]});
+    iam.create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("create role in moto")
+        .role()
+        .expect("role")
+        .arn()
+        .to_string()
+}
+
+async fn configure(server: &TestServer) {
+    let (status, body) = server
+        .root("POST", "sys/mounts/aws", Some(json!({"type": "aws"})))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = server
+        .root(
+            "POST",
+            "aws/config/root",
+            Some(json!({
+                "access_key": "AKIATESTTESTTEST0000",
+                "secret_key": "root-secret-never-shown",
+                "region": "us-east-1",
+                "sts_endpoint": aws_url(),
+                "iam_endpoint": aws_url(),
+                "max_retries": 1,
+            })),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+}
+
+fn first_error(body: &Value) -> String {
+    body["errors"][0].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ci_job_gets_a_temporary_session_that_works_at_aws() {
+    let server = TestServer::dev();
+    configure(&server).await;
+    let (_, config) = server.root("GET", "aws/config/root", None).await;
+    assert!(
+        !config.to_string().contains("root-secret-never-shown"),
+        "{config}"
+    );
+    let role_name = format!("deploy-{}", unique());
+    let arn = create_role(&role_name).await;
+    let (status, body) = server
+        .root(
+            "POST",
+            "aws/roles/deploy",
+            Some(json!({"credential_type": "assumed_role", "role_arns": [arn], "default_sts_ttl": "15m", "max_sts_ttl": "1h"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+
+    // A job's token, then its session.
+    server
+        .root("PUT", "sys/policies/acl/ci", Some(json!({"policy": "path \"aws/creds/deploy\" { capabilities = [\"read\", \"update\"] }"})))
+        .await;
+    let (_, token) = server
+        .root(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["ci"], "display_name": "jenkins-build-42"})),
+        )
+        .await;
+    let job = token["auth"]["client_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let (status, creds) = server
+        .call("GET", "aws/creds/deploy", Some(&job), None)
+        .await;
+    assert_eq!(status, 200, "{creds}");
+    assert_eq!(creds["lease_duration"], 900);
+    assert_eq!(creds["renewable"], false);
+    let data = &creds["data"];
+    let session_name = data["session_name"].as_str().expect("session name");
+    assert!(
+        session_name.starts_with("qm-token-jenkins-build-42-"),
+        "{session_name}"
+    );
+    assert!(
+        data["arn"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("assumed-role/{role_name}/{session_name}")),
+        "{data}"
+    );
+    assert_eq!(data["security_token"], data["session_token"]);
+
+    // The credentials work at AWS (moto): the caller is the assumed role.
+    let issued = aws_sdk_sts::config::Credentials::new(
+        data["access_key"].as_str().expect("key"),
+        data["secret_key"].as_str().expect("secret"),
+        data["security_token"].as_str().map(String::from),
+        None,
+        "issued",
+    );
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&aws_config().await)
+            .credentials_provider(issued)
+            .build(),
+    );
+    let identity = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("get caller identity");
+    assert!(
+        identity.arn().unwrap_or_default().contains(&role_name),
+        "{identity:?}"
+    );
+
+    // STS' own limits, checked before AWS is called.
+    let (status, body) = server.root("GET", "aws/creds/deploy?ttl=100", None).await;
+    assert_eq!(status, 400);
+    assert!(first_error(&body).contains("at least 900"), "{body}");
+    let (status, body) = server.root("GET", "aws/creds/deploy?ttl=5h", None).await;
+    assert_eq!(status, 400);
+    assert!(first_error(&body).contains("exceeds the maximum"), "{body}");
+    let (status, body) = server
+        .root(
+            "GET",
+            "aws/sts/deploy?role_arn=arn:aws:iam::123456789012:role/other",
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        first_error(&body).contains("not one of the role's role_arns"),
+        "{body}"
+    );
+    let (status, body) = server
+        .root("POST", "aws/roles/too-long", Some(json!({"credential_type": "assumed_role", "role_arns": [arn], "max_sts_ttl": "13h"})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Not renewable; revoking says plainly what it can and cannot do.
+    let lease_id = creds["lease_id"].as_str().expect("lease").to_string();
+    let (status, body) = server
+        .root(
+            "PUT",
+            "sys/leases/renew",
+            Some(json!({"lease_id": lease_id})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = server
+        .root(
+            "PUT",
+            "sys/leases/revoke",
+            Some(json!({"lease_id": lease_id})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot be ended one by one"),
+        "{body}"
+    );
+
+    // The bao CLI reads sessions too.
+    let out = ok_stdout(&server.bao(
+        &server.root_token,
+        &["read", "-format=json", "aws/sts/deploy", "ttl=20m"],
+    ));
+    let parsed: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(parsed["lease_duration"], 1200, "{parsed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federation_and_session_tokens_and_emergency_stop() {
+    let server = TestServer::dev();
+    configure(&server).await;
+    let (status, body) = server
+        .root("POST", "aws/roles/fed", Some(json!({"credential_type": "federation_token", "policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]})))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = server.root("GET", "aws/creds/fed?ttl=30h", None).await;
+    assert_eq!(status, 200, "federation tokens last up to 36 h: {body}");
+    assert!(
+        body["data"]["arn"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("federated-user"),
+        "{body}"
+    );
+    server
+        .root(
+            "POST",
+            "aws/roles/session",
+            Some(json!({"credential_type": "session_token"})),
+        )
+        .await;
+    let (status, body) = server.root("GET", "aws/creds/session", None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .root(
+            "POST",
+            "aws/roles/user",
+            Some(json!({"credential_type": "iam_user"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(first_error(&body).contains("iam_user"), "{body}");
+    let (status, body) = server.root("GET", "aws/creds/nope", None).await;
+    assert_eq!(
+        (status, first_error(&body).contains("unknown role")),
+        (400, true)
+    );
+
+    // Emergency stop: every session issued so far dies at AWS (a deny policy
+    // on the role conditioned on the issue time), and the leases go.
+    let role_name = format!("ops-{}", unique());
+    let arn = create_role(&role_name).await;
+    server
+        .root(
+            "POST",
+            "aws/roles/ops",
+            Some(json!({"credential_type": "assumed_role", "role_arns": [arn]})),
+        )
+        .await;
+    for _ in 0..2 {
+        let (status, body) = server.root("GET", "aws/creds/ops", None).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let out = ok_stdout(&server.qm(&server.root_token, &["aws", "revoke-sessions", "ops"]));
+    assert!(out.contains("AWSRevokeOlderSessions"), "{out}");
+    let iam = aws_sdk_iam::Client::new(&aws_config().await);
+    let policy = iam
+        .get_role_policy()
+        .role_name(&role_name)
+        .policy_name("AWSRevokeOlderSessions")
+        .send()
+        .await
+        .expect("the deny policy is on the role");
+    let document = policy.policy_document();
+    let decoded = percent_encoding::percent_decode_str(document)
+        .decode_utf8_lossy()
+        .to_string();
+    let parsed: Value = serde_json::from_str(&decoded).expect("policy JSON");
+    assert_eq!(parsed["Statement"][0]["Effect"], "Deny");
+    assert!(
+        parsed["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"].is_string(),
+        "{parsed}"
+    );
+    let (status, _) = server
+        .root("LIST", "sys/leases/lookup/aws/creds/ops/", None)
+        .await;
+    assert_eq!(status, 404, "the role's leases are revoked");
+
+    // An unreachable endpoint is named as such.
+    server
+        .root(
+            "POST",
+            "aws/config/root",
+            Some(json!({"sts_endpoint": "http://127.0.0.1:9", "max_retries": 0})),
+        )
+        .await;
+    let (status, body) = server.root("GET", "aws/creds/session", None).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(first_error(&body).contains("unreachable"), "{body}");
+}
