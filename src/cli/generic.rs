@@ -53,6 +53,8 @@ pub(crate) fn print_response(client: &Client, body: &Value) {
             fields.sort();
             rows.extend(fields);
         }
+        // An envelope with nothing but warnings: they are printed already.
+        _ if rows.is_empty() && body.get("request_id").is_some() => return,
         _ if rows.is_empty() => {
             if let Value::Object(raw) = body {
                 output::map_table(raw);

@@ -92,12 +92,15 @@ pub(crate) async fn run(command: LeaseCommand, args: &ClientArgs) -> i32 {
             output::json(&body);
             EXIT_OK
         }
-        (Ok(Some(body)), LeaseCommand::Revoke { .. }) => {
+        (Ok(Some(body)), LeaseCommand::Revoke { lease_id, .. }) => {
             match body.pointer("/data/job_id").and_then(Value::as_str) {
                 Some(job) => println!(
                     "Revocation started in the background: job {job} (qm read sys/nhi/jobs/{job})"
                 ),
-                None => print_response(&client, &body),
+                None => {
+                    print_response(&client, &body);
+                    println!("Success! Revoked lease {lease_id}");
+                }
             }
             EXIT_OK
         }

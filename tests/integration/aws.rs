@@ -297,3 +297,61 @@ async fn federation_and_session_tokens_and_emergency_stop() {
     assert_eq!(status, 502, "{body}");
     assert!(first_error(&body).contains("unreachable"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_root_replaces_the_access_key_through_iam() {
+    let server = TestServer::dev();
+    let iam = aws_sdk_iam::Client::new(&aws_config().await);
+    let user = format!("qm-broker-{}", unique());
+    iam.create_user()
+        .user_name(&user)
+        .send()
+        .await
+        .expect("create user");
+    let key = iam
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .expect("create key");
+    let key = key.access_key().expect("key");
+    server
+        .root("POST", "sys/mounts/aws", Some(json!({"type": "aws"})))
+        .await;
+    let (status, body) = server
+        .root(
+            "POST",
+            "aws/config/root",
+            Some(json!({
+                "access_key": key.access_key_id(),
+                "secret_key": key.secret_access_key(),
+                "sts_endpoint": aws_url(),
+                "iam_endpoint": aws_url(),
+            })),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = server.root("POST", "aws/config/rotate-root", None).await;
+    assert_eq!(status, 200, "{body}");
+    let new_key = body["data"]["access_key"]
+        .as_str()
+        .expect("new key")
+        .to_string();
+    assert_ne!(new_key, key.access_key_id());
+    assert!(
+        !body.to_string().contains("secret"),
+        "the new secret is never shown: {body}"
+    );
+    let keys = iam
+        .list_access_keys()
+        .user_name(&user)
+        .send()
+        .await
+        .expect("list keys");
+    let ids: Vec<&str> = keys
+        .access_key_metadata()
+        .iter()
+        .filter_map(|k| k.access_key_id())
+        .collect();
+    assert_eq!(ids, vec![new_key.as_str()], "the old key is deleted");
+}
