@@ -12,10 +12,11 @@
 //! 127.0.0.1:5432; scripts/bench/leases.sh brings one up). QM_BENCH_SECS sets
 //! the seconds per issuance run (default 5).
 
+mod common;
+
+use common::{call, load, start_server};
 use reqwest::Client;
-use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -24,143 +25,12 @@ const PREFIX_LEASES: usize = 5_000;
 const EXPIRING_TOKENS: usize = 10_000;
 const REVOKE_CONCURRENCY: usize = 16;
 
-struct Server {
-    child: Child,
-    addr: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_server(http: &Client) -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("server.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "log_level = \"warn\"\n[listener]\naddress = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qm"))
-        .args(["server", "--config", config.to_str().expect("path")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start qm");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut addr = String::new();
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if let Some(found) = line.trim().strip_prefix("Api Address: ") {
-            addr = found.to_string();
-        }
-        if line.contains("server started") {
-            break;
-        }
-    }
-    let init: Value = http
-        .put(format!("{addr}/v1/sys/init"))
-        .json(&json!({"secret_shares": 1, "secret_threshold": 1}))
-        .send()
-        .await
-        .expect("init")
-        .json()
-        .await
-        .expect("init json");
-    http.put(format!("{addr}/v1/sys/unseal"))
-        .json(&json!({"key": init["keys"][0]}))
-        .send()
-        .await
-        .expect("unseal");
-    let token = init["root_token"].as_str().expect("token").to_string();
-    Server {
-        child,
-        addr,
-        token,
-        _dir: dir,
-    }
-}
-
-async fn call(
-    http: &Client,
-    server: &Server,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let response = http
-        .request(
-            method.parse().expect("method"),
-            format!("{}/v1/{path}", server.addr),
-        )
-        .header("X-Vault-Token", &server.token)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 async fn pg(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect to Postgres");
     tokio::spawn(connection);
     client
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[rank].as_secs_f64() * 1000.0
-}
-
-/// Runs `clients` loops of `op` for `secs`; returns (ops/s, p50 ms, p99 ms).
-async fn load<F, Fut>(clients: usize, secs: u64, op: F) -> (f64, f64, f64)
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
-{
-    let op = Arc::new(op);
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        let (op, latencies) = (Arc::clone(&op), Arc::clone(&latencies));
-        tasks.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                if let Err(e) = op(client).await {
-                    panic!("an operation failed during the benchmark: {e}");
-                }
-                mine.push(t.elapsed());
-            }
-            latencies.lock().await.extend(mine);
-        }));
-    }
-    for task in tasks {
-        task.await.expect("load task");
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut all = latencies.lock().await.clone();
-    all.sort();
-    (
-        all.len() as f64 / elapsed,
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-    )
 }
 
 fn creation_sql(name: &str, group: &str) -> String {

@@ -355,3 +355,69 @@ async fn rotate_root_replaces_the_access_key_through_iam() {
         .collect();
     assert_eq!(ids, vec![new_key.as_str()], "the old key is deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_jenkins_recipe_runs_a_step_with_the_session() {
+    let server = TestServer::dev();
+    configure(&server).await;
+    let role_name = format!("jenkins-{}", unique());
+    let arn = create_role(&role_name).await;
+    server
+        .root(
+            "POST",
+            "aws/roles/deploy",
+            Some(json!({"credential_type": "assumed_role", "role_arns": [arn]})),
+        )
+        .await;
+    server
+        .root(
+            "PUT",
+            "sys/policies/acl/ci",
+            Some(json!({"policy": "path \"aws/sts/deploy\" { capabilities = [\"update\"] }"})),
+        )
+        .await;
+    let (_, token) = server
+        .root(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["ci"], "display_name": "jenkins"})),
+        )
+        .await;
+    let job_token = token["auth"]["client_token"].as_str().expect("token");
+
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let qm_dir = std::path::Path::new(env!("CARGO_BIN_EXE_qm"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let venv_python = super::common::bao_binary()
+        .parent()
+        .expect("venv bin")
+        .join("python");
+    let path = format!(
+        "{}:{}",
+        qm_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let step = format!(
+        "import boto3; print(boto3.client('sts', endpoint_url='{}', region_name='us-east-1').get_caller_identity()['Arn'])",
+        aws_url()
+    );
+    let output = std::process::Command::new("bash")
+        .arg(repo.join("docs/recipes/jenkins-aws-stage.sh"))
+        .arg(&venv_python)
+        .args(["-c", &step])
+        .env("PATH", path)
+        .env("QM_ADDR", &server.addr)
+        .env("QM_TOKEN", job_token)
+        .env("QM_AWS_ROLE", "deploy")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("run the recipe");
+    let stdout = ok_stdout(&output);
+    assert!(
+        stdout.contains(&format!("assumed-role/{role_name}/qm-token-jenkins-")),
+        "{stdout}"
+    );
+}
