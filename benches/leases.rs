@@ -47,10 +47,13 @@ fn revocation_sql(name: &str) -> String {
     )
 }
 
+/// The statements as one implicit transaction in one round trip, as the
+/// plugin sends them.
 async fn in_transaction(client: &mut tokio_postgres::Client, sql: &str) -> Result<(), String> {
-    let tx = client.transaction().await.map_err(|e| e.to_string())?;
-    tx.batch_execute(sql).await.map_err(|e| format!("{e:?}"))?;
-    tx.commit().await.map_err(|e| e.to_string())
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| format!("{e:?}"))
 }
 
 async fn count_roles(url: &str, prefix: &str) -> i64 {
@@ -333,8 +336,15 @@ async fn main() {
     while std::time::SystemTime::now() < expiry {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let since_expiry = || {
+        std::time::SystemTime::now()
+            .duration_since(expiry)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    };
+    let mut p99 = None;
     loop {
-        let (status, _) = call(
+        let (status, body) = call(
             &http,
             &server,
             "LIST",
@@ -342,16 +352,24 @@ async fn main() {
             json!({}),
         )
         .await;
-        if status == 404 {
+        let remaining = if status == 404 {
+            0
+        } else {
+            body["data"]["keys"].as_array().map_or(0, Vec::len)
+        };
+        if p99.is_none() && remaining <= EXPIRING_TOKENS / 100 {
+            p99 = Some(since_expiry());
+        }
+        if remaining == 0 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let delay = std::time::SystemTime::now()
-        .duration_since(expiry)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    println!("last of {EXPIRING_TOKENS} revoked {delay:.2} s after their expiry second (so p99 <= {delay:.2} s; target < 2 s)");
+    let last = since_expiry();
+    println!(
+        "after their common expiry second: 99% revoked within {:.2} s (target < 2 s), the last at {last:.2} s",
+        p99.unwrap_or(last)
+    );
     let _ = pg(&pg_url)
         .await
         .batch_execute(&format!("DROP ROLE IF EXISTS {group}"))

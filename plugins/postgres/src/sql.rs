@@ -97,7 +97,7 @@ fn retryable(error: &tokio_postgres::Error) -> bool {
     }
 }
 
-/// Runs `sql` (one or more statements) in one transaction, retrying
+/// Runs `sql` (one or more statements) as one transaction, retrying
 /// serialization failures, deadlocks and `tuple concurrently updated` with
 /// exponential backoff and jitter.
 pub(crate) async fn run_in_transaction(
@@ -108,16 +108,13 @@ pub(crate) async fn run_in_transaction(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut client = pool
+        let client = pool
             .get()
             .await
             .map_err(|e| Failure::Connection(sanitize(&e.to_string(), secrets)))?;
-        let result = async {
-            let tx = client.transaction().await?;
-            tx.batch_execute(sql).await?;
-            tx.commit().await
-        }
-        .await;
+        // One round trip: several statements in one simple query run as one
+        // implicit transaction, rolled back whole if any fails.
+        let result = client.batch_execute(sql).await;
         match result {
             Ok(()) => return Ok(()),
             Err(e) if retryable(&e) && attempt < ATTEMPTS => {
