@@ -61,6 +61,18 @@ fn bind(address: &str) -> Result<TcpListener, i32> {
     })
 }
 
+/// The runtime for expiry, retries and bulk revocation, apart from the HTTP workers.
+fn background_runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name("qm-background")
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("Error starting the background runtime: {e}");
+            super::EXIT_LOCAL_ERROR
+        })
+}
+
 fn run_dev(args: ServerArgs) -> i32 {
     init_logging(&std::env::var("QM_LOG_LEVEL").unwrap_or_else(|_| "info".into()));
     let listener = match bind(&args.dev_listen_address) {
@@ -71,6 +83,12 @@ fn run_dev(args: ServerArgs) -> i32 {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    // Kept out of the async block: a runtime must not be dropped inside one.
+    let background = match background_runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let background_handle = background.handle().clone();
     actix_web::rt::System::new().block_on(async move {
         let storage: Arc<dyn Storage> = match SledStorage::temporary() {
             Ok(s) => Arc::new(s),
@@ -85,7 +103,7 @@ fn run_dev(args: ServerArgs) -> i32 {
             clock,
             Settings::default(),
         ));
-        core.start_background();
+        core.start_background(background_handle);
         let init = match core.dev_setup(args.dev_root_token_id).await {
             Ok(init) => init,
             Err(e) => {
@@ -153,6 +171,12 @@ fn run_config(config: Config) -> i32 {
     } else {
         "http"
     };
+    // Kept out of the async block: a runtime must not be dropped inside one.
+    let background = match background_runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let background_handle = background.handle().clone();
     actix_web::rt::System::new().block_on(async move {
         let storage: Arc<dyn Storage> = match SledStorage::open(&config.storage.path) {
             Ok(s) => Arc::new(s),
@@ -167,7 +191,7 @@ fn run_config(config: Config) -> i32 {
             clock,
             settings,
         ));
-        core.start_background();
+        core.start_background(background_handle);
         let initialized = matches!(core.seal_config().await, Ok(Some(_)));
         println!("==> Quartermaster server configuration:\n");
         println!("             Api Address: {scheme}://{address}");

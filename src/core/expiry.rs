@@ -19,11 +19,14 @@ const PERIODIC_EVERY: i64 = 30;
 const EXPIRY_CONCURRENCY: usize = 64;
 
 impl Core {
-    /// Starts the loop on the current runtime. It stops when the core is dropped.
-    pub fn start_background(self: &Arc<Self>) {
+    /// Starts the loop on `runtime`, which also runs revoke-prefix work (a
+    /// multi-thread runtime apart from the HTTP workers, so revocation work
+    /// spreads over the cores). It stops when the core is dropped.
+    pub fn start_background(self: &Arc<Self>, runtime: tokio::runtime::Handle) {
         let core = Arc::downgrade(self);
         let _ = self.this.set(core.clone());
-        tokio::spawn(async move {
+        let _ = self.background.set(runtime.clone());
+        runtime.spawn(async move {
             let mut ticker = tokio::time::interval(TICK);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_periodic = 0;

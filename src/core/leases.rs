@@ -439,7 +439,7 @@ impl Core {
         );
         let core = std::sync::Arc::clone(self);
         let job = id.clone();
-        tokio::spawn(async move {
+        self.spawn_background(async move {
             let result = core
                 .revoke_prefix(&active, &prefix, force, Some(&job))
                 .await;
@@ -449,6 +449,35 @@ impl Core {
             active.jobs.update(&job, |j| j.done = true);
         });
         id
+    }
+
+    /// Runs `work` on the background runtime (or the current one before
+    /// `start_background`).
+    fn spawn_background<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.background.get() {
+            Some(runtime) => runtime.spawn(work),
+            None => tokio::spawn(work),
+        }
+    }
+
+    /// Revokes a prefix on the background runtime and waits for it, so the
+    /// per-lease work spreads over the cores instead of one HTTP worker.
+    pub(crate) async fn revoke_prefix_spread(
+        self: &std::sync::Arc<Self>,
+        prefix: String,
+        force: bool,
+    ) -> Result<(usize, usize), ApiError> {
+        let active = self.active()?;
+        let core = std::sync::Arc::clone(self);
+        self.spawn_background(
+            async move { core.revoke_prefix(&active, &prefix, force, None).await },
+        )
+        .await
+        .map_err(|e| ApiError::Internal(format!("revocation task failed: {e}")))?
     }
 
     /// Extends a lease by `increment` (or its original TTL), capped by its

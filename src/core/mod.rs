@@ -74,6 +74,8 @@ pub struct Core {
     active: RwLock<Option<Arc<Active>>>,
     /// Set by `start_background`, for work that outlives a request.
     this: std::sync::OnceLock<std::sync::Weak<Core>>,
+    /// The runtime background and bulk revocation work runs on.
+    background: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl Core {
@@ -87,6 +89,7 @@ impl Core {
             lifecycle: tokio::sync::Mutex::new(UnsealProgress::default()),
             active: RwLock::new(None),
             this: std::sync::OnceLock::new(),
+            background: std::sync::OnceLock::new(),
         }
     }
 

@@ -66,10 +66,14 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                 let job = background(ctx, prefix, force)?;
                 return Ok(Response::json(json!({ "job_id": job })).with_status(202));
             }
-            let (revoked, failed) = ctx
-                .core
-                .revoke_prefix(ctx.active, &prefix, force, None)
-                .await?;
+            let (revoked, failed) = match ctx.core.arc() {
+                Some(core) => core.revoke_prefix_spread(prefix.clone(), force).await?,
+                None => {
+                    ctx.core
+                        .revoke_prefix(ctx.active, &prefix, force, None)
+                        .await?
+                }
+            };
             tracing::info!(prefix = %prefix, revoked, failed, force, "revoke-prefix");
             if failed > 0 {
                 return Err(ApiError::BadGateway(format!(
