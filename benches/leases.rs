@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{call, load, start_server};
+use common::{call, get_ok, load, start_server};
 use reqwest::Client;
 use serde_json::json;
 use std::sync::Arc;
@@ -137,19 +137,7 @@ async fn main() {
         let (http2, server2, role2) = (http.clone(), Arc::clone(&server), role.clone());
         let ours = load(clients, secs, move |_| {
             let (http, server, role) = (http2.clone(), Arc::clone(&server2), role2.clone());
-            async move {
-                let response = http
-                    .get(format!("{}/v1/database/creds/{role}", server.addr))
-                    .header("X-Vault-Token", &server.token)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(response.text().await.unwrap_or_default())
-                }
-            }
+            async move { get_ok(&http, &server, &format!("database/creds/{role}")).await }
         })
         .await;
         let mut connections = Vec::new();

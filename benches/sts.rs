@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{call, load, start_server};
+use common::{call, get_ok, load, start_server};
 use reqwest::Client;
 use serde_json::json;
 use std::sync::Arc;
@@ -92,19 +92,7 @@ async fn main() {
         let (http2, server2) = (http.clone(), Arc::clone(&server));
         let ours = load(clients, secs, move |_| {
             let (http, server) = (http2.clone(), Arc::clone(&server2));
-            async move {
-                let response = http
-                    .get(format!("{}/v1/aws/sts/bench", server.addr))
-                    .header("X-Vault-Token", &server.token)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(response.text().await.unwrap_or_default())
-                }
-            }
+            async move { get_ok(&http, &server, "aws/sts/bench").await }
         })
         .await;
         let (sts2, arn2) = (sts.clone(), arn.clone());

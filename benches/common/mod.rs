@@ -142,3 +142,18 @@ where
         percentile(&all, 0.99),
     )
 }
+
+/// GETs `/v1/PATH` with the root token; an error carries the body.
+pub async fn get_ok(http: &Client, server: &Server, path: &str) -> Result<(), String> {
+    let response = http
+        .get(format!("{}/v1/{path}", server.addr))
+        .header("X-Vault-Token", &server.token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(response.text().await.unwrap_or_default())
+    }
+}

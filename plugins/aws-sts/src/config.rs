@@ -36,10 +36,6 @@ pub(crate) struct LeaseConfig {
     pub(crate) lease_max: i64,
 }
 
-fn data(value: Value) -> Reply {
-    Reply::Data(value.as_object().cloned().unwrap_or_default())
-}
-
 /// The root config; without one, the credential chain and us-east-1.
 pub(crate) async fn load_root(storage: &dyn PluginStorage) -> Result<RootConfig, PluginError> {
     Ok(storage
@@ -61,7 +57,7 @@ pub(crate) async fn read_root(storage: &dyn PluginStorage) -> Result<Reply, Plug
         .get_json::<RootConfig>("config/root")
         .await?
         .ok_or(PluginError::NotFound)?;
-    Ok(data(json!({
+    Ok(Reply::json(json!({
         "access_key": config.access_key,
         "region": config.region,
         "sts_endpoint": config.sts_endpoint,
@@ -161,7 +157,7 @@ pub(crate) async fn rotate_root(
         .send()
         .await
         .map_err(|e| aws_error("iam:DeleteAccessKey (the new key is stored and in use)", e))?;
-    Ok(data(json!({ "access_key": config.access_key })))
+    Ok(Reply::json(json!({ "access_key": config.access_key })))
 }
 
 pub(crate) async fn load_lease(storage: &dyn PluginStorage) -> Result<LeaseConfig, PluginError> {
@@ -176,7 +172,7 @@ pub(crate) async fn read_lease(storage: &dyn PluginStorage) -> Result<Reply, Plu
         .get_json::<LeaseConfig>("config/lease")
         .await?
         .ok_or(PluginError::NotFound)?;
-    Ok(data(
+    Ok(Reply::json(
         json!({ "lease": config.lease, "lease_max": config.lease_max }),
     ))
 }

@@ -52,16 +52,7 @@ pub(crate) async fn load(storage: &dyn PluginStorage, name: &str) -> Result<AwsR
 }
 
 pub(crate) async fn list(storage: &dyn PluginStorage) -> Result<Reply, PluginError> {
-    let keys = storage.list("roles/").await?;
-    if keys.is_empty() {
-        return Err(PluginError::NotFound);
-    }
-    Ok(Reply::Data(
-        json!({ "keys": keys })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    ))
+    Reply::keys(storage.list("roles/").await?)
 }
 
 pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Reply, PluginError> {
@@ -79,7 +70,7 @@ pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Repl
         "session_tags": role.session_tags,
         "external_id": role.external_id,
     });
-    Ok(Reply::Data(data.as_object().cloned().unwrap_or_default()))
+    Ok(Reply::json(data))
 }
 
 pub(crate) async fn write(

@@ -55,16 +55,7 @@ pub(crate) async fn load(storage: &dyn PluginStorage, name: &str) -> Result<DbCo
 }
 
 pub(crate) async fn list(storage: &dyn PluginStorage) -> Result<Reply, PluginError> {
-    let keys = storage.list("config/").await?;
-    if keys.is_empty() {
-        return Err(PluginError::NotFound);
-    }
-    Ok(Reply::Data(
-        json!({ "keys": keys })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    ))
+    Reply::keys(storage.list("config/").await?)
 }
 
 pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Reply, PluginError> {
@@ -86,7 +77,7 @@ pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Repl
         "password_policy": "",
         "plugin_version": "",
     });
-    Ok(Reply::Data(data.as_object().cloned().unwrap_or_default()))
+    Ok(Reply::json(data))
 }
 
 pub(crate) async fn write(

@@ -65,7 +65,7 @@ pub(crate) async fn run(
         "leaked": leaked,
         "dropped": dropped,
     });
-    Ok(Reply::Data(data.as_object().cloned().unwrap_or_default()))
+    Ok(Reply::json(data))
 }
 
 /// Reconciles every configured database without fixing; an error lists

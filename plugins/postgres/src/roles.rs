@@ -64,16 +64,7 @@ pub(crate) async fn load(
 }
 
 pub(crate) async fn list(storage: &dyn PluginStorage) -> Result<Reply, PluginError> {
-    let keys = storage.list("roles/").await?;
-    if keys.is_empty() {
-        return Err(PluginError::NotFound);
-    }
-    Ok(Reply::Data(
-        json!({ "keys": keys })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    ))
+    Reply::keys(storage.list("roles/").await?)
 }
 
 pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Reply, PluginError> {
@@ -92,7 +83,7 @@ pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Repl
         "credential_type": role.credential_type,
         "max_active_leases": role.max_active_leases,
     });
-    Ok(Reply::Data(data.as_object().cloned().unwrap_or_default()))
+    Ok(Reply::json(data))
 }
 
 pub(crate) async fn write(

@@ -41,16 +41,7 @@ async fn load(storage: &dyn PluginStorage, name: &str) -> Result<StaticRole, Plu
 }
 
 pub(crate) async fn list(storage: &dyn PluginStorage) -> Result<Reply, PluginError> {
-    let keys = storage.list("static-roles/").await?;
-    if keys.is_empty() {
-        return Err(PluginError::NotFound);
-    }
-    Ok(Reply::Data(
-        json!({ "keys": keys })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    ))
+    Reply::keys(storage.list("static-roles/").await?)
 }
 
 pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Reply, PluginError> {
@@ -65,7 +56,7 @@ pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Repl
         "rotation_statements": role.rotation_statements,
         "last_vault_rotation": rfc3339(role.last_rotation),
     });
-    Ok(Reply::Data(data.as_object().cloned().unwrap_or_default()))
+    Ok(Reply::json(data))
 }
 
 /// Creates or updates a static role; a new one is rotated at once, so the
@@ -147,7 +138,7 @@ pub(crate) async fn creds(
         "rotation_period": role.rotation_period,
         "ttl": (next - now).max(0),
     });
-    Ok(Reply::Data(data.as_object().cloned().unwrap_or_default()))
+    Ok(Reply::json(data))
 }
 
 pub(crate) async fn rotate(

@@ -92,6 +92,24 @@ pub enum Reply {
     },
 }
 
+impl Reply {
+    /// 200 with the fields of a JSON object.
+    pub fn json(value: Value) -> Self {
+        match value {
+            Value::Object(map) => Self::Data(map),
+            _ => Self::Data(Map::new()),
+        }
+    }
+
+    /// A LIST answer: `{"keys": [...]}`, or 404 when there are none, as Vault does.
+    pub fn keys(keys: Vec<String>) -> Result<Self, PluginError> {
+        if keys.is_empty() {
+            return Err(PluginError::NotFound);
+        }
+        Ok(Self::json(serde_json::json!({ "keys": keys })))
+    }
+}
+
 /// A lease as the plugin sees it on renew, revoke and rollback.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LeaseInfo {
