@@ -13,7 +13,7 @@ use crate::auth::token::{
 use crate::engines::{sys, EngineRequest};
 use crate::error::ApiError;
 use crate::policy::{Acl, Capabilities};
-use qm_plugin_sdk::{Operation as PluginOperation, Reply, Request as PluginRequest};
+use qm_plugin_sdk::{Reply, Request as PluginRequest};
 
 /// Everything a built-in handler (sys, token) may need about a request.
 pub struct Ctx<'a> {
@@ -227,14 +227,7 @@ impl Core {
     ) -> PluginRequest<'a> {
         let (default_ttl, max_ttl) = self.mount_ttls(mounted);
         PluginRequest {
-            operation: match req.operation {
-                Operation::Read => PluginOperation::Read,
-                Operation::List => PluginOperation::List,
-                Operation::Create => PluginOperation::Create,
-                Operation::Update => PluginOperation::Update,
-                Operation::Delete => PluginOperation::Delete,
-                Operation::Patch => PluginOperation::Patch,
-            },
+            operation: req.operation,
             path: relative,
             data: &req.data,
             display_name: &caller.display_name,

@@ -6,33 +6,9 @@ use std::net::IpAddr;
 use zeroize::Zeroizing;
 
 /// What a request asks to do; writes are split into create and update by
-/// whether the target exists, as Vault's ACLs distinguish them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Read,
-    List,
-    Create,
-    Update,
-    Delete,
-    Patch,
-}
-
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::List => "list",
-            Self::Create => "create",
-            Self::Update => "update",
-            Self::Delete => "delete",
-            Self::Patch => "patch",
-        }
-    }
-
-    pub fn is_write(self) -> bool {
-        matches!(self, Self::Create | Self::Update | Self::Patch)
-    }
-}
+/// whether the target exists, as Vault's ACLs distinguish them. The same
+/// type plugins see.
+pub use qm_plugin_sdk::Operation;
 
 /// One API request. The token is zeroized on drop and has no `Debug`.
 pub struct Request {

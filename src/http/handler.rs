@@ -29,13 +29,18 @@ pub(super) async fn handle(
         id = %request_id,
         method = %http.method(),
         path = %http.path(),
+        operation = tracing::field::Empty,
         status = tracing::field::Empty,
     );
     async move {
         let started = Instant::now();
         let outcome = match read_body(&mut payload, limit.0).await {
             Ok(body) => match build_request(&http, &body, request_id.clone()) {
-                Ok(req) => core.handle(req).await,
+                Ok(req) => {
+                    tracing::Span::current()
+                        .record("operation", tracing::field::debug(req.operation));
+                    core.handle(req).await
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),

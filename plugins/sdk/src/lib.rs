@@ -32,12 +32,6 @@ pub enum Operation {
     Patch,
 }
 
-impl Operation {
-    pub fn is_write(self) -> bool {
-        matches!(self, Self::Create | Self::Update | Self::Patch)
-    }
-}
-
 /// A request below the plugin's mount.
 pub struct Request<'a> {
     pub operation: Operation,
