@@ -743,6 +743,100 @@ async fn bad_input_quota_reconcile_and_static_roles() {
     let (_, read) = server.root("GET", "database/static-roles/svc", None).await;
     assert!(read["data"].get("password").is_none(), "{read}");
 
+    // rotate-root: the broker's own user gets a password nobody knows, and
+    // issuing keeps working through the rebuilt pool.
+    let admin = format!("qm_admin_{}", fixture.suffix);
+    pg().await
+        .batch_execute(&format!(
+            "CREATE ROLE {admin} LOGIN SUPERUSER PASSWORD 'initial-password'"
+        ))
+        .await
+        .expect("admin role");
+    let host_port = pg_url()
+        .rsplit('@')
+        .next()
+        .unwrap_or("127.0.0.1:5432/postgres")
+        .to_string();
+    let (status, body) = server
+        .root(
+            "POST",
+            "database/config/admin",
+            Some(json!({
+                "plugin_name": "postgresql-database-plugin",
+                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{host_port}"),
+                "username": admin,
+                "password": "initial-password",
+                "allowed_roles": "*",
+            })),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let before: Option<String> = pg()
+        .await
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&admin],
+        )
+        .await
+        .expect("authid")
+        .get(0);
+    let (status, body) = server
+        .root("POST", "database/rotate-root/admin", None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let after: Option<String> = pg()
+        .await
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&admin],
+        )
+        .await
+        .expect("authid")
+        .get(0);
+    assert_ne!(before, after, "the password changed");
+    let (_, config) = server.root("GET", "database/config/admin", None).await;
+    assert!(!config.to_string().contains("initial-password"), "{config}");
+    let via_admin = format!("ad_{}", fixture.suffix);
+    let mut admin_role = fixture.role_body("1h", "2h");
+    admin_role["db_name"] = json!("admin");
+    server
+        .root(
+            "POST",
+            &format!("database/roles/{via_admin}"),
+            Some(admin_role),
+        )
+        .await;
+    let (status, body) = server
+        .root("GET", &format!("database/creds/{via_admin}"), None)
+        .await;
+    assert_eq!(status, 200, "issuing works after rotate-root: {body}");
+
+    // The qm CLI revokes by prefix and tidies.
+    let out = server.qm(
+        &server.root_token,
+        &[
+            "lease",
+            "revoke",
+            "--prefix",
+            &format!("database/creds/{via_admin}/"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _) = server
+        .root(
+            "LIST",
+            &format!("sys/leases/lookup/database/creds/{via_admin}/"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = server.root("POST", "sys/leases/tidy", None).await;
+    assert_eq!(status, 200, "{body}");
+
     let (_, config) = server.root("GET", "database/config/pg", None).await;
     assert!(
         !config.to_string().contains("password\":\""),
@@ -753,7 +847,9 @@ async fn bad_input_quota_reconcile_and_static_roles() {
         .await;
     let _ = pg()
         .await
-        .batch_execute(&format!("DROP ROLE IF EXISTS {static_user}"))
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {static_user}; DROP ROLE IF EXISTS {admin}"
+        ))
         .await;
     fixture.drop().await;
 }
