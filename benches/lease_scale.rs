@@ -10,64 +10,18 @@
 //!
 //! Run: `cargo bench --bench lease_scale` (QM_SCALE_LEASES overrides 1M).
 
+mod common;
+
+use common::{spawn, write_config, Process};
 use quartermaster::barrier::{seal, Barrier, StorageView};
 use quartermaster::clock::SystemClock;
 use quartermaster::lease::{LeaseKind, LeaseRecord, LeaseState, LeaseStore};
 use quartermaster::storage::{SledStorage, Storage};
 use reqwest::Client;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn write_config(dir: &Path) -> std::path::PathBuf {
-    let config = dir.join("server.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "log_level = \"warn\"\n[listener]\naddress = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n",
-            dir.join("data").display()
-        ),
-    )
-    .expect("config");
-    config
-}
-
-fn spawn(config: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qm"))
-        .args(["server", "--config", config.to_str().expect("path")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start qm");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut addr = String::new();
-    for line in lines.by_ref().map_while(Result::ok) {
-        if let Some(found) = line.trim().strip_prefix("Api Address: ") {
-            addr = found.to_string();
-        }
-        if line.contains("server started") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
-}
 
 fn rss_bytes(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -84,7 +38,7 @@ fn rss_bytes(pid: u32) -> u64 {
 
 /// Starts the server on `config`, unseals it, and returns it with the time
 /// from process start to the first 200 from sys/health.
-async fn start_and_unseal(http: &Client, config: &Path, key: &str) -> (Server, Duration) {
+async fn start_and_unseal(http: &Client, config: &Path, key: &str) -> (Process, Duration) {
     let started = Instant::now();
     let server = spawn(config);
     http.put(format!("{}/v1/sys/unseal", server.addr))

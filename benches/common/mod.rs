@@ -7,36 +7,41 @@
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
-pub struct Server {
+/// A running `qm server`, killed on drop.
+pub struct Process {
     pub child: Child,
     pub addr: String,
-    pub token: String,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-pub async fn start_server(http: &Client) -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("server.toml");
+/// A server config in `dir` (sled under `dir/data`, a free loopback port).
+pub fn write_config(dir: &Path) -> PathBuf {
+    let config = dir.join("server.toml");
     std::fs::write(
         &config,
         format!(
             "log_level = \"warn\"\n[listener]\naddress = \"127.0.0.1:0\"\n[storage]\npath = \"{}\"\n",
-            dir.path().join("data").display()
+            dir.join("data").display()
         ),
     )
     .expect("config");
+    config
+}
+
+/// Starts `qm server --config` and waits for its banner.
+pub fn spawn(config: &Path) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_qm"))
         .args(["server", "--config", config.to_str().expect("path")])
         .stdout(Stdio::piped())
@@ -44,8 +49,9 @@ pub async fn start_server(http: &Client) -> Server {
         .spawn()
         .expect("start qm");
     let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
     let mut addr = String::new();
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+    for line in lines.by_ref().map_while(Result::ok) {
         if let Some(found) = line.trim().strip_prefix("Api Address: ") {
             addr = found.to_string();
         }
@@ -53,6 +59,23 @@ pub async fn start_server(http: &Client) -> Server {
             break;
         }
     }
+    // Keep draining so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Process { child, addr }
+}
+
+/// An initialized, unsealed server with its root token.
+pub struct Server {
+    pub addr: String,
+    pub token: String,
+    _process: Process,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start_server(http: &Client) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let process = spawn(&write_config(dir.path()));
+    let addr = process.addr.clone();
     let init: Value = http
         .put(format!("{addr}/v1/sys/init"))
         .json(&json!({"secret_shares": 1, "secret_threshold": 1}))
@@ -69,9 +92,9 @@ pub async fn start_server(http: &Client) -> Server {
         .expect("unseal");
     let token = init["root_token"].as_str().expect("token").to_string();
     Server {
-        child,
         addr,
         token,
+        _process: process,
         _dir: dir,
     }
 }

@@ -3,7 +3,7 @@
 //! `rotate-root` replaces it with one nobody knows.
 
 use crate::pools::{build, Pools};
-use crate::sql::{quote_ident, quote_literal, run_in_transaction, Vars};
+use crate::sql::{run_in_transaction, set_password_sql};
 use crate::{names, PLUGIN_NAME};
 use qm_plugin_sdk::params::{optional_bool, optional_str, optional_strings, optional_u64};
 use qm_plugin_sdk::{PluginError, PluginStorage, Reply};
@@ -203,25 +203,11 @@ pub(crate) async fn rotate_root(
         ));
     }
     let new_password = names::password();
-    let statements = if config.root_rotation_statements.is_empty() {
-        format!(
-            "ALTER ROLE {} WITH PASSWORD {};",
-            quote_ident(&config.username),
-            quote_literal(&new_password)
-        )
-    } else {
-        let vars = Vars {
-            name: &config.username,
-            password: &new_password,
-            expiration: "",
-        };
-        config
-            .root_rotation_statements
-            .iter()
-            .map(|s| crate::sql::render(s, &vars))
-            .collect::<Vec<_>>()
-            .join(";\n")
-    };
+    let statements = set_password_sql(
+        &config.username,
+        &new_password,
+        &config.root_rotation_statements,
+    );
     let pool = pools.get(storage, name).await?;
     run_in_transaction(&pool, &statements, &[&new_password, &config.password])
         .await

@@ -3,7 +3,7 @@
 
 use crate::config::load as load_config;
 use crate::pools::Pools;
-use crate::sql::{drop_role, expiration, render, run_in_transaction, Vars};
+use crate::sql::{drop_role, expiration, render_all, run_in_transaction, Vars};
 use crate::{lease_user, names, UserLease};
 use qm_plugin_sdk::params::{optional_duration, optional_str, optional_u64};
 use qm_plugin_sdk::{LeaseInfo, PluginError, PluginStorage, Reply, Request, SecretPlan, Write};
@@ -221,14 +221,6 @@ pub(crate) async fn plan_credentials(
     }))
 }
 
-fn joined(statements: &[String], vars: &Vars<'_>) -> String {
-    statements
-        .iter()
-        .map(|s| render(s, vars))
-        .collect::<Vec<_>>()
-        .join(";\n")
-}
-
 /// Runs the creation statements in one transaction: all or nothing.
 pub(crate) async fn create_user(
     pools: &Pools,
@@ -250,7 +242,7 @@ pub(crate) async fn create_user(
     };
     run_in_transaction(
         &pool,
-        &joined(&user.creation_statements, &vars),
+        &render_all(&user.creation_statements, &vars),
         &[password],
     )
     .await
@@ -278,7 +270,7 @@ pub(crate) async fn renew_user(
             crate::sql::quote_literal(&expires)
         )
     } else {
-        joined(&user.renew_statements, &vars)
+        render_all(&user.renew_statements, &vars)
     };
     run_in_transaction(&pool, &sql, &[])
         .await
@@ -309,7 +301,7 @@ pub(crate) async fn drop_user(
         };
         match crate::sql::role_exists(&pool, &user.username).await {
             Ok(false) => Ok(()),
-            Ok(true) => run_in_transaction(&pool, &joined(custom, &vars), &[]).await,
+            Ok(true) => run_in_transaction(&pool, &render_all(custom, &vars), &[]).await,
             Err(e) => Err(e),
         }
     };

@@ -24,6 +24,33 @@ pub(crate) fn render(template: &str, vars: &Vars<'_>) -> String {
         .replace("{{expiration}}", vars.expiration)
 }
 
+/// Renders each statement and joins them into one multi-statement string.
+pub(crate) fn render_all(statements: &[String], vars: &Vars<'_>) -> String {
+    statements
+        .iter()
+        .map(|s| render(s, vars))
+        .collect::<Vec<_>>()
+        .join(";\n")
+}
+
+/// SQL that gives `username` the password `password`: the given statements
+/// (templates) if any, else `ALTER ROLE ... WITH PASSWORD`.
+pub(crate) fn set_password_sql(username: &str, password: &str, statements: &[String]) -> String {
+    if statements.is_empty() {
+        return format!(
+            "ALTER ROLE {} WITH PASSWORD {};",
+            quote_ident(username),
+            quote_literal(password)
+        );
+    }
+    let vars = Vars {
+        name: username,
+        password,
+        expiration: "",
+    };
+    render_all(statements, &vars)
+}
+
 /// Unix seconds as Postgres timestamptz text (`2026-01-02 15:04:05+0000`).
 pub(crate) fn expiration(unix: i64) -> String {
     let secs = u64::try_from(unix).unwrap_or(0);

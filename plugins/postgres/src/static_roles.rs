@@ -4,7 +4,7 @@
 use crate::config::load as load_config;
 use crate::names;
 use crate::pools::Pools;
-use crate::sql::{quote_ident, quote_literal, render, run_in_transaction, Vars};
+use crate::sql::{run_in_transaction, set_password_sql};
 use qm_plugin_sdk::params::{optional_duration, optional_str};
 use qm_plugin_sdk::{PluginError, PluginStorage, Reply};
 use serde::{Deserialize, Serialize};
@@ -182,24 +182,7 @@ async fn rotate_password(
     now: i64,
 ) -> Result<(), PluginError> {
     let password = names::password();
-    let sql = if role.rotation_statements.is_empty() {
-        format!(
-            "ALTER ROLE {} WITH PASSWORD {};",
-            quote_ident(&role.username),
-            quote_literal(&password)
-        )
-    } else {
-        let vars = Vars {
-            name: &role.username,
-            password: &password,
-            expiration: "",
-        };
-        role.rotation_statements
-            .iter()
-            .map(|s| render(s, &vars))
-            .collect::<Vec<_>>()
-            .join(";\n")
-    };
+    let sql = set_password_sql(&role.username, &password, &role.rotation_statements);
     let pool = pools.get(storage, &role.db_name).await?;
     run_in_transaction(&pool, &sql, &[&password])
         .await
