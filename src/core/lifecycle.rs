@@ -116,6 +116,7 @@ impl Core {
                 path: "auth/token/root".into(),
                 role: None,
                 id: params.root_token_id,
+                bound_cidrs: Vec::new(),
             })
             .await?
             .0;

@@ -5,9 +5,11 @@
 mod expiry;
 mod leases;
 mod lifecycle;
+mod login;
 pub mod mounts;
 pub mod pipeline;
 pub mod request;
+mod wrapping;
 
 pub use lifecycle::{InitParams, InitResult};
 

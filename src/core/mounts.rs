@@ -77,6 +77,8 @@ pub enum Backend {
     Engine(Arc<dyn Engine>),
     /// A secrets plugin (`plugins/*`), hosted through the SDK contract.
     Plugin(Arc<dyn qm_plugin_sdk::SecretsEngine>),
+    /// An auth method (`auth/approle/`, `auth/jwt/`).
+    Auth(Arc<dyn crate::auth::AuthMethod>),
 }
 
 #[derive(Clone)]
@@ -138,15 +140,23 @@ impl Mounts {
     }
 
     fn backend_for(barrier: &Arc<Barrier>, entry: &MountEntry) -> Result<Backend, ApiError> {
+        let view = || StorageView::new(Arc::clone(barrier), entry.storage_prefix());
+        if entry.is_auth() && entry.kind != "token" {
+            return crate::auth::build(entry, view())
+                .map(Backend::Auth)
+                .ok_or_else(|| {
+                    ApiError::bad(format!(
+                        "unknown auth method type: {:?} (available: approle, jwt)",
+                        entry.kind
+                    ))
+                });
+        }
         Ok(match entry.kind.as_str() {
             "system" => Backend::System,
             "token" => Backend::Token,
             kind => match crate::plugins::build(kind) {
                 Some(plugin) => Backend::Plugin(plugin),
-                None => {
-                    let view = StorageView::new(Arc::clone(barrier), entry.storage_prefix());
-                    Backend::Engine(engines::build(entry, view)?)
-                }
+                None => Backend::Engine(engines::build(entry, view())?),
             },
         })
     }

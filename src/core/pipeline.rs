@@ -10,6 +10,7 @@ use crate::auth::token::{
     self,
     store::{TokenEntry, Uses},
 };
+use crate::auth::{cidr, AuthMethod, AuthReply, AuthRequest};
 use crate::engines::{sys, EngineRequest};
 use crate::error::ApiError;
 use crate::policy::{Acl, Capabilities};
@@ -78,8 +79,21 @@ fn check_path(path: &str) -> Result<(), ApiError> {
 }
 
 impl Core {
-    /// Handles one request end to end.
-    pub async fn handle(&self, mut req: Request) -> Result<Response, ApiError> {
+    /// Handles one request end to end; with `X-Vault-Wrap-TTL`, the answer
+    /// is wrapped.
+    pub async fn handle(&self, req: Request) -> Result<Response, ApiError> {
+        let wrap_ttl = req.wrap_ttl;
+        let path = req.path.clone();
+        let response = self.answer(req).await?;
+        match wrap_ttl {
+            Some(ttl) if response.data.is_some() || response.auth.is_some() => {
+                self.wrap(&*self.active()?, response, ttl, &path).await
+            }
+            _ => Ok(response),
+        }
+    }
+
+    async fn answer(&self, mut req: Request) -> Result<Response, ApiError> {
         check_path(&req.path)?;
         if let Some(answer) = sys::unauthenticated(self, &req).await {
             return answer;
@@ -89,6 +103,9 @@ impl Core {
             Err(_) if self.seal_config().await?.is_none() => return Err(ApiError::NotInitialized),
             Err(sealed) => return Err(sealed),
         };
+        if let Some(answer) = self.tokenless(&active, &req).await {
+            return answer;
+        }
         let caller = self.authenticate(&active, &req).await?;
         let policies = active.policies.resolve(&caller.policies).await?;
         let acl = Acl::from_policies(&policies);
@@ -121,7 +138,7 @@ impl Core {
                         .exists(&probe, &mounted.plugin_storage(&self.barrier))
                         .await?
                 }
-                Backend::System | Backend::Token => true,
+                Backend::System | Backend::Token | Backend::Auth(_) => true,
             };
             if !exists {
                 req.operation = Operation::Create;
@@ -199,6 +216,10 @@ impl Core {
                     }
                 }
             }
+            Backend::Auth(method) => {
+                self.auth_request(active, req, mounted, relative, method.as_ref())
+                    .await
+            }
             Backend::System | Backend::Token => {
                 let ctx = Ctx {
                     core: self,
@@ -247,7 +268,62 @@ impl Core {
             .tokens
             .lookup(token)
             .await?
+            .filter(|entry| cidr::allows(&entry.bound_cidrs, req.remote_addr))
             .ok_or(ApiError::PermissionDenied)
+    }
+
+    /// Requests served without an ordinary token: logins, and a wrapping
+    /// token presented to unwrap or look up itself.
+    async fn tokenless(
+        &self,
+        active: &Active,
+        req: &Request,
+    ) -> Option<Result<Response, ApiError>> {
+        let wrapping_path = matches!(
+            req.path.as_str(),
+            "sys/wrapping/unwrap" | "sys/wrapping/lookup"
+        );
+        if wrapping_path && req.data.get("token").is_none() {
+            let token = req.token.as_ref().filter(|t| !t.is_empty())?;
+            return Some(if req.path == "sys/wrapping/unwrap" {
+                self.unwrap(active, token).await
+            } else {
+                self.wrapping_lookup(active, token).await
+            });
+        }
+        let (mounted, relative) = active.mounts.route(&req.path)?;
+        let Backend::Auth(method) = &mounted.backend else {
+            return None;
+        };
+        if !method.is_login_path(&relative) {
+            return None;
+        }
+        Some(
+            self.auth_request(active, req, &mounted, &relative, method.as_ref())
+                .await,
+        )
+    }
+
+    async fn auth_request(
+        &self,
+        active: &Active,
+        req: &Request,
+        mounted: &Mounted,
+        relative: &str,
+        method: &dyn AuthMethod,
+    ) -> Result<Response, ApiError> {
+        let auth_req = AuthRequest {
+            operation: req.operation,
+            path: relative,
+            data: &req.data,
+            remote_addr: req.remote_addr,
+            now: self.clock.now_unix(),
+            mount: &mounted.entry,
+        };
+        match method.handle(&auth_req).await? {
+            AuthReply::Response(response) => Ok(*response),
+            AuthReply::Login(login) => self.issue_login(active, mounted, login, &req.path).await,
+        }
     }
 }
 

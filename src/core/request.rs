@@ -1,6 +1,6 @@
 //! The request and response that flow through the core, independent of HTTP.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 use zeroize::Zeroizing;
@@ -19,6 +19,8 @@ pub struct Request {
     pub data: Map<String, Value>,
     pub token: Option<Zeroizing<String>>,
     pub remote_addr: Option<IpAddr>,
+    /// `X-Vault-Wrap-TTL`: answer with a single-use wrapping token instead.
+    pub wrap_ttl: Option<i64>,
 }
 
 impl Request {
@@ -30,12 +32,13 @@ impl Request {
             data: Map::new(),
             token: None,
             remote_addr: None,
+            wrap_ttl: None,
         }
     }
 }
 
 /// The `auth` block of a response: a token was issued.
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Deserialize, Clone)]
 pub struct AuthBlock {
     pub client_token: String,
     pub accessor: String,
@@ -71,6 +74,19 @@ pub struct Response {
     pub raw: Option<Value>,
     /// A status other than the default (200 with a body, 204 without).
     pub status: Option<u16>,
+    /// Set when the response was wrapped: all the client gets.
+    pub wrap_info: Option<WrapInfo>,
+}
+
+/// The `wrap_info` block: the single-use token that unwraps the response.
+#[derive(Serialize, Clone)]
+pub struct WrapInfo {
+    pub token: String,
+    pub accessor: String,
+    pub ttl: i64,
+    pub creation_time: String,
+    pub creation_path: String,
+    pub wrapped_accessor: String,
 }
 
 impl Response {

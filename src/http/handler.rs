@@ -121,6 +121,15 @@ fn build_request(http: &HttpRequest, body: &[u8], id: String) -> Result<Request,
                 .map(|t| Zeroizing::new(t.trim().to_string()))
         })
     });
+    let wrap_ttl = match header(http, "x-vault-wrap-ttl") {
+        Some(ttl) => crate::duration::field_seconds(
+            Some(&Value::String(ttl.to_string())),
+            "X-Vault-Wrap-TTL",
+        )
+        .map_err(ApiError::BadRequest)?
+        .filter(|ttl| *ttl > 0),
+        None => None,
+    };
     Ok(Request {
         id,
         operation,
@@ -128,6 +137,7 @@ fn build_request(http: &HttpRequest, body: &[u8], id: String) -> Result<Request,
         data,
         token,
         remote_addr: http.peer_addr().map(|a| a.ip()),
+        wrap_ttl,
     })
 }
 
@@ -196,6 +206,7 @@ fn render_ok(response: Response, request_id: &str) -> HttpResponse {
     }
     if response.data.is_none()
         && response.auth.is_none()
+        && response.wrap_info.is_none()
         && response.lease.is_none()
         && response.warnings.is_empty()
     {
@@ -215,7 +226,7 @@ fn render_ok(response: Response, request_id: &str) -> HttpResponse {
         "renewable": renewable,
         "lease_duration": lease_duration,
         "data": response.data,
-        "wrap_info": null,
+        "wrap_info": response.wrap_info,
         "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },
         "auth": response.auth,
     });

@@ -362,6 +362,7 @@ async fn create(
         },
         role: role_name.map(String::from),
         id,
+        bound_cidrs: Vec::new(),
     };
     let (token, entry) = ctx.active.tokens.create(spec).await?;
     ctx.core.track_token(ctx.active, &entry).await?;

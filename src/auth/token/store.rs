@@ -20,6 +20,10 @@ use zeroize::Zeroizing;
 
 const SALT_KEY: &str = "salt";
 
+/// The only policy of a response-wrapping token: it grants nothing; the
+/// token opens its wrapped response once, through `sys/wrapping/unwrap`.
+pub const WRAPPING_POLICY: &str = "response-wrapping";
+
 /// A stored token. It holds the token's hash, never the token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenEntry {
@@ -41,11 +45,18 @@ pub struct TokenEntry {
     pub path: String,
     #[serde(default)]
     pub role: Option<String>,
+    /// Networks the token may be used from; empty allows any.
+    #[serde(default)]
+    pub bound_cidrs: Vec<String>,
 }
 
 impl TokenEntry {
     pub fn is_root(&self) -> bool {
         self.policies.iter().any(|p| p == "root")
+    }
+
+    pub fn is_wrapping(&self) -> bool {
+        self.policies.len() == 1 && self.policies[0] == WRAPPING_POLICY
     }
 
     pub fn ttl_remaining(&self, now: i64) -> i64 {
@@ -78,6 +89,7 @@ pub struct NewToken {
     pub role: Option<String>,
     /// A caller-chosen token id (dev mode root token, `id` parameter).
     pub id: Option<String>,
+    pub bound_cidrs: Vec<String>,
 }
 
 pub struct TokenStore {
@@ -167,6 +179,7 @@ impl TokenStore {
             renewable: spec.renewable && ttl > 0,
             path: spec.path,
             role: spec.role,
+            bound_cidrs: spec.bound_cidrs,
         };
         let mut writes = vec![
             Write::json(format!("id/{id_hash}"), &entry),
@@ -325,7 +338,27 @@ impl TokenStore {
         if let Some(parent) = &entry.parent_hash {
             writes.push(Write::Delete(format!("parent/{parent}/{id_hash}")));
         }
+        if entry.is_wrapping() {
+            writes.push(Write::Delete(format!("wrapped/{id_hash}")));
+        }
         Ok(writes)
+    }
+
+    /// Stores the response a wrapping token stands for; it goes with the token.
+    pub async fn put_wrapped(
+        &self,
+        id_hash: &str,
+        response: &serde_json::Value,
+    ) -> Result<(), ApiError> {
+        Ok(self
+            .view
+            .put_json(&format!("wrapped/{id_hash}"), response)
+            .await?)
+    }
+
+    /// The response a wrapping token stands for.
+    pub async fn wrapped(&self, id_hash: &str) -> Result<Option<serde_json::Value>, ApiError> {
+        Ok(self.view.get_json(&format!("wrapped/{id_hash}")).await?)
     }
 
     /// Every accessor, for `auth/token/accessors`.

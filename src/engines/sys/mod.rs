@@ -5,6 +5,7 @@ mod leases;
 mod mounts;
 mod policies;
 mod seal;
+mod wrapping;
 
 use crate::core::pipeline::Ctx;
 use crate::core::request::{Operation, Request, Response};
@@ -43,6 +44,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         "nhi" if path.starts_with("nhi/jobs/") && op == Operation::Read => {
             leases::job(ctx, path.trim_start_matches("nhi/jobs/"))
         }
+        "wrapping" => wrapping::handle(ctx, path, op).await,
         "internal" if path.starts_with("internal/ui/mounts") => mounts::ui_mounts(ctx, path).await,
         "policies" | "policy" | "capabilities" | "capabilities-self" | "capabilities-accessor" => {
             policies::handle(ctx, path, op).await

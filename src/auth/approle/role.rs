@@ -1,0 +1,100 @@
+//! An AppRole role: what a login through it must present (a role ID, a
+//! secret ID unless unbound, a source network) and the token it gets.
+
+use crate::auth::cidr;
+use crate::auth::token_params::TokenParams;
+use crate::error::ApiError;
+use crate::params::{optional_bool, optional_duration, optional_strings, optional_u64};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Role {
+    pub(super) name: String,
+    pub(super) role_id: String,
+    pub(super) bind_secret_id: bool,
+    pub(super) secret_id_bound_cidrs: Vec<String>,
+    /// Uses each new secret ID gets; 0 is unlimited.
+    pub(super) secret_id_num_uses: i64,
+    /// Seconds each new secret ID lives; 0 never expires.
+    pub(super) secret_id_ttl: i64,
+    #[serde(flatten)]
+    pub(super) token: TokenParams,
+}
+
+/// Role names are case-insensitive, stored lower-case, like Vault's.
+pub(super) fn normalize_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim().to_lowercase();
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if valid {
+        Ok(name)
+    } else {
+        Err(ApiError::bad(format!(
+            "invalid role name {name:?}: use letters, digits, '-', '_', '.' or '@'"
+        )))
+    }
+}
+
+impl Role {
+    pub(super) fn new(name: String) -> Self {
+        Self {
+            name,
+            role_id: uuid::Uuid::new_v4().to_string(),
+            bind_secret_id: true,
+            secret_id_bound_cidrs: Vec::new(),
+            secret_id_num_uses: 0,
+            secret_id_ttl: 0,
+            token: TokenParams::default(),
+        }
+    }
+
+    /// Applies the fields present in `data`.
+    pub(super) fn update(&mut self, data: &Map<String, Value>) -> Result<(), ApiError> {
+        if let Some(bind) = optional_bool(data, "bind_secret_id")? {
+            self.bind_secret_id = bind;
+        }
+        let cidrs = optional_strings(data, "secret_id_bound_cidrs")?
+            .or(optional_strings(data, "bound_cidr_list")?);
+        if let Some(cidrs) = cidrs {
+            self.secret_id_bound_cidrs = cidr::parse_list("secret_id_bound_cidrs", &cidrs)?;
+        }
+        if let Some(uses) = optional_u64(data, "secret_id_num_uses")? {
+            self.secret_id_num_uses =
+                i64::try_from(uses).map_err(|_| ApiError::bad("secret_id_num_uses: too large"))?;
+        }
+        if let Some(ttl) = optional_duration(data, "secret_id_ttl")? {
+            self.secret_id_ttl = ttl;
+        }
+        self.token.update(data)?;
+        if !self.bind_secret_id
+            && self.secret_id_bound_cidrs.is_empty()
+            && self.token.token_bound_cidrs.is_empty()
+        {
+            return Err(ApiError::bad(
+                "at least one constraint should be enabled on the role: bind_secret_id, \
+                 secret_id_bound_cidrs or token_bound_cidrs",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        self.token.write_json(&mut out);
+        let own = json!({
+            "bind_secret_id": self.bind_secret_id,
+            "secret_id_bound_cidrs": self.secret_id_bound_cidrs,
+            "secret_id_num_uses": self.secret_id_num_uses,
+            "secret_id_ttl": self.secret_id_ttl,
+            "local_secret_ids": false,
+        });
+        if let Value::Object(own) = own {
+            out.extend(own);
+        }
+        Value::Object(out)
+    }
+}

@@ -1,0 +1,119 @@
+//! The `token_*` fields every auth method's roles share (Vault's
+//! tokenutil): which policies, TTLs, use counts and networks the tokens
+//! issued through the role get.
+
+use super::{cidr, Login};
+use crate::error::ApiError;
+use crate::params::{optional_bool, optional_duration, optional_strings, optional_u64};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TokenParams {
+    pub token_policies: Vec<String>,
+    pub token_ttl: i64,
+    pub token_max_ttl: i64,
+    pub token_explicit_max_ttl: i64,
+    pub token_period: i64,
+    pub token_num_uses: i64,
+    pub token_bound_cidrs: Vec<String>,
+    pub token_no_default_policy: bool,
+}
+
+impl TokenParams {
+    /// Applies the fields present in `data` (and their legacy names:
+    /// `policies`, `ttl`, `max_ttl`, `period`, `bound_cidrs`).
+    pub fn update(&mut self, data: &Map<String, Value>) -> Result<(), ApiError> {
+        let first = |a: &str, b: &str| -> Result<Option<Vec<String>>, ApiError> {
+            Ok(optional_strings(data, a)?.or(optional_strings(data, b)?))
+        };
+        if let Some(policies) = first("token_policies", "policies")? {
+            let mut policies: Vec<String> = policies
+                .iter()
+                .map(|p| p.trim().to_lowercase())
+                .filter(|p| !p.is_empty())
+                .collect();
+            policies.sort();
+            policies.dedup();
+            self.token_policies = policies;
+        }
+        if let Some(cidrs) = first("token_bound_cidrs", "bound_cidrs")? {
+            self.token_bound_cidrs = cidr::parse_list("token_bound_cidrs", &cidrs)?;
+        }
+        let duration = |a: &str, b: &str| -> Result<Option<i64>, ApiError> {
+            Ok(optional_duration(data, a)?.or(optional_duration(data, b)?))
+        };
+        if let Some(ttl) = duration("token_ttl", "ttl")? {
+            self.token_ttl = ttl;
+        }
+        if let Some(max) = duration("token_max_ttl", "max_ttl")? {
+            self.token_max_ttl = max;
+        }
+        if let Some(max) = duration("token_explicit_max_ttl", "token_explicit_max_ttl")? {
+            self.token_explicit_max_ttl = max;
+        }
+        if let Some(period) = duration("token_period", "period")? {
+            self.token_period = period;
+        }
+        if let Some(uses) = optional_u64(data, "token_num_uses")? {
+            self.token_num_uses =
+                i64::try_from(uses).map_err(|_| ApiError::bad("token_num_uses: too large"))?;
+        }
+        if let Some(no_default) = optional_bool(data, "token_no_default_policy")? {
+            self.token_no_default_policy = no_default;
+        }
+        if let Some(kind) = crate::params::optional_str(data, "token_type")? {
+            if !matches!(kind, "" | "default" | "service" | "default-service") {
+                return Err(ApiError::bad(format!(
+                    "token_type: {kind:?} tokens are not supported; use \"service\""
+                )));
+            }
+        }
+        if self.token_max_ttl > 0 && self.token_ttl > self.token_max_ttl {
+            return Err(ApiError::bad(
+                "token_ttl: must not be greater than token_max_ttl",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds the fields to a role's read-out, under Vault's names.
+    pub fn write_json(&self, out: &mut Map<String, Value>) {
+        let fields = json!({
+            "token_policies": self.token_policies,
+            "policies": self.token_policies,
+            "token_ttl": self.token_ttl,
+            "token_max_ttl": self.token_max_ttl,
+            "token_explicit_max_ttl": self.token_explicit_max_ttl,
+            "token_period": self.token_period,
+            "period": self.token_period,
+            "token_num_uses": self.token_num_uses,
+            "token_bound_cidrs": self.token_bound_cidrs,
+            "token_no_default_policy": self.token_no_default_policy,
+            "token_type": "default",
+        });
+        if let Value::Object(fields) = fields {
+            out.extend(fields);
+        }
+    }
+
+    /// The login these parameters describe.
+    pub fn login(&self, display_name: String) -> Login {
+        let max_ttl = match (self.token_max_ttl, self.token_explicit_max_ttl) {
+            (0, explicit) => explicit,
+            (max, 0) => max,
+            (max, explicit) => max.min(explicit),
+        };
+        Login {
+            policies: self.token_policies.clone(),
+            no_default_policy: self.token_no_default_policy,
+            display_name,
+            ttl: self.token_ttl,
+            max_ttl,
+            period: self.token_period,
+            num_uses: self.token_num_uses,
+            bound_cidrs: self.token_bound_cidrs.clone(),
+            ..Login::default()
+        }
+    }
+}

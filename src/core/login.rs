@@ -1,0 +1,74 @@
+//! Turns an auth method's [`Login`] into a token: the method decided who
+//! the caller is; the core applies the mount's TTL limits, adds the default
+//! policy, and records the method's metadata on the token so every lease it
+//! takes is traceable to the workload.
+
+use super::mounts::Mounted;
+use super::request::Response;
+use super::{Active, Core};
+use crate::auth::token::store::NewToken;
+use crate::auth::Login;
+use crate::error::ApiError;
+
+impl Core {
+    pub(crate) async fn issue_login(
+        &self,
+        active: &Active,
+        mounted: &Mounted,
+        login: Login,
+        path: &str,
+    ) -> Result<Response, ApiError> {
+        let (default_ttl, mount_max) = self.mount_ttls(mounted);
+        let max_ttl = match login.max_ttl {
+            0 => mount_max,
+            role_max => role_max.min(mount_max),
+        };
+        let ttl = match login.ttl {
+            0 => default_ttl,
+            role_ttl => role_ttl,
+        }
+        .min(max_ttl);
+        let mut policies = login.policies;
+        if !login.no_default_policy && !policies.iter().any(|p| p == "default") {
+            policies.push("default".into());
+        }
+        policies.sort();
+        policies.dedup();
+        let mount_name = mounted
+            .entry
+            .path
+            .trim_start_matches("auth/")
+            .trim_end_matches('/')
+            .replace('/', "-");
+        let display_name = match login.display_name.as_str() {
+            "" => mount_name,
+            user => format!("{mount_name}-{user}"),
+        };
+        let spec = NewToken {
+            parent_hash: None,
+            policies,
+            meta: login.metadata,
+            display_name,
+            num_uses: login.num_uses,
+            ttl,
+            explicit_max_ttl: if login.period > 0 { 0 } else { max_ttl },
+            period: login.period,
+            renewable: true,
+            path: path.to_string(),
+            role: None,
+            id: None,
+            bound_cidrs: login.bound_cidrs,
+        };
+        let (token, entry) = active.tokens.create(spec).await?;
+        self.track_token(active, &entry).await?;
+        tracing::info!(accessor = %entry.accessor, path, "login token issued");
+        Ok(Response {
+            auth: Some(crate::auth::token::auth_block(
+                &token,
+                &entry,
+                active.tokens.now(),
+            )),
+            ..Response::default()
+        })
+    }
+}
