@@ -3,11 +3,14 @@
 //! All compile into this one binary.
 
 mod integration {
+    mod approle;
     mod aws;
     mod bao_cli;
     pub(crate) mod common;
     mod database;
     mod http_errors;
+    mod jwt_auth;
+    mod jwt_keys;
     mod seal;
     mod storage;
     mod tokens;

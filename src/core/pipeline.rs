@@ -279,17 +279,18 @@ impl Core {
         active: &Active,
         req: &Request,
     ) -> Option<Result<Response, ApiError>> {
-        let wrapping_path = matches!(
-            req.path.as_str(),
-            "sys/wrapping/unwrap" | "sys/wrapping/lookup"
-        );
-        if wrapping_path && req.data.get("token").is_none() {
-            let token = req.token.as_ref().filter(|t| !t.is_empty())?;
-            return Some(if req.path == "sys/wrapping/unwrap" {
-                self.unwrap(active, token).await
-            } else {
-                self.wrapping_lookup(active, token).await
-            });
+        match req.path.as_str() {
+            // Looking a wrapping token up needs nothing but the token.
+            "sys/wrapping/lookup" => {
+                let param = req.data.get("token").and_then(|t| t.as_str());
+                let token = param.or(req.token.as_ref().map(|t| t.as_str()))?;
+                return Some(self.wrapping_lookup(active, token).await);
+            }
+            "sys/wrapping/unwrap" if req.data.get("token").is_none() => {
+                let token = req.token.as_ref().filter(|t| !t.is_empty())?;
+                return Some(self.unwrap(active, token).await);
+            }
+            _ => {}
         }
         let (mounted, relative) = active.mounts.route(&req.path)?;
         let Backend::Auth(method) = &mounted.backend else {

@@ -1,7 +1,7 @@
-//! `sys/wrapping/*` for a caller holding an ordinary token: unwrap, look up
-//! or rewrap a wrapping token given as `token`, or wrap arbitrary data. (A
-//! wrapping token presented as the request's own token is served before
-//! authentication, in the pipeline.)
+//! `sys/wrapping/*` for a caller holding an ordinary token: unwrap or
+//! rewrap a wrapping token given as `token`, or wrap arbitrary data.
+//! (Lookups, and a wrapping token unwrapping itself, need no other token and
+//! are served before authentication, in the pipeline.)
 
 use crate::core::pipeline::Ctx;
 use crate::core::request::{Operation, Response};
@@ -20,11 +20,6 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     match (path.trim_end_matches('/'), op) {
         ("wrapping/unwrap", Create | Update) => {
             ctx.core.unwrap(ctx.active, &token_param(ctx)?).await
-        }
-        ("wrapping/lookup", Read | Create | Update) => {
-            ctx.core
-                .wrapping_lookup(ctx.active, &token_param(ctx)?)
-                .await
         }
         ("wrapping/rewrap", Create | Update) => {
             ctx.core.rewrap(ctx.active, &token_param(ctx)?).await
