@@ -15,6 +15,7 @@
 //! - [`cli`]: the `qm` command line.
 //! - [`config`]: the server's TOML configuration.
 
+pub mod audit;
 pub mod auth;
 pub mod barrier;
 pub mod cli;

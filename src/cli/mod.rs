@@ -1,6 +1,7 @@
 //! The `qm` command line: the server, and a client for the API in the style
 //! of the `vault`/`bao` CLI (`-format=json` and single-dash long flags work).
 
+mod audit;
 mod client;
 mod generic;
 mod kv;
@@ -44,6 +45,11 @@ pub(crate) struct ClientArgs {
 enum Command {
     /// Run the server.
     Server(server::ServerArgs),
+    /// Audit log tools (offline).
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// Initialize, unseal, seal and rotate.
     Operator {
         #[command(subcommand)]
@@ -189,9 +195,11 @@ pub fn run() -> i32 {
             };
         }
     };
-    if let Command::Server(args) = cli.command {
-        return server::run(args);
-    }
+    let command = match cli.command {
+        Command::Server(args) => return server::run(args),
+        Command::Audit { command } => return audit::run(command),
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -203,8 +211,8 @@ pub fn run() -> i32 {
         }
     };
     runtime.block_on(async move {
-        match cli.command {
-            Command::Server(_) => EXIT_OK,
+        match command {
+            Command::Server(_) | Command::Audit { .. } => EXIT_OK,
             Command::Operator { command, client } => operator::run(command, &client).await,
             Command::Status { client } => operator::status(&client).await,
             Command::Kv { command, client } => kv::run(command, &client).await,

@@ -105,6 +105,7 @@ fn run_dev(args: ServerArgs) -> i32 {
             Settings::default(),
         ));
         core.start_background(background_handle);
+        reopen_audit_on_sighup(Arc::clone(&core));
         let init = match core.dev_setup(args.dev_root_token_id).await {
             Ok(init) => init,
             Err(e) => {
@@ -193,6 +194,7 @@ fn run_config(config: Config) -> i32 {
             settings,
         ));
         core.start_background(background_handle);
+        reopen_audit_on_sighup(Arc::clone(&core));
         let initialized = matches!(core.seal_config().await, Ok(Some(_)));
         println!("==> Quartermaster server configuration:\n");
         println!("             Api Address: {scheme}://{address}");
@@ -212,6 +214,27 @@ fn run_config(config: Config) -> i32 {
         };
         finish(serve(listener, core, options).await)
     })
+}
+
+/// Log rotation: SIGHUP reopens every audit file.
+fn reopen_audit_on_sighup(core: Arc<Core>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; audit files will not be reopened on rotation");
+        return;
+    };
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Ok(active) = core.active() else { continue };
+            let failures = active.audit.reopen();
+            if failures.is_empty() {
+                tracing::info!("SIGHUP: audit files reopened");
+            }
+            for failure in failures {
+                tracing::error!(%failure, "SIGHUP: an audit file could not be reopened");
+            }
+        }
+    });
 }
 
 fn finish(result: std::io::Result<()>) -> i32 {

@@ -223,6 +223,7 @@ impl Core {
             leases,
             restored: std::sync::atomic::AtomicBool::new(false),
             jobs: super::leases::Jobs::default(),
+            audit: crate::audit::AuditBroker::load(Arc::clone(&self.barrier)).await?,
         });
         self.set_active(Some(Arc::clone(&active)));
         Ok(active)

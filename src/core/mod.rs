@@ -2,6 +2,7 @@
 //! (authenticate → authorize → route → respond). Everything that exists only
 //! while unsealed (mounts, tokens, policies) lives in [`Active`].
 
+mod audit_trail;
 mod expiry;
 mod leases;
 mod lifecycle;
@@ -53,6 +54,7 @@ pub struct Active {
     pub restored: std::sync::atomic::AtomicBool,
     /// Background revoke-prefix jobs (`sync=false`).
     pub jobs: leases::Jobs,
+    pub audit: crate::audit::AuditBroker,
 }
 
 /// Unseal keys entered so far.

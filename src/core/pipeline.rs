@@ -3,6 +3,7 @@
 //! (create vs update decided by the engine's existence check; `sudo` where
 //! the path needs it), and dispatch.
 
+use super::audit_trail::Trail;
 use super::mounts::{Backend, MountEntry, Mounted};
 use super::request::{Operation, Request, Response};
 use super::{Active, Core};
@@ -81,21 +82,28 @@ fn check_path(path: &str) -> Result<(), ApiError> {
 impl Core {
     /// Handles one request end to end; with `X-Vault-Wrap-TTL`, the answer
     /// is wrapped.
-    pub async fn handle(&self, req: Request) -> Result<Response, ApiError> {
-        let wrap_ttl = req.wrap_ttl;
-        let path = req.path.clone();
-        let response = self.answer(req).await?;
-        match wrap_ttl {
-            Some(ttl) if response.data.is_some() || response.auth.is_some() => {
-                self.wrap(&*self.active()?, response, ttl, &path).await
+    pub async fn handle(&self, mut req: Request) -> Result<Response, ApiError> {
+        let mut trail = Trail::default();
+        let outcome = match self.answer(&mut req, &mut trail).await {
+            Ok(response)
+                if req.wrap_ttl.is_some()
+                    && (response.data.is_some() || response.auth.is_some()) =>
+            {
+                let ttl = req.wrap_ttl.unwrap_or_default();
+                match self.active() {
+                    Ok(active) => self.wrap(&active, response, ttl, &req.path).await,
+                    Err(e) => Err(e),
+                }
             }
-            _ => Ok(response),
-        }
+            other => other,
+        };
+        trail.response(&req, &outcome)?;
+        outcome
     }
 
-    async fn answer(&self, mut req: Request) -> Result<Response, ApiError> {
+    async fn answer(&self, req: &mut Request, trail: &mut Trail) -> Result<Response, ApiError> {
         check_path(&req.path)?;
-        if let Some(answer) = sys::unauthenticated(self, &req).await {
+        if let Some(answer) = sys::unauthenticated(self, req).await {
             return answer;
         }
         let active = match self.active() {
@@ -103,10 +111,12 @@ impl Core {
             Err(_) if self.seal_config().await?.is_none() => return Err(ApiError::NotInitialized),
             Err(sealed) => return Err(sealed),
         };
-        if let Some(answer) = self.tokenless(&active, &req).await {
+        trail.start(&active);
+        if let Some(answer) = self.tokenless(&active, req, trail).await {
             return answer;
         }
-        let caller = self.authenticate(&active, &req).await?;
+        let caller = self.authenticate(&active, req).await?;
+        trail.caller(&caller);
         let policies = active.policies.resolve(&caller.policies).await?;
         let acl = Acl::from_policies(&policies);
 
@@ -133,7 +143,7 @@ impl Core {
                     engine.exists(&probe).await?
                 }
                 Backend::Plugin(plugin) => {
-                    let probe = self.plugin_request(&req, &relative, &mounted, &caller);
+                    let probe = self.plugin_request(req, &relative, &mounted, &caller);
                     plugin
                         .exists(&probe, &mounted.plugin_storage(&self.barrier))
                         .await?
@@ -154,12 +164,14 @@ impl Core {
         if !self_checked && !acl.allows(&req.path, needed) {
             return Err(ApiError::PermissionDenied);
         }
+        trail.mount(&mounted.entry);
+        trail.request(req)?;
         let uses = active.tokens.use_once(&caller).await?;
         if uses == Uses::Exhausted {
             return Err(ApiError::PermissionDenied);
         }
         let answer = self
-            .dispatch(&active, &caller, &acl, &req, &mounted, &relative)
+            .dispatch(&active, &caller, &acl, req, &mounted, &relative)
             .await;
         if uses == Uses::Last {
             self.revoke_token(&active, &caller.id_hash).await?;
@@ -278,16 +290,23 @@ impl Core {
         &self,
         active: &Active,
         req: &Request,
+        trail: &mut Trail,
     ) -> Option<Result<Response, ApiError>> {
         match req.path.as_str() {
             // Looking a wrapping token up needs nothing but the token.
             "sys/wrapping/lookup" => {
                 let param = req.data.get("token").and_then(|t| t.as_str());
                 let token = param.or(req.token.as_ref().map(|t| t.as_str()))?;
+                if let Err(unrecorded) = trail.request(req) {
+                    return Some(Err(unrecorded));
+                }
                 return Some(self.wrapping_lookup(active, token).await);
             }
             "sys/wrapping/unwrap" if req.data.get("token").is_none() => {
                 let token = req.token.as_ref().filter(|t| !t.is_empty())?;
+                if let Err(unrecorded) = trail.request(req) {
+                    return Some(Err(unrecorded));
+                }
                 return Some(self.unwrap(active, token).await);
             }
             _ => {}
@@ -298,6 +317,10 @@ impl Core {
         };
         if !method.is_login_path(&relative) {
             return None;
+        }
+        trail.mount(&mounted.entry);
+        if let Err(unrecorded) = trail.request(req) {
+            return Some(Err(unrecorded));
         }
         Some(
             self.auth_request(active, req, &mounted, &relative, method.as_ref())

@@ -1,6 +1,7 @@
 //! The `sys/` backend: seal lifecycle, mounts, policies and capabilities.
 //! Served by the core itself, since it manages the core.
 
+mod audit;
 mod leases;
 mod mounts;
 mod policies;
@@ -45,6 +46,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             leases::job(ctx, path.trim_start_matches("nhi/jobs/"))
         }
         "wrapping" => wrapping::handle(ctx, path, op).await,
+        "audit" | "audit-hash" => audit::handle(ctx, path, op).await,
         "internal" if path.starts_with("internal/ui/mounts") => mounts::ui_mounts(ctx, path).await,
         "policies" | "policy" | "capabilities" | "capabilities-self" | "capabilities-accessor" => {
             policies::handle(ctx, path, op).await
