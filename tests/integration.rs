@@ -4,6 +4,7 @@
 
 mod integration {
     mod approle;
+    mod audit;
     mod aws;
     mod bao_cli;
     pub(crate) mod common;

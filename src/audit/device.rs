@@ -35,12 +35,16 @@ pub fn line_hash(line: &[u8]) -> String {
 }
 
 /// The hash of the last complete line of `file`, or "" for an empty file.
+/// Devices and pipes have no last line.
 fn last_line_hash(file: &mut File) -> std::io::Result<String> {
+    if !file.metadata()?.is_file() {
+        return Ok(String::new());
+    }
     let len = file.seek(SeekFrom::End(0))?;
     let start = len.saturating_sub(1 << 20);
     file.seek(SeekFrom::Start(start))?;
     let mut tail = Vec::new();
-    file.read_to_end(&mut tail)?;
+    file.take(1 << 20).read_to_end(&mut tail)?;
     let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
     Ok(match body.iter().rposition(|b| *b == b'\n') {
         Some(newline) => line_hash(&body[newline + 1..]),

@@ -125,6 +125,21 @@ impl TestServer {
         self.dir.path().join("data")
     }
 
+    /// Sends a signal (`HUP`, `TERM`, ...) to the server process.
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// A path inside this server's temp dir.
+    pub(crate) fn temp_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// Stops the server with SIGKILL: no chance to flush anything.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,206 @@
+//! Audit devices: every request and response is on the record with no
+//! secret or token in plain text, the hash chain verifies and catches an
+//! edited line, and when no device can write, requests are refused
+//! (recovering after SIGHUP reopens the file).
+
+use super::common::{ok_stdout, TestServer};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SECRET_MARKER: &str = "audit-secret-marker-7f3a";
+
+fn audit_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("audit log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_hides_secrets_and_its_chain_catches_edits() {
+    let server = TestServer::dev();
+    let root = server.root_token.clone();
+    let log = server.temp_path("audit.log");
+    let enabled = server.bao(
+        &root,
+        &[
+            "audit",
+            "enable",
+            "file",
+            &format!("file_path={}", log.display()),
+        ],
+    );
+    ok_stdout(&enabled);
+    let listed = ok_stdout(&server.bao(&root, &["audit", "list", "-format=json"]));
+    let listed: Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed["file/"]["type"], "file");
+
+    // A KV secret, an AppRole login and a child token all pass through.
+    let (status, _) = server
+        .root(
+            "POST",
+            "secret/data/app",
+            Some(json!({"data": {"password": SECRET_MARKER}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, read) = server.root("GET", "secret/data/app", None).await;
+    assert_eq!(
+        (status, &read["data"]["data"]["password"]),
+        (200, &json!(SECRET_MARKER))
+    );
+    server
+        .root("POST", "sys/auth/approle", Some(json!({"type": "approle"})))
+        .await;
+    server
+        .root(
+            "POST",
+            "auth/approle/role/ci",
+            Some(json!({"token_policies": "default"})),
+        )
+        .await;
+    let (_, role_id) = server
+        .root("GET", "auth/approle/role/ci/role-id", None)
+        .await;
+    let role_id = role_id["data"]["role_id"].as_str().expect("role_id");
+    let (_, secret) = server
+        .root("POST", "auth/approle/role/ci/secret-id", Some(json!({})))
+        .await;
+    let secret_id = secret["data"]["secret_id"].as_str().expect("secret_id");
+    let (status, login) = server
+        .call(
+            "POST",
+            "auth/approle/login",
+            None,
+            Some(json!({"role_id": role_id, "secret_id": secret_id})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let login_token = login["auth"]["client_token"].as_str().expect("token");
+    let (status, _) = server
+        .call("GET", "secret/data/app", Some(login_token), None)
+        .await;
+    assert_eq!(status, 403, "denied requests are audited too");
+
+    let text = std::fs::read_to_string(&log).expect("audit log");
+    for (what, marker) in [
+        ("KV value", SECRET_MARKER),
+        ("root token", root.as_str()),
+        ("secret ID", secret_id),
+        ("login token", login_token),
+    ] {
+        assert!(!text.contains(marker), "{what} appears in the audit log");
+    }
+    let lines = audit_lines(&log);
+    let (_, hash) = server
+        .root(
+            "POST",
+            "sys/audit-hash/file",
+            Some(json!({"input": SECRET_MARKER})),
+        )
+        .await;
+    let hash = hash["data"]["hash"].as_str().expect("hash");
+    assert!(hash.starts_with("hmac-sha256:"));
+    let write = lines
+        .iter()
+        .find(|l| {
+            l["type"] == "request"
+                && l["request"]["operation"] == "create"
+                && l["request"]["path"] == "secret/data/app"
+        })
+        .expect("the KV write request");
+    assert_eq!(write["request"]["data"]["data"]["password"], hash);
+    let denied = lines
+        .iter()
+        .find(|l| l["type"] == "response" && l["error"] == "permission denied")
+        .expect("the denied read");
+    assert_eq!(denied["request"]["path"], "secret/data/app");
+    let login_response = lines
+        .iter()
+        .find(|l| l["type"] == "response" && l["request"]["path"] == "auth/approle/login")
+        .expect("the login");
+    assert!(login_response["response"]["auth"]["client_token"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("hmac-sha256:")));
+
+    let verify =
+        |path: &std::path::Path| server.qm("", &["audit", "verify", path.to_str().expect("utf-8")]);
+    let intact = verify(&log);
+    assert!(
+        intact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&intact.stderr)
+    );
+
+    // Edit the third line (a different path) and the chain names it.
+    let edited = server.temp_path("edited.log");
+    let mut raw: Vec<String> = text.lines().map(String::from).collect();
+    raw[2] = raw[2].replacen("\"path\":\"", "\"path\":\"x", 1);
+    std::fs::write(&edited, raw.join("\n") + "\n").expect("write");
+    let broken = verify(&edited);
+    assert_eq!(broken.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("line 3"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_fail_when_no_audit_device_can_write() {
+    let server = TestServer::dev();
+    let dir = server.temp_path("logs");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let log = dir.join("audit.log");
+    let (status, body) = server
+        .root(
+            "PUT",
+            "sys/audit/file",
+            Some(json!({"type": "file", "options": {"file_path": log}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(server.root("GET", "sys/mounts", None).await.0, 200);
+
+    // Rotation gone wrong: the directory disappears and SIGHUP cannot reopen.
+    std::fs::rename(&dir, server.temp_path("logs.old")).expect("rename");
+    server.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = server
+        .root(
+            "POST",
+            "secret/data/unrecorded",
+            Some(json!({"data": {"a": "b"}})),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body["errors"][0]
+        .as_str()
+        .is_some_and(|e| e.contains("audit")));
+
+    // The directory is back: SIGHUP reopens and requests are served again.
+    std::fs::create_dir(&dir).expect("mkdir");
+    server.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = server.root("GET", "sys/mounts", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = server.root("GET", "secret/data/unrecorded", None).await;
+    assert_eq!(status, 404, "the refused write never happened");
+    let rotated = audit_lines(&log);
+    assert!(!rotated.is_empty());
+    assert!(
+        rotated[0]["prev_hash"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("sha256:")),
+        "the chain goes on across rotation"
+    );
+
+    // A second device that cannot write does not block the first.
+    let (status, body) = server
+        .root(
+            "PUT",
+            "sys/audit/full",
+            Some(json!({"type": "file", "options": {"file_path": "/dev/full"}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(server.root("GET", "sys/mounts", None).await.0, 200);
+}
