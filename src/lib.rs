@@ -26,6 +26,7 @@ pub mod engines;
 pub mod error;
 pub mod http;
 pub mod lease;
+pub mod metrics;
 pub mod plugins;
 pub mod policy;
 pub mod storage;

@@ -180,6 +180,17 @@ fn print_seal_status(client: &Client, status: &Value) -> i32 {
             rows.push(("Cluster ID".into(), field("cluster_id")));
         }
         rows.push(("HA Enabled".into(), "false".into()));
+        if let Some(activity) = status.get("activity") {
+            let count = |name: &str| activity.get(name).map(output::cell).unwrap_or_default();
+            rows.push(("Active Leases".into(), count("leases_active")));
+            rows.push(("Tokens With a TTL".into(), count("tokens_active")));
+            rows.push((
+                "Revocations Retrying".into(),
+                count("leases_revocation_retrying"),
+            ));
+            rows.push(("Irrevocable Leases".into(), count("leases_irrevocable")));
+            rows.push(("Audit Devices".into(), count("audit_devices")));
+        }
         output::table(&rows);
     }
     if status
@@ -197,7 +208,17 @@ fn print_seal_status(client: &Client, status: &Value) -> i32 {
 pub(crate) async fn status(args: &ClientArgs) -> i32 {
     let client = Client::new(args);
     match client.call("GET", "sys/seal-status", None).await {
-        Ok(Some(status)) => print_seal_status(&client, &status),
+        Ok(Some(mut status)) => {
+            let unsealed = status.get("sealed").and_then(Value::as_bool) == Some(false);
+            if unsealed {
+                // Needs a token that may read sys/metrics; without one the
+                // seal status alone is shown.
+                if let Ok(Some(activity)) = client.call("GET", "sys/metrics", None).await {
+                    status["activity"] = activity["data"].clone();
+                }
+            }
+            print_seal_status(&client, &status)
+        }
         Ok(None) => EXIT_LOCAL_ERROR,
         Err(e) => {
             eprintln!("Error checking seal status: {e}");

@@ -16,6 +16,8 @@ use std::sync::Arc;
 #[derive(Default)]
 pub(crate) struct Trail {
     active: Option<Arc<Active>>,
+    /// The mount that served the request, for the metrics.
+    pub(crate) mount_path: String,
     subject: Subject,
     request_logged: bool,
 }
@@ -30,6 +32,7 @@ impl Trail {
     }
 
     pub(crate) fn mount(&mut self, mount: &MountEntry) {
+        self.mount_path = mount.path.clone();
         self.subject.mount_type = mount.kind.clone();
         self.subject.mount_accessor = mount.accessor.clone();
     }

@@ -302,6 +302,7 @@ impl Core {
                 Ok(warnings)
             }
             Err(error) => {
+                self.metrics.revocation_failed();
                 let mut retry = record.clone();
                 retry.schedule_retry(self.clock.now_unix(), error.to_string());
                 tracing::warn!(

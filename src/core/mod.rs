@@ -80,6 +80,7 @@ pub struct Core {
     this: std::sync::OnceLock<std::sync::Weak<Core>>,
     /// The runtime background and bulk revocation work runs on.
     background: std::sync::OnceLock<tokio::runtime::Handle>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Core {
@@ -94,6 +95,7 @@ impl Core {
             active: RwLock::new(None),
             this: std::sync::OnceLock::new(),
             background: std::sync::OnceLock::new(),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 

@@ -83,6 +83,7 @@ impl Core {
     /// Handles one request end to end; with `X-Vault-Wrap-TTL`, the answer
     /// is wrapped.
     pub async fn handle(&self, mut req: Request) -> Result<Response, ApiError> {
+        let started = std::time::Instant::now();
         let mut trail = Trail::default();
         let outcome = match self.answer(&mut req, &mut trail).await {
             Ok(response)
@@ -97,6 +98,12 @@ impl Core {
             }
             other => other,
         };
+        let status = match &outcome {
+            Ok(response) => response.status.unwrap_or(200),
+            Err(error) => error.status(),
+        };
+        self.metrics
+            .observe_request(&trail.mount_path, status, started.elapsed());
         trail.response(&req, &outcome)?;
         outcome
     }

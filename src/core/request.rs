@@ -74,6 +74,8 @@ pub struct Response {
     pub raw: Option<Value>,
     /// A status other than the default (200 with a body, 204 without).
     pub status: Option<u16>,
+    /// A plain-text body sent as-is (Prometheus metrics).
+    pub text: Option<String>,
     /// Set when the response was wrapped: all the client gets.
     pub wrap_info: Option<WrapInfo>,
 }

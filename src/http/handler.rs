@@ -201,6 +201,11 @@ fn render_ok(response: Response, request_id: &str) -> HttpResponse {
     let status = |default: u16| {
         StatusCode::from_u16(response.status.unwrap_or(default)).unwrap_or(StatusCode::OK)
     };
+    if let Some(text) = response.text {
+        return HttpResponse::build(status(200))
+            .content_type("text/plain; version=0.0.4")
+            .body(text);
+    }
     if let Some(raw) = &response.raw {
         return HttpResponse::build(status(200)).json(raw);
     }

@@ -11,6 +11,8 @@
 //! - `token/<token hash>/<lease_id>`: the leases a token holds, revoked with it.
 //! - `pending/<lease_id>` → boot id: leases recorded before their credential
 //!   was created; rolled back if found from an earlier boot.
+//! - `failing/<lease_id>` → irrevocable (bool): leases whose revocation has
+//!   failed at least once, for the metrics.
 
 mod record;
 
@@ -93,6 +95,13 @@ impl LeaseStore {
             )),
             _ => writes.push(Write::Delete(format!("pending/{}", record.lease_id))),
         }
+        if record.revoke_attempts > 0 {
+            let irrevocable = record.state == LeaseState::Irrevocable;
+            writes.push(Write::json(
+                format!("failing/{}", record.lease_id),
+                &irrevocable,
+            ));
+        }
         writes
     }
 
@@ -115,7 +124,40 @@ impl LeaseStore {
         if let Some(token) = &record.token_hash {
             writes.push(Write::Delete(format!("token/{token}/{}", record.lease_id)));
         }
+        if record.revoke_attempts > 0 {
+            writes.push(Write::Delete(format!("failing/{}", record.lease_id)));
+        }
         writes
+    }
+
+    /// Leases whose revocation has failed at least once: (retrying, irrevocable).
+    pub async fn failing_counts(&self) -> Result<(usize, usize), ApiError> {
+        let mut counts = (0, 0);
+        for key in self.view.keys("failing/").await? {
+            match self.view.get_json::<bool>(&key).await? {
+                Some(true) => counts.1 += 1,
+                Some(false) => counts.0 += 1,
+                None => {}
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Active leases grouped by everything but their last segment
+    /// (`database/creds/app-ro`), in one scan of the id index.
+    pub async fn counts_by_path(&self) -> Result<Vec<(String, usize)>, ApiError> {
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for key in self.view.keys("id/").await? {
+            let id = key.strip_prefix("id/").unwrap_or(&key);
+            let group = id.rsplit_once('/').map_or("", |(group, _)| group);
+            match counts.get_mut(group) {
+                Some(count) => *count += 1,
+                None => {
+                    counts.insert(group.to_string(), 1);
+                }
+            }
+        }
+        Ok(counts.into_iter().collect())
     }
 
     /// Up to `limit` leases due at or before `now`, earliest first.

@@ -229,6 +229,18 @@ impl TestServer {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// A GET whose answer is plain text (`sys/metrics?format=prometheus`).
+    pub(crate) async fn text(&self, path: &str, token: &str) -> (u16, String) {
+        let response = reqwest::Client::new()
+            .get(format!("{}/v1/{path}", self.addr))
+            .header("X-Vault-Token", token)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
     /// A call with the root token.
     pub(crate) async fn root(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call(method, path, Some(&self.root_token.clone()), body)

@@ -99,6 +99,15 @@ async fn creds(server: &TestServer, token: &str, role: &str) -> (String, String,
     )
 }
 
+/// The Prometheus metrics, as a scraper sees them.
+async fn metric_lines(server: &TestServer) -> String {
+    let (status, text) = server
+        .text("sys/metrics?format=prometheus", &server.root_token)
+        .await;
+    assert_eq!(status, 200, "{text}");
+    text
+}
+
 async fn valid_until(user: &str) -> String {
     pg().await
         .query_one(
@@ -462,6 +471,14 @@ async fn revocation_retries_while_the_database_is_down() {
         )
         .await;
     let (lease_id, user, _) = creds(&server, &server.root_token, &role).await;
+    let metrics = metric_lines(&server).await;
+    assert!(
+        metrics.contains(&format!(
+            "qm_leases_active{{mount=\"database/\",role=\"{role}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("qm_requests_total{mount=\"database/\",status=\"200\"}"));
 
     proxy.cut();
     let (status, body) = server
@@ -498,6 +515,23 @@ async fn revocation_retries_while_the_database_is_down() {
         "issuing fails clearly while down: {status} {body}"
     );
     assert_eq!(pg_roles(&user).await.len(), 1);
+    // The revoked lease and the one whose issuing failed are both retried.
+    let metrics = metric_lines(&server).await;
+    assert!(
+        metrics.contains("qm_leases_revocation_retrying 2"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("qm_lease_revocation_failures_total 0"),
+        "{metrics}"
+    );
+    let status = super::common::ok_stdout(&server.qm(&server.root_token, &["status"]));
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Revocations Retrying") && l.trim_end().ends_with(" 2")),
+        "{status}"
+    );
 
     proxy.restore().await;
     wait_for(

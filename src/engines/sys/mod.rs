@@ -3,6 +3,7 @@
 
 mod audit;
 mod leases;
+mod metrics;
 mod mounts;
 mod policies;
 mod seal;
@@ -46,6 +47,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             leases::job(ctx, path.trim_start_matches("nhi/jobs/"))
         }
         "wrapping" => wrapping::handle(ctx, path, op).await,
+        "metrics" if op == Operation::Read => metrics::handle(ctx).await,
         "audit" | "audit-hash" => audit::handle(ctx, path, op).await,
         "internal" if path.starts_with("internal/ui/mounts") => mounts::ui_mounts(ctx, path).await,
         "policies" | "policy" | "capabilities" | "capabilities-self" | "capabilities-accessor" => {
