@@ -2,7 +2,7 @@
 //! `sys/metrics?format=prometheus`: request counts and latencies by mount
 //! and status, revocation failures as they happen; and, computed at scrape
 //! time (cached briefly, since counting leases scans the ledger's id index),
-//! active leases by mount and role, tokens by auth path, failing and
+//! active leases by mount and role, tokens, failing and
 //! irrevocable revocations and audit devices.
 
 use prometheus::{
@@ -20,7 +20,7 @@ const SLOW_COUNT: Duration = Duration::from_millis(100);
 /// What a scrape counts from the stores.
 #[derive(Clone, Default)]
 pub struct Counts {
-    /// (`database/creds/app-ro`, n) for secrets; (`auth/approle/login`, n) for tokens.
+    /// (`database/creds/app-ro`, n) for secrets; tokens are under `auth/`.
     pub by_path: Vec<(String, usize)>,
     pub retrying: usize,
     pub irrevocable: usize,
@@ -32,7 +32,7 @@ pub struct Metrics {
     latency: HistogramVec,
     revocation_failures: IntCounter,
     leases: IntGaugeVec,
-    tokens: IntGaugeVec,
+    tokens: IntGauge,
     retrying: IntGauge,
     irrevocable: IntGauge,
     audit_devices: IntGauge,
@@ -91,11 +91,7 @@ impl Metrics {
             ),
             tokens: register(
                 &registry,
-                gauge_vec(
-                    "tokens_active",
-                    "Tokens with a TTL, by the path that created them",
-                    &["path"],
-                ),
+                gauge("tokens_active", "Tokens with a TTL (root tokens have none)"),
             ),
             retrying: register(
                 &registry,
@@ -156,11 +152,11 @@ impl Metrics {
         audit_devices: usize,
     ) -> String {
         self.leases.reset();
-        self.tokens.reset();
+        let mut tokens = 0;
         for (path, count) in &counts.by_path {
             let count = i64::try_from(*count).unwrap_or(i64::MAX);
             if path.starts_with("auth/") {
-                self.tokens.with_label_values(&[path.as_str()]).set(count);
+                tokens += count;
             } else {
                 let mount = mount_of(path);
                 let role = path.rsplit('/').next().unwrap_or_default();
@@ -169,6 +165,7 @@ impl Metrics {
                     .add(count);
             }
         }
+        self.tokens.set(tokens);
         self.retrying
             .set(i64::try_from(counts.retrying).unwrap_or(i64::MAX));
         self.irrevocable
