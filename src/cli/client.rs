@@ -61,6 +61,16 @@ impl Client {
         }
     }
 
+    /// Uses `token` from now on (after a login).
+    pub(crate) fn set_token(&mut self, token: Zeroizing<String>) {
+        self.token = Some(token);
+    }
+
+    /// Whether a token is configured.
+    pub(crate) fn has_token(&self) -> bool {
+        self.token.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
     /// Calls `/v1/PATH`. `Ok(None)` for 204 and for 404 without a body.
     pub(crate) async fn call(
         &self,

@@ -3,9 +3,11 @@
 
 mod audit;
 mod client;
+mod exec;
 mod generic;
 mod kv;
 mod lease;
+mod login;
 mod operator;
 mod output;
 mod policy;
@@ -101,6 +103,14 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: policy::PolicyCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Run a command with leased credentials in its environment; renew them
+    /// while it runs, revoke them when it ends.
+    Exec {
+        #[command(flatten)]
+        exec: Box<exec::ExecArgs>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -238,6 +248,7 @@ pub fn run() -> i32 {
                 )
                 .await
             }
+            Command::Exec { exec, client } => exec::run(*exec, &client).await,
             Command::Read { path, client } => generic::read(&path, &client).await,
             Command::Write {
                 path,
