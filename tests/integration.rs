@@ -9,6 +9,7 @@ mod integration {
     mod bao_cli;
     pub(crate) mod common;
     mod database;
+    mod exec;
     mod http_errors;
     mod jwt_auth;
     mod jwt_keys;

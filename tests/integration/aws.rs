@@ -421,3 +421,80 @@ async fn the_readme_jenkins_recipe_runs_a_step_with_the_session() {
         "{stdout}"
     );
 }
+
+/// The Jenkins flow with nothing stored in Jenkins: the job's OIDC ID token
+/// logs in through `auth/jwt`, and `qm exec` runs the step with a temporary
+/// session in the standard AWS variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qm_exec_runs_a_jenkins_step_with_a_jwt_login_and_a_session() {
+    let server = TestServer::dev();
+    configure(&server).await;
+    let role_name = format!("jenkins-exec-{}", unique());
+    let arn = create_role(&role_name).await;
+    let key = super::jwt_keys::TestKey::ec("jenkins");
+    let issuer = "https://jenkins.example.com/oidc";
+    for (path, body) in [
+        (
+            "aws/roles/deploy",
+            json!({"credential_type": "assumed_role", "role_arns": [arn]}),
+        ),
+        (
+            "sys/policies/acl/deployer",
+            json!({"policy": "path \"aws/creds/deploy\" { capabilities = [\"read\"] }"}),
+        ),
+        ("sys/auth/jwt", json!({"type": "jwt"})),
+        (
+            "auth/jwt/config",
+            json!({"jwt_validation_pubkeys": [key.public_pem], "bound_issuer": issuer}),
+        ),
+        (
+            "auth/jwt/role/deploy",
+            json!({"user_claim": "sub", "bound_audiences": "quartermaster",
+                   "bound_claims": {"job": "payments/deploy"}, "token_policies": "deployer"}),
+        ),
+    ] {
+        let (status, body) = server.root("POST", path, Some(body)).await;
+        assert_eq!(status, 204, "{path}: {body}");
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let id_token = key.sign(&json!({
+        "iss": issuer, "aud": "quartermaster", "sub": "job/payments/deploy/42",
+        "job": "payments/deploy", "iat": now, "exp": now + 300,
+    }));
+    let venv_python = super::common::bao_binary()
+        .parent()
+        .expect("venv bin")
+        .join("python");
+    let step = format!(
+        "import boto3; print(boto3.client('sts', endpoint_url='{}', region_name='us-east-1').get_caller_identity()['Arn'])",
+        aws_url()
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_qm"))
+        .args([
+            "exec",
+            "--jwt-env",
+            "JENKINS_ID_TOKEN",
+            "--jwt-role",
+            "deploy",
+        ])
+        .args(["--aws", "aws/creds/deploy", "--"])
+        .arg(&venv_python)
+        .args(["-c", &step])
+        .env("QM_ADDR", &server.addr)
+        .env("JENKINS_ID_TOKEN", id_token)
+        .env_remove("QM_TOKEN")
+        .env_remove("VAULT_TOKEN")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", server.dir.path())
+        .output()
+        .expect("run qm exec");
+    let stdout = ok_stdout(&output);
+    assert!(
+        stdout.contains(&format!("assumed-role/{role_name}/qm-jwt-")),
+        "{stdout}"
+    );
+}

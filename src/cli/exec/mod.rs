@@ -123,13 +123,6 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 }
 
 async fn supervise(args: ExecArgs, client: Client, mut held: Held, rotate: OnRotate) -> i32 {
-    let mut child = match held.spawn(&args.command) {
-        Ok(child) => child,
-        Err(code) => {
-            held.release(&client, !args.no_revoke).await;
-            return code;
-        }
-    };
     let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut quit)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -137,9 +130,17 @@ async fn supervise(args: ExecArgs, client: Client, mut held: Held, rotate: OnRot
         signal(SignalKind::quit()),
     ) else {
         eprintln!("qm exec: cannot listen for signals");
-        let _ = child.kill().await;
         held.release(&client, !args.no_revoke).await;
         return EXIT_EXEC_FAILED;
+    };
+
+    // Listening before the command starts: no signal falls between.
+    let mut child = match held.spawn(&args.command) {
+        Ok(child) => child,
+        Err(code) => {
+            held.release(&client, !args.no_revoke).await;
+            return code;
+        }
     };
     let code = loop {
         let wait = held
