@@ -6,6 +6,7 @@ mod integration {
     mod approle;
     mod audit;
     mod aws;
+    mod bao_agent;
     mod bao_cli;
     pub(crate) mod common;
     mod database;
