@@ -3,6 +3,7 @@
 //! All compile into this one binary.
 
 mod integration {
+    mod agent;
     mod approle;
     mod audit;
     mod aws;

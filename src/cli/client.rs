@@ -66,6 +66,11 @@ impl Client {
         self.token = Some(token);
     }
 
+    /// The token in use, for a token sink.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_ref().map(|t| t.as_str())
+    }
+
     /// Whether a token is configured.
     pub(crate) fn has_token(&self) -> bool {
         self.token.as_ref().is_some_and(|t| !t.is_empty())

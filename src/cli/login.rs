@@ -8,7 +8,9 @@ use clap::Args;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-#[derive(Args, Clone, Default)]
+/// Flags of `qm exec`, and the `[auth]` table of `qm agent`'s config.
+#[derive(Args, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct LoginArgs {
     /// How to log in: token (QM_TOKEN/VAULT_TOKEN), approle or jwt.
     /// Default: approle when a role ID is given, jwt when a JWT is, else token.

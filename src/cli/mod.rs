@@ -1,6 +1,7 @@
 //! The `qm` command line: the server, and a client for the API in the style
 //! of the `vault`/`bao` CLI (`-format=json` and single-dash long flags work).
 
+mod agent;
 mod audit;
 mod client;
 mod exec;
@@ -11,6 +12,7 @@ mod login;
 mod operator;
 mod output;
 mod policy;
+mod secrets;
 mod server;
 mod token;
 
@@ -111,6 +113,14 @@ enum Command {
     Exec {
         #[command(flatten)]
         exec: Box<exec::ExecArgs>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Run a sidecar: log in, keep a token sink and templates rendered
+    /// from leased secrets, renew, revoke on shutdown.
+    Agent {
+        #[command(flatten)]
+        agent: agent::AgentArgs,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -249,6 +259,7 @@ pub fn run() -> i32 {
                 .await
             }
             Command::Exec { exec, client } => exec::run(*exec, &client).await,
+            Command::Agent { agent, client } => agent::run(agent, &client).await,
             Command::Read { path, client } => generic::read(&path, &client).await,
             Command::Write {
                 path,

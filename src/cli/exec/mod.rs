@@ -10,14 +10,12 @@
 //! are also kept in a 0600 file whose path the command gets in
 //! `$QM_SECRETS_FILE` (`NAME='value'` lines, for `. "$QM_SECRETS_FILE"`).
 
-mod held;
-mod spec;
-
 use super::client::Client;
 use super::login::{login, LoginArgs};
+use super::secrets::held::{self, Held};
+use super::secrets::spec;
 use super::ClientArgs;
 use clap::Args;
-use held::Held;
 use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -110,7 +108,7 @@ async fn prepare(
     let specs = spec::parse(&args.env, &args.aws, file.as_deref())?;
     let mut client = Client::new(client_args);
     let session = login(&mut client, &args.login).await?;
-    let held = Held::fetch(&client, specs, session).await?;
+    let held = Held::fetch(&client, specs, session, true).await?;
     Ok((client, held, rotate))
 }
 

@@ -1,10 +1,9 @@
-//! The credentials `qm exec` holds for its command: the leases, the values
+//! The credentials `qm exec` (or `qm agent`) holds: the leases, the values
 //! they put in the environment (and in `$QM_SECRETS_FILE`), and when each
 //! needs attention next (renewal at two-thirds of its TTL, or replacement
 //! when it cannot be renewed further).
 
 use super::spec::{self, SecretSpec};
-use super::EXIT_EXEC_FAILED;
 use crate::cli::client::Client;
 use crate::cli::login::Session;
 use nix::sys::signal::Signal;
@@ -30,14 +29,15 @@ struct Lease {
     due: Instant,
 }
 
-pub(super) struct Held {
-    pub(super) session: Session,
+pub(crate) struct Held {
+    pub(crate) session: Session,
     token_due: Option<Instant>,
     leases: Vec<Lease>,
     /// Leases replaced by newer ones; revoked at the end.
     retired: Vec<String>,
     vars: BTreeMap<String, String>,
-    dir: PathBuf,
+    /// A private directory for `$QM_SECRETS_FILE` (`qm exec` only).
+    dir: Option<PathBuf>,
 }
 
 fn two_thirds(seconds: i64) -> Duration {
@@ -45,10 +45,28 @@ fn two_thirds(seconds: i64) -> Duration {
 }
 
 /// Sends `sig` to the command.
-pub(super) fn forward(child: &tokio::process::Child, sig: Signal) {
+pub(crate) fn forward(child: &tokio::process::Child, sig: Signal) {
     if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
     }
+}
+
+/// Writes `text` to `path` with mode 0600, atomically (through `staged`).
+pub(crate) fn write_private(
+    staged: &std::path::Path,
+    path: &std::path::Path,
+    text: &str,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(staged)?;
+    file.write_all(text.as_bytes())?;
+    std::fs::rename(staged, path)
 }
 
 /// A secret's value as a shell-quoted assignment.
@@ -95,19 +113,24 @@ async fn issue(
 
 impl Held {
     /// Fetches every secret; on any failure, gives back what was fetched.
-    pub(super) async fn fetch(
+    /// `secrets_file`: also keep the values in a private file for the command.
+    pub(crate) async fn fetch(
         client: &Client,
         specs: Vec<SecretSpec>,
         session: Session,
+        secrets_file: bool,
     ) -> Result<Self, String> {
-        let dir = std::env::temp_dir().join(format!("qm-exec-{}", uuid::Uuid::new_v4()));
-        {
+        let dir = if secrets_file {
             use std::os::unix::fs::DirBuilderExt;
+            let dir = std::env::temp_dir().join(format!("qm-exec-{}", uuid::Uuid::new_v4()));
             std::fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
+            Some(dir)
+        } else {
+            None
+        };
         let token_due = (session.renewable && session.ttl > 0)
             .then(|| Instant::now() + two_thirds(session.ttl));
         let mut held = Self {
@@ -137,46 +160,44 @@ impl Held {
         Ok(held)
     }
 
-    fn file(&self) -> PathBuf {
-        self.dir.join("secrets.env")
+    /// The current values, by variable name.
+    pub(crate) fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
+    fn file(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join("secrets.env"))
     }
 
     fn write_file(&self) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
+        let (Some(dir), Some(file)) = (&self.dir, self.file()) else {
+            return Ok(());
+        };
         let text: String = self.vars.iter().map(|(k, v)| assignment(k, v)).collect();
-        let staged = self.dir.join("secrets.env.new");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&staged)?;
-        file.write_all(text.as_bytes())?;
-        std::fs::rename(staged, self.file())
+        write_private(&dir.join("secrets.env.new"), &file, &text)
     }
 
     /// Starts the command with the secrets in its environment; on failure
     /// the exit code a shell would give (127 not found, 126 not runnable).
-    pub(super) fn spawn(&self, command: &[String]) -> Result<tokio::process::Child, i32> {
-        let (program, rest) = command.split_first().ok_or(EXIT_EXEC_FAILED)?;
-        tokio::process::Command::new(program)
-            .args(rest)
-            .envs(&self.vars)
-            .env("QM_SECRETS_FILE", self.file())
-            .spawn()
-            .map_err(|e| {
-                eprintln!("qm exec: cannot run {program:?}: {e}");
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    127
-                } else {
-                    126
-                }
-            })
+    pub(crate) fn spawn(&self, command: &[String]) -> Result<tokio::process::Child, i32> {
+        let (program, rest) = command.split_first().ok_or(127)?;
+        let mut command = tokio::process::Command::new(program);
+        command.args(rest).envs(&self.vars);
+        if let Some(file) = self.file() {
+            command.env("QM_SECRETS_FILE", file);
+        }
+        command.spawn().map_err(|e| {
+            eprintln!("qm exec: cannot run {program:?}: {e}");
+            if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            }
+        })
     }
 
     /// When something next needs attention.
-    pub(super) fn next_due(&self) -> Instant {
+    pub(crate) fn next_due(&self) -> Instant {
         self.leases
             .iter()
             .map(|l| l.due)
@@ -186,7 +207,7 @@ impl Held {
     }
 
     /// Renews or replaces what is due; true when values changed.
-    pub(super) async fn maintain(&mut self, client: &Client) -> bool {
+    pub(crate) async fn maintain(&mut self, client: &Client) -> bool {
         let now = Instant::now();
         if self.token_due.is_some_and(|due| due <= now) {
             self.token_due = Some(
@@ -254,7 +275,7 @@ impl Held {
 
     /// Gives everything back: revokes the leases (and a token this process
     /// logged in for) unless told not to; removes the secrets file.
-    pub(super) async fn release(&self, client: &Client, revoke: bool) {
+    pub(crate) async fn release(&self, client: &Client, revoke: bool) {
         if revoke {
             let ids = self
                 .leases
@@ -274,6 +295,8 @@ impl Held {
                     .await;
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Which secrets `qm exec` fetches and which environment variables they
+//! Which secrets `qm exec` and `qm agent` fetch and which environment variables they
 //! fill: `--env NAME=PATH#FIELD`, `--env NAME1,NAME2=PATH` (fields in the
 //! engine's order: username, password for database credentials; access key,
 //! secret key, session token for AWS), `--aws PATH`, or a TOML file:

@@ -1,0 +1,152 @@
+//! `qm agent`: AppRole auto-auth, a token sink, a `.pgpass`-style template
+//! rendered with mode 0600 and re-rendered (with its command run) when the
+//! Postgres user is replaced at its max TTL; on SIGTERM the leases are
+//! revoked and the files removed.
+
+use super::common::{connect_as, pg_roles, pg_url, TestServer};
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn pgpass_user(path: &std::path::Path) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let fields: Vec<&str> = text.trim().split(':').collect();
+    (fields.len() == 5).then(|| (fields[3].to_string(), fields[4].to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qm_agent_renders_renews_rotates_and_cleans_up() {
+    let server = TestServer::dev();
+    let policy = r#"path "database/creds/app" { capabilities = ["read"] }"#;
+    for (path, body) in [
+        ("sys/policies/acl/app", json!({"policy": policy})),
+        ("sys/mounts/database", json!({"type": "database"})),
+        (
+            "database/config/pg",
+            json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg_url(), "allowed_roles": "*"}),
+        ),
+        (
+            "database/roles/app",
+            json!({
+                "db_name": "pg",
+                "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+                "default_ttl": "3s",
+                "max_ttl": "6s",
+            }),
+        ),
+        ("sys/auth/approle", json!({"type": "approle"})),
+        (
+            "auth/approle/role/app",
+            json!({"token_policies": "app", "token_ttl": "1h"}),
+        ),
+    ] {
+        let (status, body) = server.root("POST", path, Some(body)).await;
+        assert!(status == 200 || status == 204, "{path}: {status} {body}");
+    }
+    let (_, role_id) = server
+        .root("GET", "auth/approle/role/app/role-id", None)
+        .await;
+    let (_, secret_id) = server
+        .root("POST", "auth/approle/role/app/secret-id", Some(json!({})))
+        .await;
+    let dir = server.dir.path();
+    std::fs::write(
+        dir.join("secret-id"),
+        secret_id["data"]["secret_id"].as_str().expect("secret_id"),
+    )
+    .expect("write");
+    let pgpass = dir.join("pgpass");
+    let renders = dir.join("renders");
+    let config = format!(
+        r#"
+[auth]
+role_id = "{role_id}"
+secret_id_file = "{dir}/secret-id"
+
+[token_sink]
+path = "{dir}/token"
+
+[[secret]]
+path = "database/creds/app"
+env = {{ PGUSER = "username", PGPASSWORD = "password" }}
+
+[[template]]
+destination = "{pgpass}"
+contents = "127.0.0.1:5432:*:{{{{PGUSER}}}}:{{{{PGPASSWORD}}}}"
+command = "echo rendered >> {renders}"
+"#,
+        role_id = role_id["data"]["role_id"].as_str().expect("role_id"),
+        dir = dir.display(),
+        pgpass = pgpass.display(),
+        renders = renders.display(),
+    );
+    std::fs::write(dir.join("agent.toml"), config).expect("write");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_qm"))
+        .args(["agent", "--config"])
+        .arg(dir.join("agent.toml"))
+        .env("QM_ADDR", &server.addr)
+        .env_remove("QM_TOKEN")
+        .env_remove("VAULT_TOKEN")
+        .env("HOME", dir)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start qm agent");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut users: Vec<(String, String)> = Vec::new();
+    while Instant::now() < deadline && users.len() < 2 {
+        if let Some(pair) = pgpass_user(&pgpass) {
+            if users.last() != Some(&pair) {
+                users.push(pair);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        users.len(),
+        2,
+        "rendered, then re-rendered with a new user: {users:?}"
+    );
+    let mode = std::fs::metadata(&pgpass)
+        .expect("pgpass")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let (user, password) = &users[1];
+    connect_as(user, password)
+        .await
+        .expect("the rendered credentials work");
+    let rendered = std::fs::read_to_string(&renders).unwrap_or_default();
+    assert!(
+        rendered.lines().count() >= 2,
+        "the command ran after each render"
+    );
+    let token = std::fs::read_to_string(dir.join("token")).expect("token sink");
+    let (status, me) = server
+        .call("GET", "auth/token/lookup-self", Some(token.trim()), None)
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["data"]["meta"]["role_name"], "app");
+
+    Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status()
+        .expect("kill");
+    let stop = Instant::now() + Duration::from_secs(20);
+    while agent.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < stop, "qm agent did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!pgpass.exists(), "rendered files are removed");
+    assert!(!dir.join("token").exists(), "the token sink is removed");
+    assert!(
+        pg_roles(user).await.is_empty(),
+        "the lease is revoked on shutdown"
+    );
+    let (status, _) = server
+        .call("GET", "auth/token/lookup-self", Some(token.trim()), None)
+        .await;
+    assert_eq!(status, 403, "the agent's token is revoked");
+}
