@@ -29,10 +29,10 @@ use super::client::Client;
 use super::login::{login, LoginArgs};
 use super::secrets::held::{write_private, Held};
 use super::secrets::spec;
+use super::secrets::template::render;
 use super::ClientArgs;
 use clap::Args;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
@@ -79,27 +79,6 @@ struct Template {
     /// The template text, from `contents` or read from `source`.
     #[serde(skip)]
     text: String,
-}
-
-/// Replaces each `{{NAME}}` by its value; unknown names are errors.
-fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or("a template has \"{{\" without \"}}\"")?;
-        let name = after[..end].trim();
-        let value = vars
-            .get(name)
-            .ok_or_else(|| format!("a template uses {{{{{name}}}}}, which no [[secret]] fills"))?;
-        out.push_str(value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 fn staged(path: &std::path::Path) -> PathBuf {
@@ -156,7 +135,7 @@ async fn start(
     let specs = spec::parse(&[], &[], Some(&text))?;
     let mut client = Client::new(client_args);
     let session = login(&mut client, &config.auth).await?;
-    let held = Held::fetch(&client, specs, session, false).await?;
+    let held = Held::fetch(&client, specs, session, Vec::new(), false).await?;
     let ready = async {
         if let Some(sink) = &config.token_sink {
             let token = client.token().unwrap_or_default();
@@ -217,23 +196,4 @@ pub(crate) async fn run(args: AgentArgs, client_args: &ClientArgs) -> i32 {
     }
     eprintln!("qm agent: stopped");
     super::EXIT_OK
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_filled_and_unknown_names_refused() {
-        let vars = BTreeMap::from([
-            ("U".to_string(), "v-a".to_string()),
-            ("P".to_string(), "p'w".to_string()),
-        ]);
-        assert_eq!(
-            render("postgres://{{U}}:{{ P }}@db/app", &vars).unwrap(),
-            "postgres://v-a:p'w@db/app"
-        );
-        assert!(render("{{NOPE}}", &vars).unwrap_err().contains("NOPE"));
-        assert!(render("{{U", &vars).is_err());
-    }
 }

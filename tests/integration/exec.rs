@@ -112,6 +112,41 @@ async fn the_command_connects_and_its_user_is_dropped_when_it_ends() {
         "revoked when the command ended"
     );
 
+    // An app that reads DATABASE_URL at startup (the README recipe).
+    let config: tokio_postgres::Config = pg_url().parse().expect("url");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let url = format!(
+        "DATABASE_URL=postgres://{{{{PGUSER}}}}:{{{{PGPASSWORD}}}}@{host}:{}/{}",
+        config.get_ports().first().copied().unwrap_or(5432),
+        config.get_dbname().unwrap_or("postgres")
+    );
+    let output = exec(
+        &server,
+        &[
+            "--env",
+            "PGUSER,PGPASSWORD=database/creds/app",
+            "--set",
+            &url,
+            "--",
+        ],
+    )
+    .args([
+        "sh",
+        "-c",
+        "psql \"$DATABASE_URL\" -tAc 'select current_user'",
+    ])
+    .output()
+    .expect("run qm exec");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout(&output).trim().starts_with("v-root-app-"));
+
     // The command's exit code comes back; a missing command is 127.
     let code = exec(
         &server,

@@ -36,6 +36,10 @@ pub(crate) struct ExecArgs {
     /// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
     #[arg(long)]
     aws: Vec<String>,
+    /// NAME=TEMPLATE: a variable built from the others, e.g.
+    /// DATABASE_URL='postgres://{{PGUSER}}:{{PGPASSWORD}}@db:5432/app'.
+    #[arg(long, value_name = "NAME=TEMPLATE")]
+    set: Vec<String>,
     /// A TOML file of [[secret]] tables (path, env = { NAME = "field" }).
     #[arg(long)]
     secrets: Option<PathBuf>,
@@ -108,7 +112,16 @@ async fn prepare(
     let specs = spec::parse(&args.env, &args.aws, file.as_deref())?;
     let mut client = Client::new(client_args);
     let session = login(&mut client, &args.login).await?;
-    let held = Held::fetch(&client, specs, session, true).await?;
+    let derived = args
+        .set
+        .iter()
+        .map(|flag| {
+            flag.split_once('=')
+                .map(|(name, template)| (name.trim().to_string(), template.to_string()))
+                .ok_or_else(|| format!("--set {flag:?}: expected NAME=TEMPLATE"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let held = Held::fetch(&client, specs, session, derived, true).await?;
     Ok((client, held, rotate))
 }
 

@@ -36,6 +36,8 @@ pub(crate) struct Held {
     /// Leases replaced by newer ones; revoked at the end.
     retired: Vec<String>,
     vars: BTreeMap<String, String>,
+    /// Variables computed from others (`--set NAME=TEMPLATE`).
+    derived: Vec<(String, String)>,
     /// A private directory for `$QM_SECRETS_FILE` (`qm exec` only).
     dir: Option<PathBuf>,
 }
@@ -118,6 +120,7 @@ impl Held {
         client: &Client,
         specs: Vec<SecretSpec>,
         session: Session,
+        derived: Vec<(String, String)>,
         secrets_file: bool,
     ) -> Result<Self, String> {
         let dir = if secrets_file {
@@ -139,6 +142,7 @@ impl Held {
             leases: Vec::new(),
             retired: Vec::new(),
             vars: BTreeMap::new(),
+            derived,
             dir,
         };
         for spec in &specs {
@@ -153,11 +157,24 @@ impl Held {
                 }
             }
         }
+        if let Err(message) = held.derive() {
+            held.release(client, true).await;
+            return Err(message);
+        }
         if let Err(e) = held.write_file() {
             held.release(client, true).await;
             return Err(format!("cannot write the secrets file: {e}"));
         }
         Ok(held)
+    }
+
+    /// Computes the derived variables from the fetched ones.
+    fn derive(&mut self) -> Result<(), String> {
+        for (name, template) in &self.derived {
+            let value = super::template::render(template, &self.vars)?;
+            self.vars.insert(name.clone(), value);
+        }
+        Ok(())
     }
 
     /// The current values, by variable name.
@@ -250,6 +267,9 @@ impl Held {
             }
         }
         if changed {
+            if let Err(message) = self.derive() {
+                eprintln!("qm exec: {message}");
+            }
             if let Err(e) = self.write_file() {
                 eprintln!("qm exec: cannot write the secrets file: {e}");
             }
