@@ -27,6 +27,7 @@ pub mod error;
 pub mod http;
 pub mod lease;
 pub mod metrics;
+pub mod nhi;
 pub mod plugins;
 pub mod policy;
 pub mod storage;

@@ -15,6 +15,7 @@ mod integration {
     mod http_errors;
     mod jwt_auth;
     mod jwt_keys;
+    mod nhi;
     mod seal;
     mod storage;
     mod tokens;

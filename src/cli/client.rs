@@ -76,6 +76,27 @@ impl Client {
         self.token.as_ref().is_some_and(|t| !t.is_empty())
     }
 
+    /// GETs `/v1/PATH` whose answer is plain text (exports, metrics).
+    pub(crate) async fn text(&self, path: &str) -> Result<String, CallError> {
+        let url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
+        let mut request = self.http.get(&url);
+        if let Some(token) = &self.token {
+            request = request.header("X-Vault-Token", token.as_str());
+        }
+        let failed = |e: String| CallError {
+            message: format!("Error making API request to {url}: {e}"),
+            exit_code: super::EXIT_API_ERROR,
+        };
+        let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| failed(e.to_string()))?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(failed(format!("status {status}: {text}")))
+        }
+    }
+
     /// Calls `/v1/PATH`. `Ok(None)` for 204 and for 404 without a body.
     pub(crate) async fn call(
         &self,

@@ -9,6 +9,7 @@ mod generic;
 mod kv;
 mod lease;
 mod login;
+mod nhi;
 mod operator;
 mod output;
 mod policy;
@@ -84,6 +85,13 @@ enum Command {
     Lease {
         #[command(subcommand)]
         command: lease::LeaseCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The identity inventory: list, show, offboard an owner.
+    Nhi {
+        #[command(subcommand)]
+        command: nhi::NhiCommand,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -239,6 +247,7 @@ pub fn run() -> i32 {
             Command::Token { command, client } => token::run(command, &client).await,
             Command::Policy { command, client } => policy::run(command, &client).await,
             Command::Lease { command, client } => lease::run(command, &client).await,
+            Command::Nhi { command, client } => nhi::run(command, &client).await,
             Command::Aws {
                 command: AwsCommand::RevokeSessions { name, mount },
                 client,

@@ -18,6 +18,12 @@ impl Core {
         login: Login,
         path: &str,
     ) -> Result<Response, ApiError> {
+        if let Some(role) = crate::nhi::paths::login_role(&mounted.entry, &login.metadata) {
+            if let Some(why) = active.nhi.disabled(&role).await? {
+                return Err(ApiError::Forbidden(format!("{role} is disabled: {why}")));
+            }
+            active.nhi.touch(&role, self.clock.now_unix());
+        }
         let (default_ttl, mount_max) = self.mount_ttls(mounted);
         let max_ttl = match login.max_ttl {
             0 => mount_max,

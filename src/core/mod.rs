@@ -55,6 +55,7 @@ pub struct Active {
     /// Background revoke-prefix jobs (`sync=false`).
     pub jobs: leases::Jobs,
     pub audit: crate::audit::AuditBroker,
+    pub nhi: crate::nhi::NhiStore,
 }
 
 /// Unseal keys entered so far.

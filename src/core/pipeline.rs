@@ -14,6 +14,7 @@ use crate::auth::token::{
 use crate::auth::{cidr, AuthMethod, AuthReply, AuthRequest};
 use crate::engines::{sys, EngineRequest};
 use crate::error::ApiError;
+use crate::nhi::{paths, OwnershipFields};
 use crate::policy::{Acl, Capabilities};
 use qm_plugin_sdk::{Reply, Request as PluginRequest};
 
@@ -177,13 +178,137 @@ impl Core {
         if uses == Uses::Exhausted {
             return Err(ApiError::PermissionDenied);
         }
+        let now = self.clock.now_unix();
+        active
+            .nhi
+            .touch(&format!("auth/token/accessors/{}", caller.accessor), now);
+        let identity = paths::identity_at(&mounted.entry, &relative);
+        let ownership = match (&identity, req.operation) {
+            (Some(_), Operation::Create | Operation::Update) => {
+                Some(OwnershipFields::take(&mut req.data)?)
+            }
+            _ => None,
+        };
+        if let Some(role) = paths::role_used(&mounted.entry, &relative) {
+            if let Some(why) = active.nhi.disabled(&role).await? {
+                return Err(ApiError::Forbidden(format!("{role} is disabled: {why}")));
+            }
+            active.nhi.touch(&role, now);
+        }
         let answer = self
             .dispatch(&active, &caller, &acl, req, &mounted, &relative)
             .await;
+        let answer = match (answer, identity) {
+            (Ok(response), Some((id, _))) => {
+                self.track_identity(&active, &id, req.operation, ownership, response, now)
+                    .await
+            }
+            (answer, _) => answer,
+        };
         if uses == Uses::Last {
             self.revoke_token(&active, &caller.id_hash).await?;
         }
         answer
+    }
+
+    /// Keeps a role's ownership record in step with the role: written with
+    /// it, shown with it, deleted with it.
+    async fn track_identity(
+        &self,
+        active: &Active,
+        id: &str,
+        operation: Operation,
+        ownership: Option<OwnershipFields>,
+        mut response: Response,
+        now: i64,
+    ) -> Result<Response, ApiError> {
+        match (operation, ownership) {
+            (Operation::Create | Operation::Update, Some(fields)) => {
+                active.nhi.record_write(id, fields, now).await?;
+            }
+            (Operation::Delete, _) => active.nhi.forget(id).await?,
+            (Operation::Read, _) => {
+                if let (Some(data), Some(meta)) = (&mut response.data, active.nhi.meta(id).await?) {
+                    data.insert("owner".into(), meta.owner.into());
+                    data.insert("purpose".into(), meta.purpose.into());
+                    data.insert("environment".into(), meta.environment.into());
+                    data.insert("labels".into(), serde_json::json!(meta.labels));
+                    if let Some(why) = meta.disabled {
+                        data.insert("disabled".into(), why.into());
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(response)
+    }
+
+    /// A LIST on a backend on the core's own behalf (the inventory).
+    pub(crate) async fn backend_list(
+        &self,
+        mounted: &Mounted,
+        path: &str,
+    ) -> Result<Vec<String>, ApiError> {
+        let listed = self.backend_call(mounted, Operation::List, path).await;
+        let keys = match listed {
+            Ok(Some(data)) => data.get("keys").cloned(),
+            Ok(None) | Err(ApiError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(keys
+            .and_then(|k| serde_json::from_value(k).ok())
+            .unwrap_or_default())
+    }
+
+    /// A read on a backend on the core's own behalf; `None` if absent.
+    pub(crate) async fn backend_read(
+        &self,
+        mounted: &Mounted,
+        path: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+        match self.backend_call(mounted, Operation::Read, path).await {
+            Err(ApiError::NotFound) => Ok(None),
+            other => other,
+        }
+    }
+
+    async fn backend_call(
+        &self,
+        mounted: &Mounted,
+        operation: Operation,
+        path: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+        let mut req = Request::new(operation, format!("{}{path}", mounted.entry.path));
+        req.id = "nhi-inventory".into();
+        let response = match &mounted.backend {
+            Backend::Plugin(plugin) => {
+                let caller = inventory_caller();
+                let plugin_req = self.plugin_request(&req, path, mounted, &caller);
+                match plugin
+                    .handle(&plugin_req, &mounted.plugin_storage(&self.barrier))
+                    .await?
+                {
+                    Reply::Data(data) | Reply::DataWithWarnings(data, _) => Some(data),
+                    _ => None,
+                }
+            }
+            Backend::Auth(method) => {
+                let auth_req = AuthRequest {
+                    operation,
+                    path,
+                    data: &req.data,
+                    remote_addr: None,
+                    now: self.clock.now_unix(),
+                    mount: &mounted.entry,
+                };
+                match method.handle(&auth_req).await? {
+                    AuthReply::Response(response) => response.data,
+                    AuthReply::Login(_) => None,
+                }
+            }
+            _ => None,
+        };
+        Ok(response)
     }
 
     async fn dispatch(
@@ -355,6 +480,28 @@ impl Core {
             AuthReply::Response(response) => Ok(*response),
             AuthReply::Login(login) => self.issue_login(active, mounted, login, &req.path).await,
         }
+    }
+}
+
+/// The stand-in caller of the core's own backend calls.
+fn inventory_caller() -> TokenEntry {
+    TokenEntry {
+        id_hash: String::new(),
+        accessor: String::new(),
+        parent_hash: None,
+        policies: Vec::new(),
+        meta: Default::default(),
+        display_name: "inventory".into(),
+        num_uses: 0,
+        creation_time: 0,
+        creation_ttl: 0,
+        explicit_max_ttl: 0,
+        period: 0,
+        expire_time: None,
+        renewable: false,
+        path: String::new(),
+        role: None,
+        bound_cidrs: Vec::new(),
     }
 }
 

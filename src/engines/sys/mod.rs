@@ -5,6 +5,7 @@ mod audit;
 mod leases;
 mod metrics;
 mod mounts;
+mod nhi;
 mod policies;
 mod seal;
 mod wrapping;
@@ -46,6 +47,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         "nhi" if path.starts_with("nhi/jobs/") && op == Operation::Read => {
             leases::job(ctx, path.trim_start_matches("nhi/jobs/"))
         }
+        "nhi" => nhi::handle(ctx, path, op).await,
         "wrapping" => wrapping::handle(ctx, path, op).await,
         "metrics" if op == Operation::Read => metrics::handle(ctx).await,
         "audit" | "audit-hash" => audit::handle(ctx, path, op).await,

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# What auditing and machine login cost, against a release server on sled.
+# Prints, in one run:
+#   - KV v2 reads at 16 connections without an audit device (the limit),
+#     then with a file audit device (two HMAC'd, hash-chained lines per read);
+#   - AppRole logins/s next to auth/token/create/s (its limit: both store
+#     one token, fsync'd, the login also checks a hashed secret ID).
+# Usage: scripts/bench/audit.sh [seconds per run, default 8]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration="${1:-8}"
+command -v wrk >/dev/null || { echo "==> installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+command -v curl >/dev/null || { echo "==> installing curl"; apt-get install -y -qq curl >/dev/null; }
+cargo build --release --quiet
+
+work="$(mktemp -d)"
+port=$(( 20000 + RANDOM % 20000 ))
+addr="http://127.0.0.1:$port"
+cat > "$work/server.toml" <<TOML
+log_level = "warn"
+[listener]
+address = "127.0.0.1:$port"
+[storage]
+path = "$work/data"
+TOML
+target/release/qm server --config "$work/server.toml" > "$work/server.out" 2> "$work/server.err" &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 50); do curl -s "$addr/v1/sys/seal-status" >/dev/null && break; sleep 0.1; done
+
+init=$(curl -sf -X PUT -d '{"secret_shares":1,"secret_threshold":1}' "$addr/v1/sys/init")
+key=$(echo "$init" | python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"][0])')
+token=$(echo "$init" | python3 -c 'import json,sys; print(json.load(sys.stdin)["root_token"])')
+api() { curl -sf -X "$1" -H "X-Vault-Token: $token" -d "$3" "$addr/v1/$2"; }
+api PUT sys/unseal "{\"key\":\"$key\"}" >/dev/null
+api POST sys/mounts/secret '{"type":"kv-v2"}' >/dev/null
+api POST secret/data/bench '{"data":{"password":"bench-password"}}' >/dev/null
+api POST sys/auth/approle '{"type":"approle"}' >/dev/null
+api POST auth/approle/role/bench '{"token_policies":"default","token_ttl":"1h"}' >/dev/null
+role_id=$(api GET auth/approle/role/bench/role-id "" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["role_id"])')
+secret_id=$(api POST auth/approle/role/bench/secret-id '{}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["secret_id"])')
+
+post_lua() { # path body [token]
+  cat <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+${3:+wrk.headers["X-Vault-Token"] = "$3"}
+wrk.path = "/v1/$1"
+wrk.body = '$2'
+LUA
+}
+post_lua auth/approle/login "{\"role_id\":\"$role_id\",\"secret_id\":\"$secret_id\"}" > "$work/login.lua"
+post_lua auth/token/create '{"policies":["default"],"ttl":"1h"}' "$token" > "$work/create.lua"
+
+rate() {
+  local threads=$1 conns=$2; shift 2
+  local out
+  out=$(wrk -t"$threads" -c"$conns" -d"${duration}s" "$@")
+  if echo "$out" | grep -q "Non-2xx"; then echo "wrk saw errors: $out" >&2; exit 1; fi
+  echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}'
+}
+
+echo "==> $duration s per run, $(nproc) cores, wrk on the same machine"
+read_plain=$(rate 2 16 -H "X-Vault-Token: $token" "$addr/v1/secret/data/bench")
+create=$(rate 2 16 -s "$work/create.lua" "$addr")
+login=$(rate 2 16 -s "$work/login.lua" "$addr")
+api PUT sys/audit/file "{\"type\":\"file\",\"options\":{\"file_path\":\"$work/audit.log\"}}" >/dev/null
+read_audit=$(rate 2 16 -H "X-Vault-Token: $token" "$addr/v1/secret/data/bench")
+lines=$(wc -l < "$work/audit.log")
+target/release/qm audit verify "$work/audit.log" >/dev/null
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+printf '\n%-42s %12s\n' "measurement (16 connections)" "requests/s"
+printf '%-42s %12s\n' "KV v2 read, no audit device (limit)" "$read_plain"
+printf '%-42s %12s\n' "KV v2 read, file audit device" "$read_audit"
+printf '%-42s %12s\n' "auth/token/create (limit for a login)" "$create"
+printf '%-42s %12s\n' "auth/approle/login" "$login"
+echo
+echo "audited reads / plain reads:  $(ratio "$read_audit" "$read_plain")  ($lines audit lines, chain verified)"
+echo "approle logins / token create: $(ratio "$login" "$create")"

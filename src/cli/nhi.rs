@@ -1,0 +1,186 @@
+//! `qm nhi list|show|offboard`: the identity inventory from the command line.
+
+use super::client::Client;
+use super::generic::{fail, print_response};
+use super::{output, ClientArgs, EXIT_OK};
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+#[derive(Subcommand)]
+pub(crate) enum NhiCommand {
+    /// List identities (riskiest first with --sort risk).
+    List {
+        /// db_role, static_db_user, aws_role, approle, jwt_role or token.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        risk_above: Option<u32>,
+        /// Only orphaned identities (owner offboarded, backend gone).
+        #[arg(long)]
+        orphaned: bool,
+        /// Not used for this long (e.g. 720h).
+        #[arg(long)]
+        unused_for: Option<String>,
+        /// id, risk or last_accessed.
+        #[arg(long, default_value = "id")]
+        sort: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Print every match as csv or jsonl (for SIEMs and spreadsheets).
+        #[arg(long)]
+        export: Option<String>,
+    },
+    /// Show one identity (its id, e.g. database/roles/app).
+    Show { id: String },
+    /// Revoke an owner's tokens and leases and disable their roles (or
+    /// hand them to --reassign-to). --dry-run shows what it would do.
+    Offboard {
+        owner: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        reassign_to: Option<String>,
+    },
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_ref().map(|v| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+        })
+        .collect();
+    parts.join("&")
+}
+
+fn print_table(identities: &[Value]) {
+    let rows: Vec<[String; 6]> = identities
+        .iter()
+        .map(|i| {
+            let text = |k: &str| i.get(k).map(output::cell).unwrap_or_default();
+            [
+                text("id"),
+                text("identity_type"),
+                text("owner"),
+                text("risk_score"),
+                text("active_leases"),
+                text("last_accessed"),
+            ]
+        })
+        .collect();
+    let header = ["ID", "TYPE", "OWNER", "RISK", "LEASES", "LAST USED"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+pub(crate) async fn run(command: NhiCommand, args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    match command {
+        NhiCommand::List {
+            kind,
+            owner,
+            risk_above,
+            orphaned,
+            unused_for,
+            sort,
+            limit,
+            export,
+        } => {
+            let query = query(&[
+                ("kind", kind),
+                ("owner", owner),
+                ("risk_above", risk_above.map(|r| r.to_string())),
+                ("orphaned", orphaned.then(|| "true".into())),
+                ("unused_for", unused_for),
+                ("sort", Some(sort)),
+                ("limit", Some(limit.to_string())),
+                ("format", export.clone()),
+            ]);
+            let path = format!("sys/nhi/identities?{query}");
+            if export.is_some() {
+                return match client.text(&path).await {
+                    Ok(text) => {
+                        print!("{text}");
+                        EXIT_OK
+                    }
+                    Err(e) => fail(e),
+                };
+            }
+            match client.call("GET", &path, None).await {
+                Ok(Some(body)) if client.json => {
+                    output::json(&body);
+                    EXIT_OK
+                }
+                Ok(Some(body)) => {
+                    let list = body["data"]["identities"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    print_table(&list);
+                    println!("({} of {})", list.len(), body["data"]["total"]);
+                    EXIT_OK
+                }
+                Ok(None) => EXIT_OK,
+                Err(e) => fail(e),
+            }
+        }
+        NhiCommand::Show { id } => match client
+            .call("GET", &format!("sys/nhi/identities/{id}"), None)
+            .await
+        {
+            Ok(Some(body)) => {
+                print_response(&client, &body);
+                EXIT_OK
+            }
+            Ok(None) => {
+                eprintln!("No identity {id}");
+                super::EXIT_API_ERROR
+            }
+            Err(e) => fail(e),
+        },
+        NhiCommand::Offboard {
+            owner,
+            dry_run,
+            reassign_to,
+        } => {
+            let mut body = json!({ "dry_run": dry_run });
+            if let Some(to) = reassign_to {
+                body["reassign_to"] = json!(to);
+            }
+            match client
+                .call(
+                    "POST",
+                    &format!("sys/nhi/owners/{owner}/offboard"),
+                    Some(body),
+                )
+                .await
+            {
+                Ok(Some(body)) => {
+                    print_response(&client, &body);
+                    EXIT_OK
+                }
+                Ok(None) => EXIT_OK,
+                Err(e) => fail(e),
+            }
+        }
+    }
+}

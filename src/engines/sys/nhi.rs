@@ -1,0 +1,235 @@
+//! `sys/nhi/*` (ours): the identity inventory (`identities`, filtered,
+//! sorted, paged, or exported as JSON lines or CSV), one identity
+//! (`identities/ID`), and offboarding an owner (`owners/OWNER/offboard`).
+
+use crate::core::pipeline::Ctx;
+use crate::core::request::{Operation, Response};
+use crate::error::ApiError;
+use crate::nhi::inventory::{self, Identity};
+use crate::nhi::paths::{self, APPROLE, JWT_ROLE, TOKEN};
+use crate::params::{optional_bool, optional_duration, optional_str, optional_u64};
+use serde_json::{json, Map, Value};
+
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<Response, ApiError> {
+    use Operation::*;
+    let rest = path.trim_start_matches("nhi/").trim_end_matches('/');
+    match (rest, op) {
+        ("identities", Read | List) => list(ctx).await,
+        (id, Read) if id.starts_with("identities/") => {
+            let id = &id["identities/".len()..];
+            let all = inventory::collect(ctx.core, ctx.active).await?;
+            let found = all
+                .into_iter()
+                .find(|i| i.id == id)
+                .ok_or(ApiError::NotFound)?;
+            Ok(Response::json(json!(found)))
+        }
+        (owner, Create | Update)
+            if owner.starts_with("owners/") && owner.ends_with("/offboard") =>
+        {
+            let owner = &owner["owners/".len()..owner.len() - "/offboard".len()];
+            offboard(ctx, owner).await
+        }
+        _ => Err(ApiError::NoHandler(format!(
+            "no handler for route \"sys/{path}\". route entry not found."
+        ))),
+    }
+}
+
+/// Whether an identity passes the request's filters.
+fn filter(ctx: &Ctx<'_>) -> Result<impl Fn(&Identity) -> bool, ApiError> {
+    let data = &ctx.req.data;
+    let kind = optional_str(data, "kind")?.map(String::from);
+    let owner = optional_str(data, "owner")?.map(String::from);
+    let mount = optional_str(data, "mount")?.map(|m| format!("{}/", m.trim_matches('/')));
+    let environment = optional_str(data, "environment")?.map(String::from);
+    let risk_above = optional_u64(data, "risk_above")?;
+    let unused_for = optional_duration(data, "unused_for")?;
+    let expires_within = optional_duration(data, "expires_within")?;
+    let orphaned = optional_bool(data, "orphaned")?;
+    let now = ctx.core.clock.now_unix();
+    Ok(move |i: &Identity| {
+        kind.as_ref().is_none_or(|k| i.identity_type == k)
+            && owner.as_ref().is_none_or(|o| &i.owner == o)
+            && mount.as_ref().is_none_or(|m| &i.mount == m)
+            && environment.as_ref().is_none_or(|e| &i.environment == e)
+            && risk_above.is_none_or(|r| u64::from(i.risk_score) > r)
+            && unused_for.is_none_or(|d| i.last_used_unix.is_none_or(|t| now - t >= d))
+            && expires_within.is_none_or(|d| i.expire_unix.is_some_and(|t| t - now <= d))
+            && orphaned.is_none_or(|o| i.orphaned == o)
+    })
+}
+
+async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let data = &ctx.req.data;
+    let keep = filter(ctx)?;
+    let mut found: Vec<Identity> = inventory::collect(ctx.core, ctx.active)
+        .await?
+        .into_iter()
+        .filter(|i| keep(i))
+        .collect();
+    match optional_str(data, "sort")?.unwrap_or("id") {
+        "id" => {}
+        "risk" => found.sort_by(|a, b| b.risk_score.cmp(&a.risk_score).then(a.id.cmp(&b.id))),
+        "last_accessed" => found.sort_by_key(|i| i.last_used_unix.unwrap_or(0)),
+        other => {
+            return Err(ApiError::bad(format!(
+                "sort: {other:?} is not one of id, risk, last_accessed"
+            )))
+        }
+    }
+    let total = found.len();
+    let offset = usize::try_from(optional_u64(data, "offset")?.unwrap_or(0)).unwrap_or(usize::MAX);
+    let limit = usize::try_from(optional_u64(data, "limit")?.unwrap_or(PAGE as u64))
+        .unwrap_or(MAX_PAGE)
+        .min(MAX_PAGE);
+    let page: Vec<Identity> = found.into_iter().skip(offset).take(limit).collect();
+    match optional_str(data, "format")?.unwrap_or("json") {
+        "json" => Ok(Response::json(json!({
+            "identities": page,
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+        }))),
+        "jsonl" => Ok(Response {
+            text: Some(page.iter().map(|i| format!("{}\n", json!(i))).collect()),
+            ..Response::default()
+        }),
+        "csv" => Ok(Response {
+            text: Some(csv(&page)),
+            ..Response::default()
+        }),
+        other => Err(ApiError::bad(format!(
+            "format: {other:?} is not one of json, jsonl, csv"
+        ))),
+    }
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+fn csv(identities: &[Identity]) -> String {
+    let mut out = String::from("id,identity_type,name,owner,purpose,environment,creation_date,last_accessed,expiration,active_leases,risk_score,risk_reasons,orphaned,disabled\n");
+    for i in identities {
+        let fields = [
+            i.id.clone(),
+            i.identity_type.to_string(),
+            i.name.clone(),
+            i.owner.clone(),
+            i.purpose.clone(),
+            i.environment.clone(),
+            i.creation_date.clone().unwrap_or_default(),
+            i.last_accessed.clone().unwrap_or_default(),
+            i.expiration.clone().unwrap_or_default(),
+            i.active_leases.to_string(),
+            i.risk_score.to_string(),
+            i.risk_reasons.join("; "),
+            i.orphaned.to_string(),
+            i.disabled.clone().unwrap_or_default(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Revokes an owner's tokens and leases and disables (or re-assigns) their
+/// roles; with `dry_run`, only says what it would do.
+async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
+    let data = &ctx.req.data;
+    if owner.is_empty() {
+        return Err(ApiError::bad("owner: required in the path"));
+    }
+    let dry_run = optional_bool(data, "dry_run")?.unwrap_or(false);
+    let reassign_to = optional_str(data, "reassign_to")?.filter(|r| !r.is_empty());
+    let (core, active) = (ctx.core, ctx.active);
+    let all = inventory::collect(core, active).await?;
+    let owned: Vec<&Identity> = all.iter().filter(|i| i.owner == owner).collect();
+    if dry_run {
+        return Ok(Response::json(json!({
+            "owner": owner,
+            "dry_run": true,
+            "identities": owned,
+        })));
+    }
+    let now = core.clock.now_unix();
+    let mut revoked_tokens = Vec::new();
+    let mut revoked_leases = 0;
+    let mut changed_roles = Vec::new();
+    for identity in &owned {
+        if identity.identity_type == TOKEN {
+            let accessor = identity.id.trim_start_matches("auth/token/accessors/");
+            if let Some(entry) = active.tokens.lookup_accessor(accessor).await? {
+                core.revoke_token(active, &entry.id_hash).await?;
+                revoked_tokens.push(identity.id.clone());
+            }
+            continue;
+        }
+        let mut meta = active.nhi.meta(&identity.id).await?.unwrap_or_default();
+        match reassign_to {
+            Some(new_owner) => meta.owner = new_owner.to_string(),
+            None => {
+                meta.disabled = Some(format!("owner {owner:?} was offboarded"));
+                for prefix in paths::lease_prefixes(&identity.id, identity.identity_type) {
+                    revoked_leases += core.revoke_prefix(active, &prefix, false, None).await?.0;
+                }
+                if matches!(identity.identity_type, APPROLE | JWT_ROLE) {
+                    revoked_tokens.extend(revoke_login_tokens(ctx, identity).await?);
+                }
+            }
+        }
+        active.nhi.put_meta(&identity.id, &meta).await?;
+        changed_roles.push(identity.id.clone());
+    }
+    active.nhi.mark_offboarded(owner, now).await?;
+    tracing::info!(%owner, roles = changed_roles.len(), tokens = revoked_tokens.len(), revoked_leases, "owner offboarded");
+    let mut answer = Map::new();
+    answer.insert("owner".into(), owner.into());
+    answer.insert("dry_run".into(), false.into());
+    answer.insert(
+        if reassign_to.is_some() {
+            "reassigned_roles"
+        } else {
+            "disabled_roles"
+        }
+        .into(),
+        json!(changed_roles),
+    );
+    answer.insert("revoked_tokens".into(), json!(revoked_tokens));
+    answer.insert("revoked_leases".into(), json!(revoked_leases));
+    if let Some(new_owner) = reassign_to {
+        answer.insert("reassigned_to".into(), Value::from(new_owner));
+    }
+    Ok(Response::data(answer))
+}
+
+/// Revokes the tokens that logged in through an auth role.
+async fn revoke_login_tokens(ctx: &Ctx<'_>, role: &Identity) -> Result<Vec<String>, ApiError> {
+    let (core, active) = (ctx.core, ctx.active);
+    let login_path = format!("{}login", role.mount);
+    let key = if role.identity_type == APPROLE {
+        "role_name"
+    } else {
+        "role"
+    };
+    let mut revoked = Vec::new();
+    for accessor in active.tokens.accessors().await.unwrap_or_default() {
+        let Some(entry) = active.tokens.lookup_accessor(&accessor).await? else {
+            continue;
+        };
+        if entry.path == login_path && entry.meta.get(key) == Some(&role.name) {
+            core.revoke_token(active, &entry.id_hash).await?;
+            revoked.push(format!("auth/token/accessors/{accessor}"));
+        }
+    }
+    Ok(revoked)
+}

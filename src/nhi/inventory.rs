@@ -1,0 +1,421 @@
+//! The identity inventory: one record per identity with its owner, what it
+//! can reach, when it was created, last used and ends, its active leases,
+//! and a risk score (0-100) whose every point has a reason:
+//!
+//! | reason | points |
+//! |---|---|
+//! | no owner | 25 |
+//! | owner offboarded | 30 |
+//! | a policy grants `*` paths, `sudo`, or is `root` | 25 |
+//! | a token that never expires | 20 |
+//! | a token with more than 30 days left | 10 |
+//! | unused for 30 days or more (or never used, 30 days after creation) | 15 |
+//! | more than 100 active leases | 10 |
+//! | a static user not rotated within its period | 20 |
+//! | an AppRole whose secret IDs work from any network | 10 |
+//! | an AWS role whose policy allows `*` actions | 20 |
+//!
+//! Orphaned: the owner was offboarded, or a role's backend connection is
+//! gone (`db_name` names no config).
+
+use super::paths::{self, APPROLE, AWS_ROLE, DB_ROLE, JWT_ROLE, STATIC_DB_USER, TOKEN};
+use crate::clock::rfc3339;
+use crate::core::mounts::Mounted;
+use crate::core::{Active, Core};
+use crate::error::ApiError;
+use crate::policy::Capabilities;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+
+const DAY: i64 = 86_400;
+const STALE_AFTER: i64 = 30 * DAY;
+const MANY_LEASES: usize = 100;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Identity {
+    pub id: String,
+    pub identity_type: &'static str,
+    pub name: String,
+    pub mount: String,
+    pub owner: String,
+    pub purpose: String,
+    pub environment: String,
+    pub labels: BTreeMap<String, String>,
+    pub creation_date: Option<String>,
+    pub last_accessed: Option<String>,
+    pub permissions: Vec<String>,
+    pub active_leases: usize,
+    pub expiration: Option<String>,
+    pub risk_score: u32,
+    pub risk_reasons: Vec<String>,
+    pub disabled: Option<String>,
+    pub orphaned: bool,
+    #[serde(skip)]
+    pub last_used_unix: Option<i64>,
+    #[serde(skip)]
+    pub expire_unix: Option<i64>,
+}
+
+/// Facts gathered once per listing.
+struct Context<'a> {
+    core: &'a Core,
+    active: &'a Active,
+    now: i64,
+    offboarded: HashMap<String, bool>,
+    policy_rules: HashMap<String, Vec<(String, Capabilities)>>,
+}
+
+impl Context<'_> {
+    async fn owner_gone(&mut self, owner: &str) -> Result<bool, ApiError> {
+        if let Some(gone) = self.offboarded.get(owner) {
+            return Ok(*gone);
+        }
+        let gone = self.active.nhi.offboarded(owner).await?.is_some();
+        self.offboarded.insert(owner.to_string(), gone);
+        Ok(gone)
+    }
+
+    /// "path: capabilities" lines for policies, and whether any is broad.
+    async fn policy_permissions(
+        &mut self,
+        names: &[String],
+    ) -> Result<(Vec<String>, Option<String>), ApiError> {
+        let mut lines = Vec::new();
+        let mut broad = None;
+        for name in names {
+            if name == "root" {
+                broad = Some("holds the root policy".to_string());
+                lines.push("*: root".into());
+                continue;
+            }
+            if !self.policy_rules.contains_key(name) {
+                let rules = match self.active.policies.get(name).await? {
+                    Some(policy) => policy
+                        .rules
+                        .iter()
+                        .map(|r| (r.pattern.clone(), r.capabilities))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                self.policy_rules.insert(name.clone(), rules);
+            }
+            for (pattern, caps) in self.policy_rules.get(name).into_iter().flatten() {
+                lines.push(format!("{pattern}: {}", caps.names().join(",")));
+                if broad.is_none() && (pattern == "*" || caps.contains(Capabilities::SUDO)) {
+                    broad = Some(format!(
+                        "policy {name:?} grants {pattern:?} ({})",
+                        caps.names().join(",")
+                    ));
+                }
+            }
+        }
+        Ok((lines, broad))
+    }
+}
+
+fn strings(config: &Map<String, Value>, field: &str) -> Vec<String> {
+    match config.get(field) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn parse_time(text: &str) -> Option<i64> {
+    humantime::parse_rfc3339(text)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
+/// Every identity the broker knows, in id order.
+pub async fn collect(core: &Core, active: &Active) -> Result<Vec<Identity>, ApiError> {
+    let mut ctx = Context {
+        core,
+        active,
+        now: core.clock.now_unix(),
+        offboarded: HashMap::new(),
+        policy_rules: HashMap::new(),
+    };
+    let mut out = Vec::new();
+    for mounted in active.mounts.snapshot().iter() {
+        for (list, kind) in paths::role_collections(&mounted.entry.kind) {
+            let names = core.backend_list(mounted, list).await?;
+            for name in names {
+                let config = core
+                    .backend_read(mounted, &format!("{list}{name}"))
+                    .await?
+                    .unwrap_or_default();
+                out.push(role_identity(&mut ctx, mounted, list, kind, &name, &config).await?);
+            }
+        }
+    }
+    for accessor in active.tokens.accessors().await.unwrap_or_default() {
+        if let Some(entry) = active.tokens.lookup_accessor(&accessor).await? {
+            if !entry.is_wrapping() {
+                out.push(token_identity(&mut ctx, &entry).await?);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+async fn role_identity(
+    ctx: &mut Context<'_>,
+    mounted: &Mounted,
+    list: &str,
+    kind: &'static str,
+    name: &str,
+    config: &Map<String, Value>,
+) -> Result<Identity, ApiError> {
+    let id = format!("{}{list}{name}", mounted.entry.path);
+    let meta = ctx.active.nhi.meta(&id).await?.unwrap_or_default();
+    let mut reasons: Vec<(u32, String)> = Vec::new();
+    let mut permissions = Vec::new();
+    let mut orphaned = false;
+    match kind {
+        DB_ROLE => {
+            permissions = strings(config, "creation_statements")
+                .into_iter()
+                .filter(|s| s.to_uppercase().contains("GRANT"))
+                .collect();
+            if permissions.is_empty() {
+                permissions.push("login only".into());
+            }
+            let db = config
+                .get("db_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if ctx
+                .core
+                .backend_read(mounted, &format!("config/{db}"))
+                .await?
+                .is_none()
+            {
+                orphaned = true;
+                reasons.push((10, format!("its database connection {db:?} is gone")));
+            }
+        }
+        STATIC_DB_USER => {
+            let user = config
+                .get("username")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            permissions.push(format!("the password of existing user {user:?}"));
+            let period = config
+                .get("rotation_period")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let last = config
+                .get("last_vault_rotation")
+                .and_then(Value::as_str)
+                .and_then(parse_time);
+            if let Some(last) = last.filter(|_| period > 0) {
+                if ctx.now > last + period + 60 {
+                    reasons.push((
+                        20,
+                        format!("not rotated for {} s (period {period} s)", ctx.now - last),
+                    ));
+                }
+            }
+        }
+        AWS_ROLE => {
+            permissions.extend(
+                strings(config, "role_arns")
+                    .into_iter()
+                    .map(|a| format!("assume {a}")),
+            );
+            permissions.extend(
+                strings(config, "policy_arns")
+                    .into_iter()
+                    .map(|a| format!("policy {a}")),
+            );
+            let document = config
+                .get("policy_document")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !document.is_empty() {
+                permissions.push(format!("inline policy: {document}"));
+            }
+            let compact: String = document.chars().filter(|c| !c.is_whitespace()).collect();
+            if compact.contains("\"Action\":\"*\"")
+                || compact.contains("\"*\"]")
+                || compact.contains("[\"*\"")
+            {
+                reasons.push((20, "its policy allows \"*\" actions".into()));
+            }
+        }
+        APPROLE | JWT_ROLE => {
+            let (lines, broad) = ctx
+                .policy_permissions(&strings(config, "token_policies"))
+                .await?;
+            permissions = lines;
+            if let Some(broad) = broad {
+                reasons.push((25, broad));
+            }
+            let unbound = config.get("bind_secret_id").and_then(Value::as_bool) == Some(true)
+                && strings(config, "secret_id_bound_cidrs").is_empty()
+                && strings(config, "token_bound_cidrs").is_empty();
+            if kind == APPROLE && unbound {
+                reasons.push((
+                    10,
+                    "its secret IDs work from any network (no CIDR bounds)".into(),
+                ));
+            }
+        }
+        _ => {}
+    }
+    let mut active_leases = 0;
+    for prefix in paths::lease_prefixes(&id, kind) {
+        active_leases += ctx
+            .active
+            .leases
+            .count_with_prefix(&prefix, usize::MAX)
+            .await?;
+    }
+    let last_used = ctx.active.nhi.last_used(&id).await?;
+    let created = (meta.created > 0).then_some(meta.created);
+    finish(
+        ctx,
+        Record {
+            id,
+            kind,
+            name: name.to_string(),
+            mount: mounted.entry.path.clone(),
+            meta,
+            created,
+            last_used,
+            permissions,
+            active_leases,
+            expire: None,
+            reasons,
+            orphaned,
+        },
+    )
+    .await
+}
+
+async fn token_identity(
+    ctx: &mut Context<'_>,
+    entry: &crate::auth::token::store::TokenEntry,
+) -> Result<Identity, ApiError> {
+    let id = format!("auth/token/accessors/{}", entry.accessor);
+    let field = |key: &str| entry.meta.get(key).cloned().unwrap_or_default();
+    let meta = super::IdentityMeta {
+        owner: field("owner"),
+        purpose: field("purpose"),
+        environment: field("environment"),
+        created: entry.creation_time,
+        ..super::IdentityMeta::default()
+    };
+    let mut reasons = Vec::new();
+    let (permissions, broad) = ctx.policy_permissions(&entry.policies).await?;
+    if let Some(broad) = broad {
+        reasons.push((25, broad));
+    }
+    match entry.expire_time {
+        None => reasons.push((20, "never expires".to_string())),
+        Some(expire) if expire - ctx.now > STALE_AFTER => {
+            reasons.push((10, format!("{} days left", (expire - ctx.now) / DAY)));
+        }
+        Some(_) => {}
+    }
+    let active_leases = ctx.active.leases.of_token(&entry.id_hash).await?.len();
+    let last_used = ctx.active.nhi.last_used(&id).await?;
+    finish(
+        ctx,
+        Record {
+            id,
+            kind: TOKEN,
+            name: entry.display_name.clone(),
+            mount: "auth/token/".into(),
+            meta,
+            created: Some(entry.creation_time),
+            last_used,
+            permissions,
+            active_leases,
+            expire: entry.expire_time,
+            reasons,
+            orphaned: false,
+        },
+    )
+    .await
+}
+
+/// What the two kinds of identity share before scoring.
+struct Record {
+    id: String,
+    kind: &'static str,
+    name: String,
+    mount: String,
+    meta: super::IdentityMeta,
+    created: Option<i64>,
+    last_used: Option<i64>,
+    permissions: Vec<String>,
+    active_leases: usize,
+    expire: Option<i64>,
+    reasons: Vec<(u32, String)>,
+    orphaned: bool,
+}
+
+async fn finish(ctx: &mut Context<'_>, mut r: Record) -> Result<Identity, ApiError> {
+    if r.meta.owner.is_empty() {
+        r.reasons.push((25, "no owner".into()));
+    } else if ctx.owner_gone(&r.meta.owner).await? {
+        r.reasons
+            .push((30, format!("owner {:?} was offboarded", r.meta.owner)));
+        r.orphaned = true;
+    }
+    match r.last_used.or(r.created) {
+        Some(since) if ctx.now - since >= STALE_AFTER => {
+            let what = if r.last_used.is_some() {
+                "unused"
+            } else {
+                "never used"
+            };
+            r.reasons
+                .push((15, format!("{what} for {} days", (ctx.now - since) / DAY)));
+        }
+        _ => {}
+    }
+    if r.active_leases > MANY_LEASES {
+        r.reasons
+            .push((10, format!("{} active leases", r.active_leases)));
+    }
+    let score = r
+        .reasons
+        .iter()
+        .map(|(points, _)| points)
+        .sum::<u32>()
+        .min(100);
+    Ok(Identity {
+        id: r.id,
+        identity_type: r.kind,
+        name: r.name,
+        mount: r.mount,
+        owner: r.meta.owner,
+        purpose: r.meta.purpose,
+        environment: r.meta.environment,
+        labels: r.meta.labels,
+        creation_date: r.created.map(rfc3339),
+        last_accessed: r.last_used.map(rfc3339),
+        permissions: r.permissions,
+        active_leases: r.active_leases,
+        expiration: r.expire.map(rfc3339),
+        risk_score: score,
+        risk_reasons: r
+            .reasons
+            .into_iter()
+            .map(|(points, why)| format!("+{points}: {why}"))
+            .collect(),
+        disabled: r.meta.disabled,
+        orphaned: r.orphaned,
+        last_used_unix: r.last_used,
+        expire_unix: r.expire,
+    })
+}

@@ -1,0 +1,179 @@
+//! Non-human identities: who owns each identity-bearing object, when it was
+//! last used, and whether it was disabled (its owner offboarded).
+//!
+//! Identities are the objects that mint credentials or are credentials:
+//! engine roles (`database/roles/NAME`, `database/static-roles/NAME`,
+//! `aws/roles/NAME`), auth roles (`auth/approle/role/NAME`,
+//! `auth/jwt/role/NAME`) and tokens (`auth/token/accessors/ACCESSOR`). A
+//! write to a role may carry `owner`, `purpose`, `environment` and `labels`;
+//! the core keeps them here, next to the backend's own role (no plugin needs
+//! to know), and adds them to the role's read. Tokens take theirs from
+//! `meta.owner`, `meta.purpose`, `meta.environment`.
+//!
+//! Keys below `sys/nhi/`: `meta/<identity>`, `used/<identity>` (unix
+//! seconds, written at most once a minute per identity, relaxed),
+//! `owners/<owner>` (offboarding time).
+
+pub mod inventory;
+pub mod paths;
+
+use crate::barrier::{StorageView, Write};
+use crate::error::ApiError;
+use crate::params::{optional_str, optional_string_map};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+/// How often one identity's last use is written.
+const TOUCH_EVERY: i64 = 60;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdentityMeta {
+    pub owner: String,
+    pub purpose: String,
+    pub environment: String,
+    pub labels: BTreeMap<String, String>,
+    /// Unix seconds of the first write the broker saw.
+    pub created: i64,
+    /// Why the identity may no longer mint credentials, if it may not.
+    #[serde(default)]
+    pub disabled: Option<String>,
+}
+
+/// The ownership fields of a role write.
+#[derive(Debug, Default)]
+pub struct OwnershipFields {
+    owner: Option<String>,
+    purpose: Option<String>,
+    environment: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+}
+
+impl OwnershipFields {
+    /// Removes the ownership fields from a role write (the backend never
+    /// sees them).
+    pub fn take(data: &mut Map<String, Value>) -> Result<Self, ApiError> {
+        let text = |data: &Map<String, Value>, f: &str| -> Result<Option<String>, ApiError> {
+            Ok(optional_str(data, f)?.map(|v| v.trim().to_string()))
+        };
+        let fields = Self {
+            owner: text(data, "owner")?,
+            purpose: text(data, "purpose")?,
+            environment: text(data, "environment")?,
+            labels: optional_string_map(data, "labels")?,
+        };
+        for field in ["owner", "purpose", "environment", "labels"] {
+            data.remove(field);
+        }
+        Ok(fields)
+    }
+
+    fn apply(self, meta: &mut IdentityMeta) {
+        if let Some(owner) = self.owner {
+            meta.owner = owner;
+        }
+        if let Some(purpose) = self.purpose {
+            meta.purpose = purpose;
+        }
+        if let Some(environment) = self.environment {
+            meta.environment = environment;
+        }
+        if let Some(labels) = self.labels {
+            meta.labels = labels;
+        }
+    }
+}
+
+pub struct NhiStore {
+    view: StorageView,
+    // A std lock: a map lookup per request, never held across an await.
+    touched: Mutex<HashMap<String, i64>>,
+}
+
+impl NhiStore {
+    pub fn new(view: StorageView) -> Self {
+        Self {
+            view,
+            touched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn meta(&self, identity: &str) -> Result<Option<IdentityMeta>, ApiError> {
+        Ok(self.view.get_json(&format!("meta/{identity}")).await?)
+    }
+
+    /// Records a role write's ownership fields (creating the record, with
+    /// its creation time, on the first write).
+    pub async fn record_write(
+        &self,
+        identity: &str,
+        fields: OwnershipFields,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let mut meta = self.meta(identity).await?.unwrap_or(IdentityMeta {
+            created: now,
+            ..IdentityMeta::default()
+        });
+        fields.apply(&mut meta);
+        self.put_meta(identity, &meta).await
+    }
+
+    pub async fn put_meta(&self, identity: &str, meta: &IdentityMeta) -> Result<(), ApiError> {
+        Ok(self
+            .view
+            .put_json(&format!("meta/{identity}"), meta)
+            .await?)
+    }
+
+    pub async fn forget(&self, identity: &str) -> Result<(), ApiError> {
+        self.view
+            .write(vec![
+                Write::Delete(format!("meta/{identity}")),
+                Write::Delete(format!("used/{identity}")),
+            ])
+            .await?;
+        Ok(())
+    }
+
+    /// Why `identity` may not mint credentials, if it may not.
+    pub async fn disabled(&self, identity: &str) -> Result<Option<String>, ApiError> {
+        Ok(self.meta(identity).await?.and_then(|m| m.disabled))
+    }
+
+    /// Notes a use; written at most once a minute per identity.
+    pub fn touch(&self, identity: &str, now: i64) {
+        let due = match self.touched.lock() {
+            Ok(mut touched) => match touched.get(identity) {
+                Some(last) if now - last < TOUCH_EVERY => false,
+                _ => {
+                    touched.insert(identity.to_string(), now);
+                    true
+                }
+            },
+            Err(_) => false,
+        };
+        if due {
+            let write = Write::json(format!("used/{identity}"), &now);
+            if let Err(e) = self.view.write_relaxed(vec![write]) {
+                tracing::warn!(error = %e, "recording an identity's last use failed");
+            }
+        }
+    }
+
+    pub async fn last_used(&self, identity: &str) -> Result<Option<i64>, ApiError> {
+        Ok(self.view.get_json(&format!("used/{identity}")).await?)
+    }
+
+    /// When `owner` was offboarded, if they were.
+    pub async fn offboarded(&self, owner: &str) -> Result<Option<i64>, ApiError> {
+        if owner.is_empty() || owner.contains('/') {
+            return Ok(None);
+        }
+        Ok(self.view.get_json(&format!("owners/{owner}")).await?)
+    }
+
+    pub async fn mark_offboarded(&self, owner: &str, now: i64) -> Result<(), ApiError> {
+        Ok(self.view.put_json(&format!("owners/{owner}"), &now).await?)
+    }
+}

@@ -1,0 +1,315 @@
+//! The identity inventory on a small estate: owners on roles and tokens,
+//! what each can reach, its leases, risk reasons, the orphan filter,
+//! exports, and offboarding (dry run, then for real: leases and Postgres
+//! users gone, tokens refused, roles disabled or re-assigned, on the audit
+//! record).
+
+use super::common::{ok_stdout, pg_roles, pg_url, TestServer};
+use serde_json::{json, Value};
+
+const CREATE_USER: &str =
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'";
+
+async fn ok(server: &TestServer, method: &str, path: &str, body: Value) -> Value {
+    let (status, answer) = server.root(method, path, Some(body)).await;
+    assert!(status == 200 || status == 204, "{path}: {status} {answer}");
+    answer
+}
+
+async fn identities(server: &TestServer, query: &str) -> Vec<Value> {
+    let (status, body) = server
+        .root("GET", &format!("sys/nhi/identities?{query}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"]["identities"]
+        .as_array()
+        .cloned()
+        .expect("identities")
+}
+
+fn find<'a>(list: &'a [Value], id: &str) -> &'a Value {
+    list.iter()
+        .find(|i| i["id"] == id)
+        .unwrap_or_else(|| panic!("{id} in {list:#?}"))
+}
+
+fn has_reason(identity: &Value, text: &str) -> bool {
+    identity["risk_reasons"].as_array().is_some_and(|r| {
+        r.iter()
+            .any(|r| r.as_str().is_some_and(|r| r.contains(text)))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_risk_and_offboarding() {
+    let server = TestServer::dev();
+    let log = server.temp_path("audit.log");
+    ok(
+        &server,
+        "PUT",
+        "sys/audit/file",
+        json!({"type": "file", "options": {"file_path": log}}),
+    )
+    .await;
+    ok(
+        &server,
+        "POST",
+        "sys/mounts/database",
+        json!({"type": "database"}),
+    )
+    .await;
+    for name in ["pg", "old"] {
+        ok(&server, "POST", &format!("database/config/{name}"),
+            json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg_url(), "allowed_roles": "*"})).await;
+    }
+    ok(&server, "POST", "database/roles/app", json!({
+        "db_name": "pg", "creation_statements": [CREATE_USER, "GRANT pg_read_all_data TO \"{{name}}\""],
+        "default_ttl": "1h", "max_ttl": "2h",
+        "owner": "alice", "purpose": "billing API reads", "environment": "prod", "labels": {"team": "billing"},
+    })).await;
+    ok(
+        &server,
+        "POST",
+        "database/roles/legacy",
+        json!({"db_name": "old", "creation_statements": CREATE_USER}),
+    )
+    .await;
+    ok(&server, "DELETE", "database/config/old", json!({})).await;
+    ok(
+        &server,
+        "POST",
+        "database/roles/reports",
+        json!({
+            "db_name": "pg", "creation_statements": CREATE_USER, "owner": "dave",
+        }),
+    )
+    .await;
+    ok(
+        &server,
+        "PUT",
+        "sys/policies/acl/wild",
+        json!({"policy": "path \"*\" { capabilities = [\"read\", \"sudo\"] }"}),
+    )
+    .await;
+    ok(
+        &server,
+        "POST",
+        "sys/auth/approle",
+        json!({"type": "approle"}),
+    )
+    .await;
+    ok(
+        &server,
+        "POST",
+        "auth/approle/role/ci",
+        json!({"token_policies": "wild", "owner": "alice"}),
+    )
+    .await;
+    let bob = ok(
+        &server,
+        "POST",
+        "auth/token/create",
+        json!({"policies": ["default"], "ttl": "1h", "meta": {"owner": "bob", "purpose": "cron"}}),
+    )
+    .await;
+    let bob_accessor = bob["auth"]["accessor"]
+        .as_str()
+        .expect("accessor")
+        .to_string();
+    let mut users = Vec::new();
+    for _ in 0..2 {
+        let creds = ok(&server, "GET", "database/creds/app", json!(null)).await;
+        users.push(
+            creds["data"]["username"]
+                .as_str()
+                .expect("username")
+                .to_string(),
+        );
+    }
+    let role_id = ok(&server, "GET", "auth/approle/role/ci/role-id", json!(null)).await;
+    let role_id = role_id["data"]["role_id"]
+        .as_str()
+        .expect("role_id")
+        .to_string();
+    let secret_id = ok(&server, "POST", "auth/approle/role/ci/secret-id", json!({})).await;
+    let secret_id = secret_id["data"]["secret_id"]
+        .as_str()
+        .expect("secret_id")
+        .to_string();
+    let login = |server: &TestServer| {
+        let body = json!({"role_id": role_id, "secret_id": secret_id});
+        let server_addr = server.addr.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{server_addr}/v1/auth/approle/login"))
+                .json(&body)
+                .send()
+                .await
+                .expect("login");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, ci_login) = login(&server).await;
+    assert_eq!(status, 200, "{ci_login}");
+    let ci_token = ci_login["auth"]["client_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+
+    // The role read shows its ownership; the backend never saw the fields.
+    let app = ok(&server, "GET", "database/roles/app", json!(null)).await;
+    assert_eq!(app["data"]["owner"], "alice");
+    assert_eq!(app["data"]["labels"]["team"], "billing");
+
+    let all = identities(&server, "limit=1000").await;
+    let app = find(&all, "database/roles/app");
+    assert_eq!(app["identity_type"], "db_role");
+    assert_eq!(
+        (
+            app["owner"].as_str(),
+            app["purpose"].as_str(),
+            app["environment"].as_str()
+        ),
+        (Some("alice"), Some("billing API reads"), Some("prod"))
+    );
+    assert_eq!(app["active_leases"], 2);
+    assert!(
+        app["permissions"]
+            .to_string()
+            .contains("GRANT pg_read_all_data"),
+        "{app}"
+    );
+    assert!(
+        app["creation_date"].is_string() && app["last_accessed"].is_string(),
+        "{app}"
+    );
+    assert!(!has_reason(app, "no owner"), "{app}");
+    let legacy = find(&all, "database/roles/legacy");
+    assert!(
+        has_reason(legacy, "no owner") && legacy["orphaned"] == true,
+        "{legacy}"
+    );
+    let ci = find(&all, "auth/approle/role/ci");
+    assert_eq!(ci["identity_type"], "approle");
+    assert!(has_reason(ci, "policy \"wild\" grants \"*\""), "{ci}");
+    assert!(has_reason(ci, "any network"), "{ci}");
+    let bob_id = format!("auth/token/accessors/{bob_accessor}");
+    let bob_token = find(&all, &bob_id);
+    assert_eq!(
+        (
+            bob_token["identity_type"].as_str(),
+            bob_token["owner"].as_str()
+        ),
+        (Some("token"), Some("bob"))
+    );
+    let root = all
+        .iter()
+        .find(|i| i["name"] == "root")
+        .expect("the root token");
+    assert!(
+        has_reason(root, "never expires") && has_reason(root, "root policy"),
+        "{root}"
+    );
+    assert!(root["risk_score"].as_u64().unwrap_or(0) >= 70);
+
+    // Filters and exports.
+    let approles = identities(&server, "kind=approle").await;
+    assert_eq!(approles.len(), 1);
+    assert_eq!(identities(&server, "owner=alice").await.len(), 2);
+    let orphans = identities(&server, "orphaned=true").await;
+    assert_eq!(
+        orphans.iter().map(|i| i["id"].clone()).collect::<Vec<_>>(),
+        vec![json!("database/roles/legacy")]
+    );
+    let risky = identities(&server, "risk_above=60&sort=risk").await;
+    assert_eq!(risky[0]["name"], "root");
+    let csv = ok_stdout(&server.qm(&server.root_token, &["nhi", "list", "--export", "csv"]));
+    assert!(csv.starts_with("id,identity_type,name,owner"), "{csv}");
+    assert!(
+        csv.contains("database/roles/app,db_role,app,alice"),
+        "{csv}"
+    );
+    let table = ok_stdout(&server.qm(&server.root_token, &["nhi", "list", "--sort", "risk"]));
+    assert!(
+        table.starts_with("ID") && table.contains("auth/approle/role/ci"),
+        "{table}"
+    );
+
+    // Offboarding alice: the dry run changes nothing.
+    let dry = ok(
+        &server,
+        "POST",
+        "sys/nhi/owners/alice/offboard",
+        json!({"dry_run": true}),
+    )
+    .await;
+    assert_eq!(dry["data"]["identities"].as_array().map(Vec::len), Some(2));
+    assert_eq!(pg_roles(&users[0]).await.len(), 1);
+    let done = ok(&server, "POST", "sys/nhi/owners/alice/offboard", json!({})).await;
+    assert_eq!(done["data"]["revoked_leases"], 2, "{done}");
+    for user in &users {
+        assert!(pg_roles(user).await.is_empty(), "{user} dropped");
+    }
+    let (status, body) = server.root("GET", "database/creds/app", None).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["errors"][0]
+        .as_str()
+        .is_some_and(|e| e.contains("disabled")));
+    assert_eq!(
+        login(&server).await.0,
+        403,
+        "logins through her AppRole are refused"
+    );
+    let (status, _) = server
+        .call("GET", "auth/token/lookup-self", Some(&ci_token), None)
+        .await;
+    assert_eq!(
+        status, 403,
+        "tokens that came through her AppRole are revoked"
+    );
+    let app = find(
+        &identities(&server, "owner=alice").await,
+        "database/roles/app",
+    )
+    .clone();
+    assert!(
+        has_reason(&app, "offboarded") && app["orphaned"] == true,
+        "{app}"
+    );
+
+    // Bob's token goes; dave's role is handed to erin and keeps working.
+    ok(&server, "POST", "sys/nhi/owners/bob/offboard", json!({})).await;
+    let (status, _) = server
+        .root(
+            "POST",
+            "auth/token/lookup-accessor",
+            Some(json!({"accessor": bob_accessor})),
+        )
+        .await;
+    assert_eq!(status, 400, "bob's token is revoked");
+    let handed = ok(
+        &server,
+        "POST",
+        "sys/nhi/owners/dave/offboard",
+        json!({"reassign_to": "erin"}),
+    )
+    .await;
+    assert_eq!(
+        handed["data"]["reassigned_roles"],
+        json!(["database/roles/reports"])
+    );
+    let reports = ok(&server, "GET", "database/roles/reports", json!(null)).await;
+    assert_eq!(reports["data"]["owner"], "erin");
+    let creds = ok(&server, "GET", "database/creds/reports", json!(null)).await;
+    assert!(creds["data"]["username"].is_string());
+
+    let audit = std::fs::read_to_string(&log).expect("audit log");
+    assert!(
+        audit.contains("\"path\":\"sys/nhi/owners/alice/offboard\""),
+        "offboarding is on the audit record"
+    );
+}
