@@ -23,8 +23,8 @@ pub(crate) enum NhiCommand {
         /// Not used for this long (e.g. 720h).
         #[arg(long)]
         unused_for: Option<String>,
-        /// id, risk or last_accessed.
-        #[arg(long, default_value = "id")]
+        /// source (mounts, then tokens; fastest), id, risk or last_accessed.
+        #[arg(long, default_value = "source")]
         sort: String,
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -136,7 +136,10 @@ pub(crate) async fn run(command: NhiCommand, args: &ClientArgs) -> i32 {
                         .cloned()
                         .unwrap_or_default();
                     print_table(&list);
-                    println!("({} of {})", list.len(), body["data"]["total"]);
+                    match body["data"]["total"].as_u64() {
+                        Some(total) => println!("({} of {total})", list.len()),
+                        None => println!("({} shown; more with --limit)", list.len()),
+                    }
                     EXIT_OK
                 }
                 Ok(None) => EXIT_OK,

@@ -17,6 +17,11 @@
 //!
 //! Orphaned: the owner was offboarded, or a role's backend connection is
 //! gone (`db_name` names no config).
+//!
+//! Identities come in source order (mounts in table order, each one's
+//! roles by name, then tokens by accessor), and a listing stops reading as
+//! soon as its page is full, so the first page costs the same with 100 or
+//! 100,000 identities. Active leases are counted up to 10,000.
 
 use super::paths::{self, APPROLE, AWS_ROLE, DB_ROLE, JWT_ROLE, STATIC_DB_USER, TOKEN};
 use crate::clock::rfc3339;
@@ -31,6 +36,22 @@ use std::collections::{BTreeMap, HashMap};
 const DAY: i64 = 86_400;
 const STALE_AFTER: i64 = 30 * DAY;
 const MANY_LEASES: usize = 100;
+/// Lease counts stop here (a role with a million leases is not re-counted
+/// on every listing).
+const COUNT_LEASES_UP_TO: usize = 10_000;
+
+/// A listing: which identities to keep, and how many are wanted.
+pub struct Scan<'f> {
+    pub keep: &'f (dyn Fn(&Identity) -> bool + Sync),
+    /// Stop after this many kept identities; `None` reads everything.
+    pub want: Option<usize>,
+}
+
+impl Scan<'_> {
+    fn full(&self, found: &[Identity]) -> bool {
+        self.want.is_some_and(|want| found.len() >= want)
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Identity {
@@ -132,8 +153,13 @@ fn parse_time(text: &str) -> Option<i64> {
         .and_then(|d| i64::try_from(d.as_secs()).ok())
 }
 
-/// Every identity the broker knows, in id order.
-pub async fn collect(core: &Core, active: &Active) -> Result<Vec<Identity>, ApiError> {
+/// The identities `scan` keeps, in source order; the flag says whether
+/// every identity was read (so a count of them is the total).
+pub async fn collect(
+    core: &Core,
+    active: &Active,
+    scan: &Scan<'_>,
+) -> Result<(Vec<Identity>, bool), ApiError> {
     let mut ctx = Context {
         core,
         active,
@@ -144,25 +170,47 @@ pub async fn collect(core: &Core, active: &Active) -> Result<Vec<Identity>, ApiE
     let mut out = Vec::new();
     for mounted in active.mounts.snapshot().iter() {
         for (list, kind) in paths::role_collections(&mounted.entry.kind) {
-            let names = core.backend_list(mounted, list).await?;
-            for name in names {
+            for name in core.backend_list(mounted, list).await? {
+                if scan.full(&out) {
+                    return Ok((out, false));
+                }
                 let config = core
                     .backend_read(mounted, &format!("{list}{name}"))
                     .await?
                     .unwrap_or_default();
-                out.push(role_identity(&mut ctx, mounted, list, kind, &name, &config).await?);
+                let identity = role_identity(&mut ctx, mounted, list, kind, &name, &config).await?;
+                if (scan.keep)(&identity) {
+                    out.push(identity);
+                }
             }
         }
     }
-    for accessor in active.tokens.accessors().await.unwrap_or_default() {
-        if let Some(entry) = active.tokens.lookup_accessor(&accessor).await? {
-            if !entry.is_wrapping() {
-                out.push(token_identity(&mut ctx, &entry).await?);
+    // Accessors are read in growing chunks, so a first page reads few.
+    let mut chunk = 256;
+    let mut seen = 0;
+    loop {
+        let accessors = active.tokens.accessors_limited(seen + chunk).await?;
+        let done = accessors.len() < seen + chunk;
+        for accessor in &accessors[seen.min(accessors.len())..] {
+            if scan.full(&out) {
+                return Ok((out, false));
+            }
+            if let Some(entry) = active.tokens.lookup_accessor(accessor).await? {
+                if entry.is_wrapping() {
+                    continue;
+                }
+                let identity = token_identity(&mut ctx, &entry).await?;
+                if (scan.keep)(&identity) {
+                    out.push(identity);
+                }
             }
         }
+        if done {
+            return Ok((out, true));
+        }
+        seen = accessors.len();
+        chunk *= 4;
     }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(out)
 }
 
 async fn role_identity(
@@ -275,7 +323,7 @@ async fn role_identity(
         active_leases += ctx
             .active
             .leases
-            .count_with_prefix(&prefix, usize::MAX)
+            .count_with_prefix(&prefix, COUNT_LEASES_UP_TO)
             .await?;
     }
     let last_used = ctx.active.nhi.last_used(&id).await?;

@@ -361,6 +361,15 @@ impl TokenStore {
         Ok(self.view.get_json(&format!("wrapped/{id_hash}")).await?)
     }
 
+    /// The first `limit` accessors, in order.
+    pub async fn accessors_limited(&self, limit: usize) -> Result<Vec<String>, ApiError> {
+        let keys = self.view.keys_limited("accessor/", limit).await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("accessor/").map(String::from))
+            .collect())
+    }
+
     /// Every accessor, for `auth/token/accessors`.
     pub async fn accessors(&self) -> Result<Vec<String>, ApiError> {
         Ok(self.view.list("accessor/").await?)

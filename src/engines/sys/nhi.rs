@@ -1,11 +1,11 @@
 //! `sys/nhi/*` (ours): the identity inventory (`identities`, filtered,
-//! sorted, paged, or exported as JSON lines or CSV), one identity
+//! sorted, paged (`offset`, `limit`; `total` when every identity was read), or exported as JSON lines or CSV), one identity
 //! (`identities/ID`), and offboarding an owner (`owners/OWNER/offboard`).
 
 use crate::core::pipeline::Ctx;
 use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
-use crate::nhi::inventory::{self, Identity};
+use crate::nhi::inventory::{self, Identity, Scan};
 use crate::nhi::paths::{self, APPROLE, JWT_ROLE, TOKEN};
 use crate::params::{optional_bool, optional_duration, optional_str, optional_u64};
 use serde_json::{json, Map, Value};
@@ -20,11 +20,12 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
         ("identities", Read | List) => list(ctx).await,
         (id, Read) if id.starts_with("identities/") => {
             let id = &id["identities/".len()..];
-            let all = inventory::collect(ctx.core, ctx.active).await?;
-            let found = all
-                .into_iter()
-                .find(|i| i.id == id)
-                .ok_or(ApiError::NotFound)?;
+            let scan = Scan {
+                keep: &|i: &Identity| i.id == id,
+                want: Some(1),
+            };
+            let (found, _) = inventory::collect(ctx.core, ctx.active, &scan).await?;
+            let found = found.into_iter().next().ok_or(ApiError::NotFound)?;
             Ok(Response::json(json!(found)))
         }
         (owner, Create | Update)
@@ -40,7 +41,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
 }
 
 /// Whether an identity passes the request's filters.
-fn filter(ctx: &Ctx<'_>) -> Result<impl Fn(&Identity) -> bool, ApiError> {
+fn filter(ctx: &Ctx<'_>) -> Result<impl Fn(&Identity) -> bool + Sync, ApiError> {
     let data = &ctx.req.data;
     let kind = optional_str(data, "kind")?.map(String::from);
     let owner = optional_str(data, "owner")?.map(String::from);
@@ -66,31 +67,35 @@ fn filter(ctx: &Ctx<'_>) -> Result<impl Fn(&Identity) -> bool, ApiError> {
 async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let data = &ctx.req.data;
     let keep = filter(ctx)?;
-    let mut found: Vec<Identity> = inventory::collect(ctx.core, ctx.active)
-        .await?
-        .into_iter()
-        .filter(|i| keep(i))
-        .collect();
-    match optional_str(data, "sort")?.unwrap_or("id") {
-        "id" => {}
-        "risk" => found.sort_by(|a, b| b.risk_score.cmp(&a.risk_score).then(a.id.cmp(&b.id))),
-        "last_accessed" => found.sort_by_key(|i| i.last_used_unix.unwrap_or(0)),
-        other => {
-            return Err(ApiError::bad(format!(
-                "sort: {other:?} is not one of id, risk, last_accessed"
-            )))
-        }
-    }
-    let total = found.len();
     let offset = usize::try_from(optional_u64(data, "offset")?.unwrap_or(0)).unwrap_or(usize::MAX);
     let limit = usize::try_from(optional_u64(data, "limit")?.unwrap_or(PAGE as u64))
         .unwrap_or(MAX_PAGE)
         .min(MAX_PAGE);
+    let sort = optional_str(data, "sort")?.unwrap_or("source");
+    // In source order a page needs only the identities up to its end (and
+    // one more, to say whether there are more); other orders read all.
+    let want = (sort == "source").then(|| offset.saturating_add(limit).saturating_add(1));
+    let scan = Scan { keep: &keep, want };
+    let (mut found, complete) = inventory::collect(ctx.core, ctx.active, &scan).await?;
+    match sort {
+        "source" => {}
+        "id" => found.sort_by(|a, b| a.id.cmp(&b.id)),
+        "risk" => found.sort_by(|a, b| b.risk_score.cmp(&a.risk_score).then(a.id.cmp(&b.id))),
+        "last_accessed" => found.sort_by_key(|i| i.last_used_unix.unwrap_or(0)),
+        other => {
+            return Err(ApiError::bad(format!(
+                "sort: {other:?} is not one of source, id, risk, last_accessed"
+            )))
+        }
+    }
+    let total = complete.then_some(found.len());
+    let more = found.len() > offset.saturating_add(limit);
     let page: Vec<Identity> = found.into_iter().skip(offset).take(limit).collect();
     match optional_str(data, "format")?.unwrap_or("json") {
         "json" => Ok(Response::json(json!({
             "identities": page,
             "total": total,
+            "more": more,
             "offset": offset,
             "limit": limit,
         }))),
@@ -152,8 +157,12 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
     let dry_run = optional_bool(data, "dry_run")?.unwrap_or(false);
     let reassign_to = optional_str(data, "reassign_to")?.filter(|r| !r.is_empty());
     let (core, active) = (ctx.core, ctx.active);
-    let all = inventory::collect(core, active).await?;
-    let owned: Vec<&Identity> = all.iter().filter(|i| i.owner == owner).collect();
+    let scan = Scan {
+        keep: &|i: &Identity| i.owner == owner,
+        want: None,
+    };
+    let (all, _) = inventory::collect(core, active, &scan).await?;
+    let owned: Vec<&Identity> = all.iter().collect();
     if dry_run {
         return Ok(Response::json(json!({
             "owner": owner,
