@@ -12,16 +12,14 @@
 
 mod common;
 
-use common::{spawn, write_config, Process};
-use quartermaster::barrier::{seal, Barrier, StorageView};
-use quartermaster::clock::SystemClock;
+use common::{init, open_store, start_and_unseal};
+use quartermaster::barrier::StorageView;
 use quartermaster::lease::{LeaseKind, LeaseRecord, LeaseState, LeaseStore};
-use quartermaster::storage::{SledStorage, Storage};
 use reqwest::Client;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn rss_bytes(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -36,58 +34,13 @@ fn rss_bytes(pid: u32) -> u64 {
         * 1024
 }
 
-/// Starts the server on `config`, unseals it, and returns it with the time
-/// from process start to the first 200 from sys/health.
-async fn start_and_unseal(http: &Client, config: &Path, key: &str) -> (Process, Duration) {
-    let started = Instant::now();
-    let server = spawn(config);
-    http.put(format!("{}/v1/sys/unseal", server.addr))
-        .json(&json!({ "key": key }))
-        .send()
-        .await
-        .expect("unseal");
-    loop {
-        let health = http
-            .get(format!("{}/v1/sys/health", server.addr))
-            .send()
-            .await;
-        if matches!(health, Ok(r) if r.status().as_u16() == 200) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    (server, started.elapsed())
-}
-
-async fn init(http: &Client, dir: &Path) -> (std::path::PathBuf, String, String) {
-    let config = write_config(dir);
-    let server = spawn(&config);
-    let body: Value = http
-        .put(format!("{}/v1/sys/init", server.addr))
-        .json(&json!({"secret_shares": 1, "secret_threshold": 1}))
-        .send()
-        .await
-        .expect("init")
-        .json()
-        .await
-        .expect("json");
-    let key = body["keys"][0].as_str().expect("key").to_string();
-    let token = body["root_token"].as_str().expect("token").to_string();
-    drop(server);
-    (config, key, token)
-}
-
 fn lease_id(i: usize) -> String {
     format!("bench/scale/{:02}/{i:07}", i % 10)
 }
 
 /// Writes `count` token leases straight into the store, as the server would.
 async fn seed(data_dir: &Path, key: &str, count: usize) {
-    let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(data_dir).expect("open"));
-    let barrier = Barrier::new(storage, Arc::new(SystemClock));
-    let share = seal::decode_share(key).expect("key");
-    let kek = seal::combine(&[share], 1).expect("kek");
-    barrier.unseal(&kek).await.expect("unseal");
+    let barrier = open_store(data_dir, key).await;
     let leases = LeaseStore::new(StorageView::new(Arc::clone(&barrier), "sys/lease/"));
     let now = i64::try_from(
         std::time::SystemTime::now()

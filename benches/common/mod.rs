@@ -180,3 +180,57 @@ pub async fn get_ok(http: &Client, server: &Server, path: &str) -> Result<(), St
         Err(response.text().await.unwrap_or_default())
     }
 }
+
+/// Starts the server on `config`, unseals it, and returns it with the time
+/// from process start to the first 200 from sys/health.
+pub async fn start_and_unseal(http: &Client, config: &Path, key: &str) -> (Process, Duration) {
+    let started = Instant::now();
+    let server = spawn(config);
+    http.put(format!("{}/v1/sys/unseal", server.addr))
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .expect("unseal");
+    loop {
+        let health = http
+            .get(format!("{}/v1/sys/health", server.addr))
+            .send()
+            .await;
+        if matches!(health, Ok(r) if r.status().as_u16() == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (server, started.elapsed())
+}
+
+pub async fn init(http: &Client, dir: &Path) -> (std::path::PathBuf, String, String) {
+    let config = write_config(dir);
+    let server = spawn(&config);
+    let body: Value = http
+        .put(format!("{}/v1/sys/init", server.addr))
+        .json(&json!({"secret_shares": 1, "secret_threshold": 1}))
+        .send()
+        .await
+        .expect("init")
+        .json()
+        .await
+        .expect("json");
+    let key = body["keys"][0].as_str().expect("key").to_string();
+    let token = body["root_token"].as_str().expect("token").to_string();
+    drop(server);
+    (config, key, token)
+}
+
+/// Opens a stopped server's store directly and unseals it with `key`, to
+/// seed it faster than the API could.
+pub async fn open_store(data_dir: &Path, key: &str) -> Arc<quartermaster::barrier::Barrier> {
+    use quartermaster::barrier::{seal, Barrier};
+    use quartermaster::storage::{SledStorage, Storage};
+    let storage: Arc<dyn Storage> = Arc::new(SledStorage::open(data_dir).expect("open"));
+    let barrier = Barrier::new(storage, Arc::new(quartermaster::clock::SystemClock));
+    let share = seal::decode_share(key).expect("key");
+    let kek = seal::combine(&[share], 1).expect("kek");
+    barrier.unseal(&kek).await.expect("unseal");
+    barrier
+}

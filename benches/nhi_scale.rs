@@ -1,0 +1,223 @@
+//! The identity inventory at scale: 100,000 tokens (each an identity, with
+//! an owner) holding 1,000,000 leases, seeded straight into the store. In
+//! one run it prints:
+//!   - the first page (100 identities) of `sys/nhi/identities`, p50/p99
+//!     (target < 100 ms), next to the floor (a `sys/health` round trip) and
+//!     to what a naive inventory reads first (`LIST auth/token/accessors`,
+//!     every accessor);
+//!   - a first page filtered by owner, and the full scan `sort=risk` needs.
+//!
+//! Run: `cargo bench --bench nhi_scale` (QM_SCALE_TOKENS overrides 100,000;
+//! each token holds 10 leases).
+
+mod common;
+
+use common::{init, open_store, percentile, start_and_unseal};
+use futures::StreamExt;
+use quartermaster::auth::token::store::{NewToken, TokenStore};
+use quartermaster::barrier::StorageView;
+use quartermaster::clock::SystemClock;
+use quartermaster::lease::{LeaseKind, LeaseRecord, LeaseState, LeaseStore};
+use reqwest::Client;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LEASES_PER_TOKEN: usize = 10;
+
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+    .unwrap_or(0)
+}
+
+/// Creates `count` owned tokens and their leases in a stopped server's store.
+async fn seed(data_dir: &Path, key: &str, count: usize) {
+    let barrier = open_store(data_dir, key).await;
+    let tokens = Arc::new(
+        TokenStore::open(
+            StorageView::new(Arc::clone(&barrier), "sys/token/"),
+            Arc::new(SystemClock),
+        )
+        .await
+        .expect("token store"),
+    );
+    let hashes: Vec<String> = futures::stream::iter(0..count)
+        .map(|i| {
+            let tokens = Arc::clone(&tokens);
+            async move {
+                let meta = BTreeMap::from([
+                    ("owner".to_string(), format!("team-{:03}", i % 500)),
+                    ("purpose".to_string(), "bench".to_string()),
+                ]);
+                let spec = NewToken {
+                    parent_hash: None,
+                    policies: vec!["default".into()],
+                    meta,
+                    display_name: format!("token-svc-{i}"),
+                    num_uses: 0,
+                    ttl: 86_400,
+                    explicit_max_ttl: 0,
+                    period: 0,
+                    renewable: true,
+                    path: "auth/token/create".into(),
+                    role: None,
+                    id: None,
+                    bound_cidrs: Vec::new(),
+                };
+                tokens.create(spec).await.expect("token").1.id_hash
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let leases = LeaseStore::new(StorageView::new(Arc::clone(&barrier), "sys/lease/"));
+    let now = now();
+    let mut batch = Vec::with_capacity(10_000);
+    for (i, hash) in hashes.iter().enumerate() {
+        for j in 0..LEASES_PER_TOKEN {
+            batch.push(LeaseRecord {
+                lease_id: format!("bench/nhi/{i:06}/{j}"),
+                kind: LeaseKind::Token,
+                mount: "auth/token/".into(),
+                role: String::new(),
+                internal: json!({ "id_hash": format!("none-{i}-{j}") }),
+                token_hash: Some(hash.clone()),
+                issued_at: now,
+                expire_at: now + 86_400,
+                max_expire_at: now + 2 * 86_400,
+                renewable: true,
+                state: LeaseState::Active,
+                due_at: now + 86_400 + (i as i64 % 3600),
+                revoke_attempts: 0,
+                last_error: None,
+                last_renewal: None,
+            });
+            if batch.len() == batch.capacity() {
+                leases.import(&batch, "seed").await.expect("import");
+                batch.clear();
+            }
+        }
+    }
+    leases.import(&batch, "seed").await.expect("import");
+}
+
+/// Times `runs` GETs of `path`; returns sorted latencies and the last body.
+async fn time_get(
+    http: &Client,
+    addr: &str,
+    token: &str,
+    path: &str,
+    runs: usize,
+) -> (Vec<Duration>, Value) {
+    let mut latencies = Vec::with_capacity(runs);
+    let mut last = Value::Null;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let response = http
+            .get(format!("{addr}/v1/{path}"))
+            .header("X-Vault-Token", token)
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        last = response.json().await.unwrap_or(Value::Null);
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    (latencies, last)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let count: usize = std::env::var("QM_SCALE_TOKENS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let http = Client::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let (config, key, root) = init(&http, dir.path()).await;
+    let seeding = Instant::now();
+    seed(&dir.path().join("data"), &key, count).await;
+    let seeded_in = seeding.elapsed();
+    let (server, _) = start_and_unseal(&http, &config, &key).await;
+    let addr = server.addr.clone();
+
+    let (health, _) = time_get(&http, &addr, &root, "sys/health", 50).await;
+    let (page, body) = time_get(&http, &addr, &root, "sys/nhi/identities?limit=100", 30).await;
+    assert_eq!(
+        body["data"]["identities"].as_array().map(Vec::len),
+        Some(100)
+    );
+    assert_eq!(
+        body["data"]["identities"][5]["active_leases"],
+        LEASES_PER_TOKEN
+    );
+    let (owner_page, _) = time_get(
+        &http,
+        &addr,
+        &root,
+        "sys/nhi/identities?limit=100&owner=team-007",
+        5,
+    )
+    .await;
+    let (accessors, _) = time_get(&http, &addr, &root, "auth/token/accessors?list=true", 5).await;
+    let (full, body) = time_get(
+        &http,
+        &addr,
+        &root,
+        "sys/nhi/identities?limit=100&sort=risk",
+        2,
+    )
+    .await;
+    assert!(body["data"]["total"].as_u64().unwrap_or(0) >= count as u64);
+
+    let ms = |d: &[Duration], p: f64| percentile(d, p);
+    println!(
+        "== {count} token identities with {} leases (seeded in {:.1} s)",
+        count * LEASES_PER_TOKEN,
+        seeded_in.as_secs_f64()
+    );
+    println!("{:<58} {:>9} {:>9}", "measurement", "p50 ms", "p99 ms");
+    println!(
+        "{:<58} {:>9.2} {:>9.2}",
+        "floor: GET sys/health",
+        ms(&health, 0.5),
+        ms(&health, 0.99)
+    );
+    println!(
+        "{:<58} {:>9.2} {:>9.2}",
+        "first page, 100 identities (target < 100 ms)",
+        ms(&page, 0.5),
+        ms(&page, 0.99)
+    );
+    println!(
+        "{:<58} {:>9.2} {:>9.2}",
+        "first page filtered by owner (200 match)",
+        ms(&owner_page, 0.5),
+        ms(&owner_page, 0.99)
+    );
+    println!(
+        "{:<58} {:>9.2} {:>9.2}",
+        "naive: LIST auth/token/accessors (every accessor)",
+        ms(&accessors, 0.5),
+        ms(&accessors, 0.99)
+    );
+    println!(
+        "{:<58} {:>9.2} {:>9.2}",
+        "full scan: sort=risk (every identity scored)",
+        ms(&full, 0.5),
+        ms(&full, 0.99)
+    );
+    drop(server);
+}
