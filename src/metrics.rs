@@ -31,6 +31,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     revocation_failures: IntCounter,
+    drift_alerts: IntCounterVec,
     leases: IntGaugeVec,
     tokens: IntGauge,
     retrying: IntGauge,
@@ -84,6 +85,14 @@ impl Metrics {
                 counter_vec("requests_total", "Requests served", &["mount", "status"]),
             ),
             latency: register(&registry, latency),
+            drift_alerts: register(
+                &registry,
+                counter_vec(
+                    "drift_alerts_total",
+                    "Requests that departed from their workload's baseline",
+                    &["reason"],
+                ),
+            ),
             revocation_failures: register(&registry, revocation_failures),
             leases: register(
                 &registry,
@@ -120,6 +129,10 @@ impl Metrics {
         self.latency
             .with_label_values(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn drift_alert(&self, reason: &str) {
+        self.drift_alerts.with_label_values(&[reason]).inc();
     }
 
     pub fn revocation_failed(&self) {

@@ -224,7 +224,11 @@ impl Core {
             restored: std::sync::atomic::AtomicBool::new(false),
             jobs: super::leases::Jobs::default(),
             audit: crate::audit::AuditBroker::load(Arc::clone(&self.barrier)).await?,
-            nhi: crate::nhi::NhiStore::new(StorageView::new(Arc::clone(&self.barrier), "sys/nhi/")),
+            nhi: crate::nhi::NhiStore::load(StorageView::new(
+                Arc::clone(&self.barrier),
+                "sys/nhi/",
+            ))
+            .await?,
         });
         self.set_active(Some(Arc::clone(&active)));
         Ok(active)

@@ -189,6 +189,9 @@ impl Core {
             }
             _ => None,
         };
+        if !caller.is_root() {
+            self.watch_drift(&active, &caller, req, &mounted.entry.path, now)?;
+        }
         if let Some(role) = paths::role_used(&mounted.entry, &relative) {
             if let Some(why) = active.nhi.disabled(&role).await? {
                 return Err(ApiError::Forbidden(format!("{role} is disabled: {why}")));
@@ -209,6 +212,63 @@ impl Core {
             self.revoke_token(&active, &caller.id_hash).await?;
         }
         answer
+    }
+
+    /// Checks a request against its workload's baseline; reports each
+    /// departure, and refuses it on a mount where drift is denied.
+    fn watch_drift(
+        &self,
+        active: &Active,
+        caller: &TokenEntry,
+        req: &Request,
+        mount: &str,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let workload = match caller.path.strip_suffix("login") {
+            Some(auth_mount) => ["role_name", "role"]
+                .iter()
+                .find_map(|key| caller.meta.get(*key))
+                .map(|role| format!("{auth_mount}role/{role}")),
+            None => None,
+        }
+        .unwrap_or_else(|| format!("auth/token/accessors/{}", caller.accessor));
+        let config = active.nhi.drift_config();
+        let seen = crate::nhi::drift::Seen {
+            identity: &workload,
+            path: &req.path,
+            mount,
+            addr: req.remote_addr,
+            now,
+        };
+        let alerts = active.nhi.drift.observe(&config, &seen);
+        let mut refused = None;
+        for alert in alerts {
+            self.metrics.drift_alert(alert.reason);
+            tracing::warn!(identity = %alert.identity, reason = alert.reason, detail = %alert.detail, path = %alert.path, "drift");
+            if let Some(url) = &config.webhook_url {
+                let (url, body) = (url.clone(), serde_json::json!(alert));
+                tokio::spawn(async move {
+                    let client = reqwest::Client::builder()
+                        .timeout(std::time::Duration::from_secs(2))
+                        .build()
+                        .unwrap_or_default();
+                    if let Err(e) = client.post(&url).json(&body).send().await {
+                        tracing::warn!(error = %e, "drift webhook failed");
+                    }
+                });
+            }
+            if alert.denied && refused.is_none() {
+                refused = Some(format!(
+                    "refused: this request departs from the workload's baseline ({}: {})",
+                    alert.reason, alert.detail
+                ));
+            }
+            active.nhi.drift.record(alert);
+        }
+        match refused {
+            Some(why) => Err(ApiError::Forbidden(why)),
+            None => Ok(()),
+        }
     }
 
     /// Keeps a role's ownership record in step with the role: written with

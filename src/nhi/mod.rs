@@ -12,8 +12,9 @@
 //!
 //! Keys below `sys/nhi/`: `meta/<identity>`, `used/<identity>` (unix
 //! seconds, written at most once a minute per identity, relaxed),
-//! `owners/<owner>` (offboarding time).
+//! `owners/<owner>` (offboarding time), `drift-config`.
 
+pub mod drift;
 pub mod inventory;
 pub mod paths;
 
@@ -89,14 +90,35 @@ pub struct NhiStore {
     view: StorageView,
     // A std lock: a map lookup per request, never held across an await.
     touched: Mutex<HashMap<String, i64>>,
+    pub drift: drift::DriftWatch,
+    // A std lock: cloned per request, never held across an await.
+    drift_config: std::sync::RwLock<drift::DriftConfig>,
 }
 
 impl NhiStore {
-    pub fn new(view: StorageView) -> Self {
-        Self {
+    pub async fn load(view: StorageView) -> Result<Self, ApiError> {
+        let drift_config = view.get_json("drift-config").await?.unwrap_or_default();
+        Ok(Self {
             view,
             touched: Mutex::new(HashMap::new()),
+            drift: drift::DriftWatch::default(),
+            drift_config: std::sync::RwLock::new(drift_config),
+        })
+    }
+
+    pub fn drift_config(&self) -> drift::DriftConfig {
+        self.drift_config
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    pub async fn set_drift_config(&self, config: drift::DriftConfig) -> Result<(), ApiError> {
+        self.view.put_json("drift-config", &config).await?;
+        if let Ok(mut current) = self.drift_config.write() {
+            *current = config;
         }
+        Ok(())
     }
 
     pub async fn meta(&self, identity: &str) -> Result<Option<IdentityMeta>, ApiError> {

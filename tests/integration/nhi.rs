@@ -313,3 +313,183 @@ async fn inventory_risk_and_offboarding() {
         "offboarding is on the audit record"
     );
 }
+
+/// Serves on loopback and collects each request body (the drift webhook).
+fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buffer = vec![0u8; 16384];
+            let n = stream.read(&mut buffer).unwrap_or(0);
+            if let Ok(mut seen) = sink.lock() {
+                seen.push(String::from_utf8_lossy(&buffer[..n]).to_string());
+            }
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, seen)
+}
+
+async fn get_from(server: &TestServer, token: &str, path: &str, from: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().expect("ip"))
+        .build()
+        .expect("client");
+    client
+        .get(format!("{}/v1/{path}", server.addr))
+        .header("X-Vault-Token", token)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_alerts_for_a_new_path_a_new_network_and_a_burst() {
+    let server = TestServer::dev();
+    let (hook, delivered) = webhook();
+    ok(
+        &server,
+        "PUT",
+        "sys/policies/acl/reader",
+        json!({"policy": "path \"secret/data/*\" { capabilities = [\"read\"] }"}),
+    )
+    .await;
+    for path in ["secret/data/app/db", "secret/data/billing/key"] {
+        ok(&server, "POST", path, json!({"data": {"v": "x"}})).await;
+    }
+    ok(
+        &server,
+        "POST",
+        "sys/auth/approle",
+        json!({"type": "approle"}),
+    )
+    .await;
+    ok(
+        &server,
+        "POST",
+        "auth/approle/role/ci",
+        json!({"token_policies": "reader", "owner": "alice"}),
+    )
+    .await;
+    ok(
+        &server,
+        "POST",
+        "sys/nhi/drift/config",
+        json!({"learning_requests": "20", "burst_factor": "5", "webhook_url": hook}),
+    )
+    .await;
+    let role_id = ok(&server, "GET", "auth/approle/role/ci/role-id", json!(null)).await;
+    let secret_id = ok(&server, "POST", "auth/approle/role/ci/secret-id", json!({})).await;
+    let (_, login) = server
+        .call(
+            "POST",
+            "auth/approle/login",
+            None,
+            Some(json!({
+                "role_id": role_id["data"]["role_id"], "secret_id": secret_id["data"]["secret_id"],
+            })),
+        )
+        .await;
+    let token = login["auth"]["client_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+
+    // Learning, then normal traffic: no alert.
+    for _ in 0..30 {
+        assert_eq!(
+            get_from(&server, &token, "secret/data/app/db", "127.0.0.1").await,
+            200
+        );
+    }
+    let alerts = |body: &Value| {
+        body["data"]["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (_, body) = server.root("GET", "sys/nhi/alerts", None).await;
+    assert!(alerts(&body).is_empty(), "normal traffic raised {body}");
+
+    // A path never used, then a network never seen.
+    assert_eq!(
+        get_from(&server, &token, "secret/data/billing/key", "127.0.0.1").await,
+        200
+    );
+    assert_eq!(
+        get_from(&server, &token, "secret/data/app/db", "127.0.1.1").await,
+        200
+    );
+    // A burst: far more requests in a minute than the busiest learned one.
+    for _ in 0..260 {
+        get_from(&server, &token, "secret/data/app/db", "127.0.0.1").await;
+    }
+    let (_, body) = server.root("GET", "sys/nhi/alerts", None).await;
+    let found = alerts(&body);
+    let reasons: Vec<&str> = found.iter().filter_map(|a| a["reason"].as_str()).collect();
+    assert!(reasons.contains(&"new path"), "{body}");
+    assert!(reasons.contains(&"new source network"), "{body}");
+    assert!(reasons.contains(&"burst"), "{body}");
+    assert!(
+        found
+            .iter()
+            .all(|a| a["identity"] == "auth/approle/role/ci"),
+        "{body}"
+    );
+    let metrics = server
+        .text("sys/metrics?format=prometheus", &server.root_token)
+        .await
+        .1;
+    assert!(
+        metrics.contains("qm_drift_alerts_total{reason=\"new path\"} 1"),
+        "{metrics}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while delivered.lock().map(|d| d.len()).unwrap_or(0) < 2 && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let bodies = delivered.lock().map(|d| d.join("\n")).unwrap_or_default();
+    assert!(
+        bodies.contains("new path") && bodies.contains("secret/data/billing/key"),
+        "{bodies}"
+    );
+
+    // With deny on the mount, a departure is refused.
+    ok(
+        &server,
+        "POST",
+        "sys/nhi/drift/config",
+        json!({"deny_mounts": ["secret"]}),
+    )
+    .await;
+    ok(
+        &server,
+        "POST",
+        "secret/data/payroll/key",
+        json!({"data": {"v": "x"}}),
+    )
+    .await;
+    let (status, body) = server
+        .call("GET", "secret/data/payroll/key", Some(&token), None)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("baseline")),
+        "{body}"
+    );
+    assert_eq!(
+        get_from(&server, &token, "secret/data/app/db", "127.0.0.1").await,
+        200,
+        "the usual path still works"
+    );
+}

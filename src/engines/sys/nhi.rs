@@ -18,6 +18,31 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     let rest = path.trim_start_matches("nhi/").trim_end_matches('/');
     match (rest, op) {
         ("identities", Read | List) => list(ctx).await,
+        ("alerts", Read | List) => Ok(Response::json(
+            json!({ "alerts": ctx.active.nhi.drift.recent() }),
+        )),
+        ("drift/config", Read) => Ok(Response::json(json!(ctx.active.nhi.drift_config()))),
+        ("drift/config", Create | Update) => {
+            let data = &ctx.req.data;
+            let mut config = ctx.active.nhi.drift_config();
+            if let Some(n) = optional_u64(data, "learning_requests")? {
+                config.learning_requests = n;
+            }
+            if let Some(n) = optional_u64(data, "burst_factor")? {
+                config.burst_factor = n.max(1);
+            }
+            if let Some(mounts) = crate::params::optional_strings(data, "deny_mounts")? {
+                config.deny_mounts = mounts
+                    .iter()
+                    .map(|m| format!("{}/", m.trim_matches('/')))
+                    .collect();
+            }
+            if let Some(url) = optional_str(data, "webhook_url")? {
+                config.webhook_url = Some(url.to_string()).filter(|u| !u.is_empty());
+            }
+            ctx.active.nhi.set_drift_config(config).await?;
+            Ok(Response::empty())
+        }
         (id, Read) if id.starts_with("identities/") => {
             let id = &id["identities/".len()..];
             let scan = Scan {

@@ -1,0 +1,252 @@
+//! Drift: each workload's normal, learned from its own requests, and an
+//! alert when a request departs from it. Kept simple so every alert reads
+//! as a sentence:
+//!
+//! - **new path**: a path (its mount and next two segments, such as
+//!   `database/creds/app`) the workload never used while learning;
+//! - **new source network**: a /24 (IPv4) or /64 (IPv6) it never came from;
+//! - **burst**: more requests in a minute than `burst_factor` times its
+//!   busiest learned minute (and at least 10);
+//! - **unusual hour**: a UTC hour it never used, once it was learned over a
+//!   whole day.
+//!
+//! A workload is the auth role a token logged in through (all its tokens
+//! share one baseline), or else the token itself; root tokens are not
+//! watched. Learning ends after `learning_requests` requests; each
+//! departure alerts once (per minute for bursts). Alerts go to
+//! `sys/nhi/alerts`, the log, the `qm_drift_alerts_total` metric, and an
+//! optional webhook. On the mounts in `deny_mounts` a departing request is
+//! refused instead of served.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+/// Alerts kept for `sys/nhi/alerts`.
+const KEEP_ALERTS: usize = 1000;
+const MIN_BURST: u64 = 10;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DriftConfig {
+    pub learning_requests: u64,
+    pub burst_factor: u64,
+    /// Mount paths (`secret/`) where drift is refused, not only reported.
+    pub deny_mounts: Vec<String>,
+    /// Receives each alert as a JSON POST.
+    pub webhook_url: Option<String>,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        Self {
+            learning_requests: 500,
+            burst_factor: 5,
+            deny_mounts: Vec::new(),
+            webhook_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub time: String,
+    pub identity: String,
+    pub reason: &'static str,
+    pub detail: String,
+    pub path: String,
+    pub remote_address: String,
+    pub denied: bool,
+}
+
+#[derive(Default)]
+struct Baseline {
+    requests: u64,
+    learned_since: i64,
+    paths: BTreeSet<String>,
+    networks: BTreeSet<String>,
+    hours: BTreeSet<u8>,
+    /// (minute, requests in it) for the current minute.
+    minute: (i64, u64),
+    busiest_minute: u64,
+    /// Departures already reported.
+    reported: BTreeSet<String>,
+}
+
+#[derive(Default)]
+pub struct DriftWatch {
+    // A std lock: held for map updates only, never across an await.
+    baselines: Mutex<HashMap<String, Baseline>>,
+    alerts: Mutex<VecDeque<Alert>>,
+}
+
+/// The part of a path a baseline remembers.
+pub fn path_shape(path: &str) -> String {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn network(addr: Option<IpAddr>) -> String {
+    match addr {
+        Some(IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        None => "unknown".into(),
+    }
+}
+
+/// One request as drift sees it.
+pub struct Seen<'a> {
+    pub identity: &'a str,
+    pub path: &'a str,
+    pub mount: &'a str,
+    pub addr: Option<IpAddr>,
+    pub now: i64,
+}
+
+impl DriftWatch {
+    /// Learns from or checks one request; returns the departures it makes.
+    pub fn observe(&self, config: &DriftConfig, seen: &Seen<'_>) -> Vec<Alert> {
+        let Ok(mut baselines) = self.baselines.lock() else {
+            return Vec::new();
+        };
+        let base = baselines.entry(seen.identity.to_string()).or_default();
+        let shape = path_shape(seen.path);
+        let net = network(seen.addr);
+        let hour = u8::try_from((seen.now / 3600) % 24).unwrap_or(0);
+        let minute = seen.now / 60;
+        if base.minute.0 == minute {
+            base.minute.1 += 1;
+        } else {
+            base.minute = (minute, 1);
+        }
+        if base.requests < config.learning_requests {
+            if base.requests == 0 {
+                base.learned_since = seen.now;
+            }
+            base.requests += 1;
+            base.paths.insert(shape);
+            base.networks.insert(net);
+            base.hours.insert(hour);
+            base.busiest_minute = base.busiest_minute.max(base.minute.1);
+            return Vec::new();
+        }
+        let mut found: Vec<(&'static str, String, String)> = Vec::new();
+        if !base.paths.contains(&shape) {
+            found.push((
+                "new path",
+                format!("first use of {shape}"),
+                format!("path:{shape}"),
+            ));
+        }
+        if !base.networks.contains(&net) {
+            found.push((
+                "new source network",
+                format!("first request from {net}"),
+                format!("net:{net}"),
+            ));
+        }
+        let limit = (base.busiest_minute * config.burst_factor).max(MIN_BURST);
+        if base.minute.1 > limit {
+            found.push((
+                "burst",
+                format!(
+                    "{} requests this minute; the busiest learned minute had {}",
+                    base.minute.1, base.busiest_minute
+                ),
+                format!("burst:{minute}"),
+            ));
+        }
+        let learned_a_day = base.hours.len() > 1 && seen.now - base.learned_since >= 86_400;
+        if learned_a_day && !base.hours.contains(&hour) {
+            found.push((
+                "unusual hour",
+                format!("first request at {hour:02}:00 UTC"),
+                format!("hour:{hour}"),
+            ));
+        }
+        let denied = config.deny_mounts.iter().any(|m| m == seen.mount);
+        found
+            .into_iter()
+            .filter(|(_, _, key)| base.reported.insert(key.clone()))
+            .map(|(reason, detail, _)| Alert {
+                time: crate::clock::rfc3339(seen.now),
+                identity: seen.identity.to_string(),
+                reason,
+                detail,
+                path: seen.path.to_string(),
+                remote_address: seen.addr.map(|a| a.to_string()).unwrap_or_default(),
+                denied,
+            })
+            .collect()
+    }
+
+    pub fn record(&self, alert: Alert) {
+        if let Ok(mut alerts) = self.alerts.lock() {
+            if alerts.len() == KEEP_ALERTS {
+                alerts.pop_front();
+            }
+            alerts.push_back(alert);
+        }
+    }
+
+    /// The most recent alerts, newest last.
+    pub fn recent(&self) -> Vec<Alert> {
+        self.alerts
+            .lock()
+            .map(|a| a.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen<'a>(path: &'a str, addr: &str, now: i64) -> Seen<'a> {
+        Seen {
+            identity: "auth/approle/role/ci",
+            path,
+            mount: "secret/",
+            addr: addr.parse().ok(),
+            now,
+        }
+    }
+
+    #[test]
+    fn learns_then_reports_each_departure_once() {
+        let watch = DriftWatch::default();
+        let config = DriftConfig {
+            learning_requests: 5,
+            ..DriftConfig::default()
+        };
+        for i in 0..5 {
+            assert!(watch
+                .observe(&config, &seen("secret/data/app/x", "10.0.0.1", 1000 + i))
+                .is_empty());
+        }
+        assert!(watch
+            .observe(&config, &seen("secret/data/app/y", "10.0.0.9", 1070))
+            .is_empty());
+        let alerts = watch.observe(&config, &seen("secret/data/other", "10.0.1.1", 1080));
+        let reasons: Vec<_> = alerts.iter().map(|a| a.reason).collect();
+        assert_eq!(reasons, vec!["new path", "new source network"]);
+        assert!(watch
+            .observe(&config, &seen("secret/data/other", "10.0.1.1", 1081))
+            .is_empty());
+        let burst: Vec<_> = (0..30)
+            .flat_map(|_| watch.observe(&config, &seen("secret/data/app/x", "10.0.0.1", 1200)))
+            .collect();
+        assert_eq!(burst.len(), 1);
+        assert_eq!(burst[0].reason, "burst");
+    }
+}
