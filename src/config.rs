@@ -32,6 +32,9 @@ pub struct Config {
     pub max_lease_ttl: String,
     #[serde(default = "default_cluster_name")]
     pub cluster_name: String,
+    /// Identity inventory settings: `require_owner`, `risk_weights`.
+    #[serde(default)]
+    pub nhi: crate::nhi::NhiSettings,
 }
 
 #[derive(Debug, Deserialize)]

@@ -167,6 +167,7 @@ fn run_config(config: Config) -> i32 {
         max_lease_ttl,
         seal_kind: config.seal.kind,
         cluster_name: config.cluster_name.clone(),
+        nhi: config.nhi.clone(),
     };
     let scheme = if config.listener.tls_cert_file.is_some() {
         "https"

@@ -31,6 +31,7 @@ pub struct Settings {
     /// The seal used when the store is initialized.
     pub seal_kind: crate::barrier::seal::SealKind,
     pub cluster_name: String,
+    pub nhi: crate::nhi::NhiSettings,
 }
 
 impl Default for Settings {
@@ -40,6 +41,7 @@ impl Default for Settings {
             max_lease_ttl: 768 * 3600,
             seal_kind: crate::barrier::seal::SealKind::Shamir,
             cluster_name: "quartermaster".into(),
+            nhi: crate::nhi::NhiSettings::default(),
         }
     }
 }

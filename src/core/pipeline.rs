@@ -189,6 +189,12 @@ impl Core {
             }
             _ => None,
         };
+        // A role is new to the inventory when it has no ownership record yet.
+        let new_identity = match &identity {
+            Some((id, _)) if ownership.is_some() => active.nhi.meta(id).await?.is_none(),
+            _ => false,
+        };
+        self.require_owner(req, &mounted.entry, ownership.as_ref(), new_identity)?;
         if !caller.is_root() {
             self.watch_drift(&active, &caller, req, &mounted.entry.path, now)?;
         }
@@ -212,6 +218,44 @@ impl Core {
             self.revoke_token(&active, &caller.id_hash).await?;
         }
         answer
+    }
+
+    /// With `require_owner` (server `[nhi]` or the mount's option), a new
+    /// role must name its `owner` and a new token its `meta.owner`.
+    fn require_owner(
+        &self,
+        req: &Request,
+        mount: &MountEntry,
+        ownership: Option<&OwnershipFields>,
+        new_identity: bool,
+    ) -> Result<(), ApiError> {
+        let required = self.settings.nhi.require_owner
+            || mount
+                .options
+                .get("require_owner")
+                .is_some_and(|v| v == "true");
+        if !required || !matches!(req.operation, Operation::Create | Operation::Update) {
+            return Ok(());
+        }
+        if let Some(fields) = ownership {
+            if new_identity && !fields.has_owner() {
+                return Err(ApiError::bad(
+                    "owner: required: every identity on this server must name its owner",
+                ));
+            }
+        } else if req.path.starts_with("auth/token/create") {
+            let owner = req
+                .data
+                .get("meta")
+                .and_then(|m| m.get("owner"))
+                .and_then(serde_json::Value::as_str);
+            if owner.is_none_or(str::is_empty) {
+                return Err(ApiError::bad(
+                    "meta.owner: required: every token on this server must name its owner",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks a request against its workload's baseline; reports each

@@ -2,18 +2,19 @@
 //! can reach, when it was created, last used and ends, its active leases,
 //! and a risk score (0-100) whose every point has a reason:
 //!
-//! | reason | points |
-//! |---|---|
-//! | no owner | 25 |
-//! | owner offboarded | 30 |
-//! | a policy grants `*` paths, `sudo`, or is `root` | 25 |
-//! | a token that never expires | 20 |
-//! | a token with more than 30 days left | 10 |
-//! | unused for 30 days or more (or never used, 30 days after creation) | 15 |
-//! | more than 100 active leases | 10 |
-//! | a static user not rotated within its period | 20 |
-//! | an AppRole whose secret IDs work from any network | 10 |
-//! | an AWS role whose policy allows `*` actions | 20 |
+//! | reason | `[nhi.risk_weights]` key | default points |
+//! |---|---|---|
+//! | no owner | `no_owner` | 25 |
+//! | owner offboarded | `owner_offboarded` | 30 |
+//! | a policy grants `*` paths, `sudo`, or is `root` | `broad_policy` | 25 |
+//! | a token that never expires | `never_expires` | 20 |
+//! | a token with more than 30 days left | `long_ttl` | 10 |
+//! | unused for 30 days or more (or never used, 30 days after creation) | `unused` | 15 |
+//! | more than 100 active leases | `many_leases` | 10 |
+//! | a static user not rotated within its period | `rotation_overdue` | 20 |
+//! | an AppRole whose secret IDs work from any network | `unbound_secret_ids` | 10 |
+//! | an AWS role whose policy allows `*` actions | `aws_wildcard` | 20 |
+//! | a role whose database connection is gone | `backend_gone` | 10 |
 //!
 //! Orphaned: the owner was offboarded, or a role's backend connection is
 //! gone (`db_name` names no config).
@@ -85,6 +86,7 @@ struct Context<'a> {
     now: i64,
     offboarded: HashMap<String, bool>,
     policy_rules: HashMap<String, Vec<(String, Capabilities)>>,
+    weights: &'a super::RiskWeights,
 }
 
 impl Context<'_> {
@@ -166,6 +168,7 @@ pub async fn collect(
         now: core.clock.now_unix(),
         offboarded: HashMap::new(),
         policy_rules: HashMap::new(),
+        weights: &core.settings.nhi.risk_weights,
     };
     let mut out = Vec::new();
     for mounted in active.mounts.snapshot().iter() {
@@ -246,7 +249,10 @@ async fn role_identity(
                 .is_none()
             {
                 orphaned = true;
-                reasons.push((10, format!("its database connection {db:?} is gone")));
+                reasons.push((
+                    ctx.weights.backend_gone,
+                    format!("its database connection {db:?} is gone"),
+                ));
             }
         }
         STATIC_DB_USER => {
@@ -266,7 +272,7 @@ async fn role_identity(
             if let Some(last) = last.filter(|_| period > 0) {
                 if ctx.now > last + period + 60 {
                     reasons.push((
-                        20,
+                        ctx.weights.rotation_overdue,
                         format!("not rotated for {} s (period {period} s)", ctx.now - last),
                     ));
                 }
@@ -295,7 +301,10 @@ async fn role_identity(
                 || compact.contains("\"*\"]")
                 || compact.contains("[\"*\"")
             {
-                reasons.push((20, "its policy allows \"*\" actions".into()));
+                reasons.push((
+                    ctx.weights.aws_wildcard,
+                    "its policy allows \"*\" actions".into(),
+                ));
             }
         }
         APPROLE | JWT_ROLE => {
@@ -304,14 +313,14 @@ async fn role_identity(
                 .await?;
             permissions = lines;
             if let Some(broad) = broad {
-                reasons.push((25, broad));
+                reasons.push((ctx.weights.broad_policy, broad));
             }
             let unbound = config.get("bind_secret_id").and_then(Value::as_bool) == Some(true)
                 && strings(config, "secret_id_bound_cidrs").is_empty()
                 && strings(config, "token_bound_cidrs").is_empty();
             if kind == APPROLE && unbound {
                 reasons.push((
-                    10,
+                    ctx.weights.unbound_secret_ids,
                     "its secret IDs work from any network (no CIDR bounds)".into(),
                 ));
             }
@@ -364,12 +373,15 @@ async fn token_identity(
     let mut reasons = Vec::new();
     let (permissions, broad) = ctx.policy_permissions(&entry.policies).await?;
     if let Some(broad) = broad {
-        reasons.push((25, broad));
+        reasons.push((ctx.weights.broad_policy, broad));
     }
     match entry.expire_time {
-        None => reasons.push((20, "never expires".to_string())),
+        None => reasons.push((ctx.weights.never_expires, "never expires".to_string())),
         Some(expire) if expire - ctx.now > STALE_AFTER => {
-            reasons.push((10, format!("{} days left", (expire - ctx.now) / DAY)));
+            reasons.push((
+                ctx.weights.long_ttl,
+                format!("{} days left", (expire - ctx.now) / DAY),
+            ));
         }
         Some(_) => {}
     }
@@ -413,10 +425,12 @@ struct Record {
 
 async fn finish(ctx: &mut Context<'_>, mut r: Record) -> Result<Identity, ApiError> {
     if r.meta.owner.is_empty() {
-        r.reasons.push((25, "no owner".into()));
+        r.reasons.push((ctx.weights.no_owner, "no owner".into()));
     } else if ctx.owner_gone(&r.meta.owner).await? {
-        r.reasons
-            .push((30, format!("owner {:?} was offboarded", r.meta.owner)));
+        r.reasons.push((
+            ctx.weights.owner_offboarded,
+            format!("owner {:?} was offboarded", r.meta.owner),
+        ));
         r.orphaned = true;
     }
     match r.last_used.or(r.created) {
@@ -426,14 +440,18 @@ async fn finish(ctx: &mut Context<'_>, mut r: Record) -> Result<Identity, ApiErr
             } else {
                 "never used"
             };
-            r.reasons
-                .push((15, format!("{what} for {} days", (ctx.now - since) / DAY)));
+            r.reasons.push((
+                ctx.weights.unused,
+                format!("{what} for {} days", (ctx.now - since) / DAY),
+            ));
         }
         _ => {}
     }
     if r.active_leases > MANY_LEASES {
-        r.reasons
-            .push((10, format!("{} active leases", r.active_leases)));
+        r.reasons.push((
+            ctx.weights.many_leases,
+            format!("{} active leases", r.active_leases),
+        ));
     }
     let score = r
         .reasons

@@ -26,6 +26,50 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+/// The points each risk reason adds (`[nhi.risk_weights]` in the config).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskWeights {
+    pub no_owner: u32,
+    pub owner_offboarded: u32,
+    pub broad_policy: u32,
+    pub never_expires: u32,
+    pub long_ttl: u32,
+    pub unused: u32,
+    pub many_leases: u32,
+    pub rotation_overdue: u32,
+    pub unbound_secret_ids: u32,
+    pub aws_wildcard: u32,
+    pub backend_gone: u32,
+}
+
+impl Default for RiskWeights {
+    fn default() -> Self {
+        Self {
+            no_owner: 25,
+            owner_offboarded: 30,
+            broad_policy: 25,
+            never_expires: 20,
+            long_ttl: 10,
+            unused: 15,
+            many_leases: 10,
+            rotation_overdue: 20,
+            unbound_secret_ids: 10,
+            aws_wildcard: 20,
+            backend_gone: 10,
+        }
+    }
+}
+
+/// The `[nhi]` section of the server config.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NhiSettings {
+    /// Refuse to create a role (or a token) without an owner.
+    pub require_owner: bool,
+    pub risk_weights: RiskWeights,
+}
+
 /// How often one identity's last use is written.
 const TOUCH_EVERY: i64 = 60;
 
@@ -52,6 +96,11 @@ pub struct OwnershipFields {
 }
 
 impl OwnershipFields {
+    /// Whether the write names an owner.
+    pub fn has_owner(&self) -> bool {
+        self.owner.as_ref().is_some_and(|o| !o.is_empty())
+    }
+
     /// Removes the ownership fields from a role write (the backend never
     /// sees them).
     pub fn take(data: &mut Map<String, Value>) -> Result<Self, ApiError> {

@@ -493,3 +493,57 @@ async fn drift_alerts_for_a_new_path_a_new_network_and_a_burst() {
         "the usual path still works"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_can_be_required_and_risk_weights_configured() {
+    let mut server = TestServer::from_config("", "[nhi.risk_weights]\nno_owner = 40\n");
+    server.init_and_unseal().await;
+    ok(
+        &server,
+        "POST",
+        "sys/auth/strict",
+        json!({"type": "approle", "options": {"require_owner": "true"}}),
+    )
+    .await;
+    let (status, body) = server
+        .root(
+            "POST",
+            "auth/strict/role/nameless",
+            Some(json!({"token_policies": "default"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("owner: required")),
+        "{body}"
+    );
+    ok(
+        &server,
+        "POST",
+        "auth/strict/role/owned",
+        json!({"token_policies": "default", "owner": "alice"}),
+    )
+    .await;
+    ok(
+        &server,
+        "POST",
+        "sys/auth/approle",
+        json!({"type": "approle"}),
+    )
+    .await;
+    ok(
+        &server,
+        "POST",
+        "auth/approle/role/loose",
+        json!({"token_policies": "default"}),
+    )
+    .await;
+    let loose = find(
+        &identities(&server, "kind=approle").await,
+        "auth/approle/role/loose",
+    )
+    .clone();
+    assert!(has_reason(&loose, "+40: no owner"), "{loose}");
+}
