@@ -239,6 +239,34 @@ async fn inventory_risk_and_offboarding() {
         "{table}"
     );
 
+    // Revocation by label takes the leases of billing's roles, roles stay.
+    let extra = ok(&server, "GET", "database/creds/app", json!(null)).await;
+    let extra_user = extra["data"]["username"]
+        .as_str()
+        .expect("username")
+        .to_string();
+    let (status, _) = server.root("POST", "sys/nhi/revoke", Some(json!({}))).await;
+    assert_eq!(status, 400, "a selector is required");
+    let by_label = ok(
+        &server,
+        "POST",
+        "sys/nhi/revoke",
+        json!({"labels": {"team": "billing"}}),
+    )
+    .await;
+    assert_eq!(
+        by_label["data"]["matched"],
+        json!(["database/roles/app"]),
+        "{by_label}"
+    );
+    assert_eq!(by_label["data"]["revoked_leases"], 3, "{by_label}");
+    assert!(pg_roles(&extra_user).await.is_empty());
+    let again = ok(&server, "GET", "database/creds/app", json!(null)).await;
+    users = vec![again["data"]["username"]
+        .as_str()
+        .expect("username")
+        .to_string()];
+
     // Offboarding alice: the dry run changes nothing.
     let dry = ok(
         &server,
@@ -250,7 +278,7 @@ async fn inventory_risk_and_offboarding() {
     assert_eq!(dry["data"]["identities"].as_array().map(Vec::len), Some(2));
     assert_eq!(pg_roles(&users[0]).await.len(), 1);
     let done = ok(&server, "POST", "sys/nhi/owners/alice/offboard", json!({})).await;
-    assert_eq!(done["data"]["revoked_leases"], 2, "{done}");
+    assert_eq!(done["data"]["revoked_leases"], 1, "{done}");
     for user in &users {
         assert!(pg_roles(user).await.is_empty(), "{user} dropped");
     }

@@ -21,6 +21,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
         ("alerts", Read | List) => Ok(Response::json(
             json!({ "alerts": ctx.active.nhi.drift.recent() }),
         )),
+        ("revoke", Create | Update) => revoke_selected(ctx).await,
         ("drift/config", Read) => Ok(Response::json(json!(ctx.active.nhi.drift_config()))),
         ("drift/config", Create | Update) => {
             let data = &ctx.req.data;
@@ -244,6 +245,64 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
         answer.insert("reassigned_to".into(), Value::from(new_owner));
     }
     Ok(Response::data(answer))
+}
+
+/// `sys/nhi/revoke`: revokes the tokens, and the leases of the roles, that
+/// a selector matches (`owner`, `kind`, `environment`, `labels`), next to
+/// revoke-prefix; roles stay enabled. With `dry_run`, only lists them.
+async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let data = &ctx.req.data;
+    let owner = optional_str(data, "owner")?.map(String::from);
+    let kind = optional_str(data, "kind")?.map(String::from);
+    let environment = optional_str(data, "environment")?.map(String::from);
+    let labels = crate::params::optional_string_map(data, "labels")?.unwrap_or_default();
+    if owner.is_none() && kind.is_none() && environment.is_none() && labels.is_empty() {
+        return Err(ApiError::bad(
+            "a selector is required: owner, kind, environment or labels",
+        ));
+    }
+    let keep = |i: &Identity| {
+        owner.as_ref().is_none_or(|o| &i.owner == o)
+            && kind.as_ref().is_none_or(|k| i.identity_type == k)
+            && environment.as_ref().is_none_or(|e| &i.environment == e)
+            && labels.iter().all(|(k, v)| i.labels.get(k) == Some(v))
+    };
+    let scan = Scan {
+        keep: &keep,
+        want: None,
+    };
+    let (matched, _) = inventory::collect(ctx.core, ctx.active, &scan).await?;
+    if optional_bool(data, "dry_run")?.unwrap_or(false) {
+        return Ok(Response::json(
+            json!({ "dry_run": true, "identities": matched }),
+        ));
+    }
+    let (core, active) = (ctx.core, ctx.active);
+    let mut revoked_tokens = Vec::new();
+    let mut revoked_leases = 0;
+    for identity in &matched {
+        if identity.identity_type == TOKEN {
+            let accessor = identity.id.trim_start_matches("auth/token/accessors/");
+            if let Some(entry) = active.tokens.lookup_accessor(accessor).await? {
+                core.revoke_token(active, &entry.id_hash).await?;
+                revoked_tokens.push(identity.id.clone());
+            }
+        }
+        for prefix in paths::lease_prefixes(&identity.id, identity.identity_type) {
+            revoked_leases += core.revoke_prefix(active, &prefix, false, None).await?.0;
+        }
+    }
+    tracing::info!(
+        identities = matched.len(),
+        revoked_leases,
+        "revoked by selector"
+    );
+    Ok(Response::json(json!({
+        "dry_run": false,
+        "matched": matched.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        "revoked_tokens": revoked_tokens,
+        "revoked_leases": revoked_leases,
+    })))
 }
 
 /// Revokes the tokens that logged in through an auth role.
