@@ -41,10 +41,12 @@ role_id=$(api GET auth/approle/role/bench/role-id "" | python3 -c 'import json,s
 secret_id=$(api POST auth/approle/role/bench/secret-id '{}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["secret_id"])')
 
 post_lua() { # path body [token]
+  local auth=""
+  if [ -n "${3:-}" ]; then auth="wrk.headers[\"X-Vault-Token\"] = \"$3\""; fi
   cat <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-${3:+wrk.headers["X-Vault-Token"] = "$3"}
+$auth
 wrk.path = "/v1/$1"
 wrk.body = '$2'
 LUA
