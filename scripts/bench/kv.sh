@@ -9,32 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration="${1:-10}"
-command -v wrk >/dev/null || { echo "==> installing wrk"; apt-get install -y -qq wrk >/dev/null; }
-command -v curl >/dev/null || { echo "==> installing curl"; apt-get install -y -qq curl >/dev/null; }
-cargo build --release --quiet
-
-work="$(mktemp -d)"
-port=$(( 20000 + RANDOM % 20000 ))
-addr="http://127.0.0.1:$port"
-cat > "$work/server.toml" <<TOML
-log_level = "warn"
-[listener]
-address = "127.0.0.1:$port"
-[storage]
-path = "$work/data"
-TOML
-target/release/qm server --config "$work/server.toml" > "$work/server.out" 2> "$work/server.err" &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 50); do curl -s "$addr/v1/sys/seal-status" >/dev/null && break; sleep 0.1; done
-
-init=$(curl -sf -X PUT -d '{"secret_shares":1,"secret_threshold":1}' "$addr/v1/sys/init")
-key=$(echo "$init" | python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"][0])')
-token=$(echo "$init" | python3 -c 'import json,sys; print(json.load(sys.stdin)["root_token"])')
-curl -sf -X PUT -d "{\"key\":\"$key\"}" "$addr/v1/sys/unseal" >/dev/null
-curl -sf -X POST -H "X-Vault-Token: $token" -d '{"type":"kv-v2"}' "$addr/v1/sys/mounts/secret" >/dev/null
-curl -sf -X POST -H "X-Vault-Token: $token" -d '{"data":{"username":"app","password":"bench-password"}}' \
-  "$addr/v1/secret/data/bench" >/dev/null
+source scripts/bench/server.sh
+api POST sys/mounts/secret '{"type":"kv-v2"}' >/dev/null
+api POST secret/data/bench '{"data":{"username":"app","password":"bench-password"}}' >/dev/null
 
 cat > "$work/write.lua" <<LUA
 wrk.method = "POST"
@@ -47,15 +24,6 @@ request = function()
   return wrk.format(nil, "/v1/secret/data/w/" .. (counter % 1000), nil, body)
 end
 LUA
-
-# Runs wrk; prints requests/s. Fails the run if any request errored.
-rate() {
-  local threads=$1 conns=$2; shift 2
-  local out
-  out=$(wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "$@")
-  if echo "$out" | grep -q "Non-2xx"; then echo "wrk saw errors: $out" >&2; exit 1; fi
-  echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}'
-}
 
 echo "==> $duration s per run, $(nproc) cores, wrk on the same machine"
 health=$(rate 2 64 "$addr/v1/sys/health")

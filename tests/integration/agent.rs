@@ -3,7 +3,7 @@
 //! Postgres user is replaced at its max TTL; on SIGTERM the leases are
 //! revoked and the files removed.
 
-use super::common::{connect_as, pg_roles, pg_url, TestServer};
+use super::common::{connect_as, mount_database_role, pg_roles, TestServer};
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -18,23 +18,10 @@ fn pgpass_user(path: &std::path::Path) -> Option<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qm_agent_renders_renews_rotates_and_cleans_up() {
     let server = TestServer::dev();
+    mount_database_role(&server, "3s", "6s").await;
     let policy = r#"path "database/creds/app" { capabilities = ["read"] }"#;
     for (path, body) in [
         ("sys/policies/acl/app", json!({"policy": policy})),
-        ("sys/mounts/database", json!({"type": "database"})),
-        (
-            "database/config/pg",
-            json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg_url(), "allowed_roles": "*"}),
-        ),
-        (
-            "database/roles/app",
-            json!({
-                "db_name": "pg",
-                "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                "default_ttl": "3s",
-                "max_ttl": "6s",
-            }),
-        ),
         ("sys/auth/approle", json!({"type": "approle"})),
         (
             "auth/approle/role/app",

@@ -3,7 +3,7 @@
 //! KV secret and a leased Postgres user, re-rendered when the user is
 //! replaced at its max TTL.
 
-use super::common::{bao_binary, pg_roles, pg_url, TestServer};
+use super::common::{bao_binary, mount_database_role, pg_roles, TestServer};
 use serde_json::json;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ fn rendered(path: &std::path::Path) -> Option<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bao_agent_renders_templates_from_qm_with_approle_auto_auth() {
     let server = TestServer::dev();
+    mount_database_role(&server, "3s", "6s").await;
     let policy = r#"
 path "secret/data/app/*" { capabilities = ["read"] }
 path "database/creds/app" { capabilities = ["read"] }
@@ -28,20 +29,6 @@ path "database/creds/app" { capabilities = ["read"] }
         (
             "secret/data/app/db",
             json!({"data": {"password": "agent-marker-9d1"}}),
-        ),
-        ("sys/mounts/database", json!({"type": "database"})),
-        (
-            "database/config/pg",
-            json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg_url(), "allowed_roles": "*"}),
-        ),
-        (
-            "database/roles/app",
-            json!({
-                "db_name": "pg",
-                "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                "default_ttl": "3s",
-                "max_ttl": "6s",
-            }),
         ),
         ("sys/auth/approle", json!({"type": "approle"})),
         (

@@ -349,6 +349,31 @@ pub(crate) async fn connect_as(
     Ok(client)
 }
 
+/// Mounts `database/`, points config `pg` at the test Postgres, and adds a
+/// role `app` that issues plain login users with these TTLs.
+pub(crate) async fn mount_database_role(server: &TestServer, default_ttl: &str, max_ttl: &str) {
+    let role = serde_json::json!({
+        "db_name": "pg",
+        "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
+        "default_ttl": default_ttl,
+        "max_ttl": max_ttl,
+    });
+    for (path, body) in [
+        (
+            "sys/mounts/database",
+            serde_json::json!({"type": "database"}),
+        ),
+        (
+            "database/config/pg",
+            serde_json::json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg_url(), "allowed_roles": "*"}),
+        ),
+        ("database/roles/app", role),
+    ] {
+        let (status, body) = server.root("POST", path, Some(body)).await;
+        assert_eq!(status, 204, "{path}: {body}");
+    }
+}
+
 /// Postgres roles whose name starts with `prefix`.
 pub(crate) async fn pg_roles(prefix: &str) -> Vec<String> {
     pg().await

@@ -4,34 +4,11 @@
 //! which reconnects with the new one; SIGTERM reaches the command and the
 //! lease is revoked; a failed login starts nothing.
 
-use super::common::{connect_as, pg_roles, pg_url, unique, TestServer};
+use super::common::{connect_as, mount_database_role, pg_roles, pg_url, unique, TestServer};
 use serde_json::json;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// Mounts `database/` and a role `app` issuing plain login users.
-async fn setup(server: &TestServer, default_ttl: &str, max_ttl: &str) {
-    for (path, body) in [
-        ("sys/mounts/database", json!({"type": "database"})),
-        (
-            "database/config/pg",
-            json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg_url(), "allowed_roles": "*"}),
-        ),
-        (
-            "database/roles/app",
-            json!({
-                "db_name": "pg",
-                "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
-                "default_ttl": default_ttl,
-                "max_ttl": max_ttl,
-            }),
-        ),
-    ] {
-        let (status, body) = server.root("POST", path, Some(body)).await;
-        assert_eq!(status, 204, "{path}: {body}");
-    }
-}
 
 fn exec(server: &TestServer, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_qm"));
@@ -92,7 +69,7 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_connects_and_its_user_is_dropped_when_it_ends() {
     let server = TestServer::dev();
-    setup(&server, "1h", "2h").await;
+    mount_database_role(&server, "1h", "2h").await;
     let mut command = exec(
         &server,
         &["--env", "PGUSER,PGPASSWORD=database/creds/app", "--"],
@@ -179,7 +156,7 @@ async fn the_command_connects_and_its_user_is_dropped_when_it_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_login_or_fetch_starts_nothing() {
     let server = TestServer::dev();
-    setup(&server, "1h", "2h").await;
+    mount_database_role(&server, "1h", "2h").await;
     server
         .root("POST", "sys/auth/approle", Some(json!({"type": "approle"})))
         .await;
@@ -233,7 +210,7 @@ async fn a_failed_login_or_fetch_starts_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_reaches_the_command_and_the_lease_is_revoked() {
     let server = TestServer::dev();
-    setup(&server, "1h", "2h").await;
+    mount_database_role(&server, "1h", "2h").await;
     let users = server.temp_path(&format!("users-{}", unique()));
     let script = format!(
         "trap 'echo terminated >> {0}; exit 7' TERM; echo $PGUSER >> {0}; while true; do sleep 0.1; done",
@@ -272,7 +249,7 @@ async fn sigterm_reaches_the_command_and_the_lease_is_revoked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_at_its_max_ttl_is_replaced_and_the_command_signalled() {
     let server = TestServer::dev();
-    setup(&server, "3s", "6s").await;
+    mount_database_role(&server, "3s", "6s").await;
     let seen = server.temp_path(&format!("seen-{}", unique()));
     // On SIGHUP the command reloads the secrets file and records the new pair.
     let script = format!(
