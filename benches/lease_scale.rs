@@ -12,9 +12,9 @@
 
 mod common;
 
-use common::{init, open_store, start_and_unseal};
+use common::{init, open_store, start_and_unseal, token_lease};
 use quartermaster::barrier::StorageView;
-use quartermaster::lease::{LeaseKind, LeaseRecord, LeaseState, LeaseStore};
+use quartermaster::lease::LeaseStore;
 use reqwest::Client;
 use serde_json::json;
 use std::path::Path;
@@ -51,23 +51,12 @@ async fn seed(data_dir: &Path, key: &str, count: usize) {
     .unwrap_or(0);
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..count {
-        batch.push(LeaseRecord {
-            lease_id: lease_id(i),
-            kind: LeaseKind::Token,
-            mount: "auth/token/".into(),
-            role: String::new(),
-            internal: json!({ "id_hash": format!("scale-{i}") }),
-            token_hash: None,
-            issued_at: now,
-            expire_at: now + 86_400 + (i as i64 % 3600),
-            max_expire_at: now + 86_400 * 2,
-            renewable: true,
-            state: LeaseState::Active,
-            due_at: now + 86_400 + (i as i64 % 3600),
-            revoke_attempts: 0,
-            last_error: None,
-            last_renewal: None,
-        });
+        batch.push(token_lease(
+            lease_id(i),
+            None,
+            now,
+            now + 86_400 + (i as i64 % 3600),
+        ));
         if batch.len() == batch.capacity() {
             leases.import(&batch, "seed").await.expect("import");
             batch.clear();

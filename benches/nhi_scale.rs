@@ -12,14 +12,14 @@
 
 mod common;
 
-use common::{init, open_store, percentile, start_and_unseal};
+use common::{init, open_store, percentile, start_and_unseal, token_lease};
 use futures::StreamExt;
 use quartermaster::auth::token::store::{NewToken, TokenStore};
 use quartermaster::barrier::StorageView;
 use quartermaster::clock::SystemClock;
-use quartermaster::lease::{LeaseKind, LeaseRecord, LeaseState, LeaseStore};
+use quartermaster::lease::LeaseStore;
 use reqwest::Client;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -82,23 +82,12 @@ async fn seed(data_dir: &Path, key: &str, count: usize) {
     let mut batch = Vec::with_capacity(10_000);
     for (i, hash) in hashes.iter().enumerate() {
         for j in 0..LEASES_PER_TOKEN {
-            batch.push(LeaseRecord {
-                lease_id: format!("bench/nhi/{i:06}/{j}"),
-                kind: LeaseKind::Token,
-                mount: "auth/token/".into(),
-                role: String::new(),
-                internal: json!({ "id_hash": format!("none-{i}-{j}") }),
-                token_hash: Some(hash.clone()),
-                issued_at: now,
-                expire_at: now + 86_400,
-                max_expire_at: now + 2 * 86_400,
-                renewable: true,
-                state: LeaseState::Active,
-                due_at: now + 86_400 + (i as i64 % 3600),
-                revoke_attempts: 0,
-                last_error: None,
-                last_renewal: None,
-            });
+            batch.push(token_lease(
+                format!("bench/nhi/{i:06}/{j}"),
+                Some(hash.clone()),
+                now,
+                now + 86_400 + (i as i64 % 3600),
+            ));
             if batch.len() == batch.capacity() {
                 leases.import(&batch, "seed").await.expect("import");
                 batch.clear();

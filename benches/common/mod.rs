@@ -234,3 +234,30 @@ pub async fn open_store(data_dir: &Path, key: &str) -> Arc<quartermaster::barrie
     barrier.unseal(&kek).await.expect("unseal");
     barrier
 }
+
+/// An active token lease as the server records one, for seeding.
+pub fn token_lease(
+    lease_id: String,
+    token_hash: Option<String>,
+    now: i64,
+    due_at: i64,
+) -> quartermaster::lease::LeaseRecord {
+    use quartermaster::lease::{LeaseKind, LeaseRecord, LeaseState};
+    LeaseRecord {
+        internal: json!({ "id_hash": format!("seed-{lease_id}") }),
+        lease_id,
+        kind: LeaseKind::Token,
+        mount: "auth/token/".into(),
+        role: String::new(),
+        token_hash,
+        issued_at: now,
+        expire_at: due_at,
+        max_expire_at: now + 2 * 86_400,
+        renewable: true,
+        state: LeaseState::Active,
+        due_at,
+        revoke_attempts: 0,
+        last_error: None,
+        last_renewal: None,
+    }
+}

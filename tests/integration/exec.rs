@@ -55,6 +55,32 @@ fn wait_for_file(path: &Path, lines: usize, timeout: Duration) -> Vec<String> {
     }
 }
 
+/// `qm exec` with the `app` role's user and password, running a shell script.
+fn spawn_script(server: &TestServer, script: &str) -> Child {
+    exec(
+        server,
+        &[
+            "--env",
+            "PGUSER,PGPASSWORD=database/creds/app",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    )
+    .stdin(Stdio::null())
+    .spawn()
+    .expect("spawn")
+}
+
+fn sigterm(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+}
+
 fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + timeout;
     loop {
@@ -216,27 +242,10 @@ async fn sigterm_reaches_the_command_and_the_lease_is_revoked() {
         "trap 'echo terminated >> {0}; exit 7' TERM; echo $PGUSER >> {0}; while true; do sleep 0.1; done",
         users.display()
     );
-    let mut child = exec(
-        &server,
-        &[
-            "--env",
-            "PGUSER,PGPASSWORD=database/creds/app",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ],
-    )
-    .stdin(Stdio::null())
-    .spawn()
-    .expect("spawn");
+    let mut child = spawn_script(&server, &script);
     let user = wait_for_file(&users, 1, Duration::from_secs(20))[0].clone();
     assert_eq!(pg_roles(&user).await.len(), 1);
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
+    sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(20));
     assert_eq!(status.code(), Some(7), "the command's own exit code");
     assert_eq!(
@@ -256,20 +265,7 @@ async fn a_credential_at_its_max_ttl_is_replaced_and_the_command_signalled() {
         "trap '. \"$QM_SECRETS_FILE\"; echo \"$PGUSER $PGPASSWORD\" >> {0}' HUP; echo \"$PGUSER $PGPASSWORD\" >> {0}; while true; do sleep 0.1; done",
         seen.display()
     );
-    let mut child = exec(
-        &server,
-        &[
-            "--env",
-            "PGUSER,PGPASSWORD=database/creds/app",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ],
-    )
-    .stdin(Stdio::null())
-    .spawn()
-    .expect("spawn");
+    let mut child = spawn_script(&server, &script);
     let lines = wait_for_file(&seen, 2, Duration::from_secs(30));
     let (first, _) = lines[0].split_once(' ').expect("pair");
     let (second, password) = lines[1].split_once(' ').expect("pair");
@@ -283,10 +279,7 @@ async fn a_credential_at_its_max_ttl_is_replaced_and_the_command_signalled() {
         .expect("query");
     assert_eq!(row.get::<_, String>(0), second);
     drop(client);
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
+    sigterm(&child);
     wait_exit(&mut child, Duration::from_secs(20));
     assert!(pg_roles(first).await.is_empty());
     assert!(pg_roles(second).await.is_empty());
