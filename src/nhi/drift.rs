@@ -12,7 +12,7 @@
 //!
 //! A workload is the auth role a token logged in through (all its tokens
 //! share one baseline), or else the token itself; root tokens are not
-//! watched. Learning ends after `learning_requests` requests; each
+//! watched, nor workloads past the first 50,000 (baselines are in memory). Learning ends after `learning_requests` requests; each
 //! departure alerts once (per minute for bursts). Alerts go to
 //! `sys/nhi/alerts`, the log, the `qm_drift_alerts_total` metric, and an
 //! optional webhook. On the mounts in `deny_mounts` a departing request is
@@ -25,6 +25,8 @@ use std::sync::Mutex;
 
 /// Alerts kept for `sys/nhi/alerts`.
 const KEEP_ALERTS: usize = 1000;
+/// Workloads watched at most; later ones are not (their requests pass).
+const MAX_WORKLOADS: usize = 50_000;
 const MIN_BURST: u64 = 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +121,9 @@ impl DriftWatch {
         let Ok(mut baselines) = self.baselines.lock() else {
             return Vec::new();
         };
+        if baselines.len() >= MAX_WORKLOADS && !baselines.contains_key(seen.identity) {
+            return Vec::new();
+        }
         let base = baselines.entry(seen.identity.to_string()).or_default();
         let shape = path_shape(seen.path);
         let net = network(seen.addr);

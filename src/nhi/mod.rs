@@ -72,6 +72,8 @@ pub struct NhiSettings {
 
 /// How often one identity's last use is written.
 const TOUCH_EVERY: i64 = 60;
+/// Past this many remembered identities, the stale ones are forgotten.
+const TOUCHED_KEPT: usize = 100_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct IdentityMeta {
@@ -218,6 +220,9 @@ impl NhiStore {
             Ok(mut touched) => match touched.get(identity) {
                 Some(last) if now - last < TOUCH_EVERY => false,
                 _ => {
+                    if touched.len() >= TOUCHED_KEPT {
+                        touched.retain(|_, last| now - *last < TOUCH_EVERY);
+                    }
                     touched.insert(identity.to_string(), now);
                     true
                 }
