@@ -283,6 +283,7 @@ impl Core {
             mount,
             addr: req.remote_addr,
             now,
+            write: !matches!(req.operation, Operation::Read | Operation::List),
         };
         let alerts = active.nhi.drift.observe(&config, &seen);
         let mut refused = None;

@@ -74,6 +74,9 @@ struct Baseline {
     busiest_minute: u64,
     /// Departures already reported.
     reported: BTreeSet<String>,
+    /// All requests seen, and how many were writes (for the inventory).
+    seen: u64,
+    writes: u64,
 }
 
 #[derive(Default)]
@@ -113,6 +116,8 @@ pub struct Seen<'a> {
     pub mount: &'a str,
     pub addr: Option<IpAddr>,
     pub now: i64,
+    /// Whether the request creates, updates, patches or deletes.
+    pub write: bool,
 }
 
 impl DriftWatch {
@@ -125,6 +130,8 @@ impl DriftWatch {
             return Vec::new();
         }
         let base = baselines.entry(seen.identity.to_string()).or_default();
+        base.seen += 1;
+        base.writes += u64::from(seen.write);
         let shape = path_shape(seen.path);
         let net = network(seen.addr);
         let hour = u8::try_from((seen.now / 3600) % 24).unwrap_or(0);
@@ -195,6 +202,12 @@ impl DriftWatch {
             .collect()
     }
 
+    /// (requests seen, of which writes) for a workload, if it was seen.
+    pub fn usage(&self, identity: &str) -> Option<(u64, u64)> {
+        let baselines = self.baselines.lock().ok()?;
+        baselines.get(identity).map(|b| (b.seen, b.writes))
+    }
+
     pub fn record(&self, alert: Alert) {
         if let Ok(mut alerts) = self.alerts.lock() {
             if alerts.len() == KEEP_ALERTS {
@@ -224,6 +237,7 @@ mod tests {
             mount: "secret/",
             addr: addr.parse().ok(),
             now,
+            write: false,
         }
     }
 

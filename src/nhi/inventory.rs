@@ -15,6 +15,7 @@
 //! | an AppRole whose secret IDs work from any network | `unbound_secret_ids` | 10 |
 //! | an AWS role whose policy allows `*` actions | `aws_wildcard` | 20 |
 //! | a role whose database connection is gone | `backend_gone` | 10 |
+//! | policies allow writes, but 10+ requests since start were all reads | `unused_write` | 10 |
 //!
 //! Orphaned: the owner was offboarded, or a role's backend connection is
 //! gone (`db_name` names no config).
@@ -37,6 +38,9 @@ use std::collections::{BTreeMap, HashMap};
 const DAY: i64 = 86_400;
 const STALE_AFTER: i64 = 30 * DAY;
 const MANY_LEASES: usize = 100;
+const ROTATION_SLACK: i64 = 30;
+/// Requests seen before "only reads" says something.
+const ENOUGH_REQUESTS: u64 = 10;
 /// Lease counts stop here (a role with a million leases is not re-counted
 /// on every listing).
 const COUNT_LEASES_UP_TO: usize = 10_000;
@@ -97,6 +101,24 @@ impl Context<'_> {
         let gone = self.active.nhi.offboarded(owner).await?.is_some();
         self.offboarded.insert(owner.to_string(), gone);
         Ok(gone)
+    }
+
+    /// Whether the workload's policies allow writes it never made.
+    fn unused_writes(&self, id: &str, permissions: &[String]) -> Option<(u32, String)> {
+        let (seen, writes) = self.active.nhi.drift.usage(id)?;
+        let allows_writes = permissions.iter().any(|line| {
+            let caps = line.rsplit(": ").next().unwrap_or_default();
+            caps.split(',')
+                .any(|c| matches!(c, "create" | "update" | "delete" | "patch" | "root"))
+        });
+        (allows_writes && seen >= ENOUGH_REQUESTS && writes == 0).then(|| {
+            (
+                self.weights.unused_write,
+                format!(
+                    "its policies allow writes, but its {seen} requests since start were all reads"
+                ),
+            )
+        })
     }
 
     /// "path: capabilities" lines for policies, and whether any is broad.
@@ -270,7 +292,8 @@ async fn role_identity(
                 .and_then(Value::as_str)
                 .and_then(parse_time);
             if let Some(last) = last.filter(|_| period > 0) {
-                if ctx.now > last + period + 60 {
+                // The plugin rotates from a 30 s periodic task: allow for it.
+                if ctx.now > last + period + ROTATION_SLACK {
                     reasons.push((
                         ctx.weights.rotation_overdue,
                         format!("not rotated for {} s (period {period} s)", ctx.now - last),
@@ -315,6 +338,7 @@ async fn role_identity(
             if let Some(broad) = broad {
                 reasons.push((ctx.weights.broad_policy, broad));
             }
+            reasons.extend(ctx.unused_writes(&id, &permissions));
             let unbound = config.get("bind_secret_id").and_then(Value::as_bool) == Some(true)
                 && strings(config, "secret_id_bound_cidrs").is_empty()
                 && strings(config, "token_bound_cidrs").is_empty();
@@ -375,6 +399,7 @@ async fn token_identity(
     if let Some(broad) = broad {
         reasons.push((ctx.weights.broad_policy, broad));
     }
+    reasons.extend(ctx.unused_writes(&id, &permissions));
     match entry.expire_time {
         None => reasons.push((ctx.weights.never_expires, "never expires".to_string())),
         Some(expire) if expire - ctx.now > STALE_AFTER => {

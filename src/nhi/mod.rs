@@ -41,6 +41,7 @@ pub struct RiskWeights {
     pub unbound_secret_ids: u32,
     pub aws_wildcard: u32,
     pub backend_gone: u32,
+    pub unused_write: u32,
 }
 
 impl Default for RiskWeights {
@@ -57,6 +58,7 @@ impl Default for RiskWeights {
             unbound_secret_ids: 10,
             aws_wildcard: 20,
             backend_gone: 10,
+            unused_write: 10,
         }
     }
 }

@@ -386,7 +386,7 @@ async fn drift_alerts_for_a_new_path_a_new_network_and_a_burst() {
         &server,
         "PUT",
         "sys/policies/acl/reader",
-        json!({"policy": "path \"secret/data/*\" { capabilities = [\"read\"] }"}),
+        json!({"policy": "path \"secret/data/*\" { capabilities = [\"read\", \"update\"] }"}),
     )
     .await;
     for path in ["secret/data/app/db", "secret/data/billing/key"] {
@@ -520,6 +520,60 @@ async fn drift_alerts_for_a_new_path_a_new_network_and_a_burst() {
         200,
         "the usual path still works"
     );
+
+    // Its policy lets it write, yet it has only ever read.
+    let ci = find(
+        &identities(&server, "kind=approle").await,
+        "auth/approle/role/ci",
+    )
+    .clone();
+    assert!(has_reason(&ci, "were all reads"), "{ci}");
+}
+
+/// A static user whose rotation keeps failing (the user was dropped behind
+/// the broker's back) shows as overdue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_user_not_rotated_in_its_period_is_risky() {
+    let server = TestServer::dev();
+    let user = format!("qm_static_{}", super::common::unique());
+    let pg = super::common::pg().await;
+    pg.batch_execute(&format!("CREATE ROLE {user} LOGIN PASSWORD 'initial'"))
+        .await
+        .expect("create user");
+    ok(
+        &server,
+        "POST",
+        "sys/mounts/database",
+        json!({"type": "database"}),
+    )
+    .await;
+    ok(&server, "POST", "database/config/pg",
+        json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg_url(), "allowed_roles": "*"})).await;
+    ok(
+        &server,
+        "POST",
+        "database/static-roles/batch",
+        json!({"db_name": "pg", "username": user, "rotation_period": "5s", "owner": "ops"}),
+    )
+    .await;
+    pg.batch_execute(&format!("DROP ROLE {user}"))
+        .await
+        .expect("drop user");
+    let id = "database/static-roles/batch";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let all = identities(&server, "kind=static_db_user").await;
+        let batch = find(&all, id);
+        if has_reason(batch, "not rotated for") {
+            assert_eq!(batch["owner"], "ops");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never overdue: {batch}"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
