@@ -179,6 +179,15 @@ impl LeaseStore {
             .collect())
     }
 
+    /// The first `limit` lease ids, in order.
+    pub async fn ids_limited(&self, limit: usize) -> Result<Vec<String>, ApiError> {
+        let keys = self.view.keys_limited("id/", limit).await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("id/").map(String::from))
+            .collect())
+    }
+
     /// Counts lease ids under `prefix`, stopping at `limit`.
     pub async fn count_with_prefix(&self, prefix: &str, limit: usize) -> Result<usize, ApiError> {
         Ok(self

@@ -16,6 +16,7 @@
 //! | an AWS role whose policy allows `*` actions | `aws_wildcard` | 20 |
 //! | a role whose database connection is gone | `backend_gone` | 10 |
 //! | policies allow writes, but 10+ requests since start were all reads | `unused_write` | 10 |
+//! | a lease whose token is gone | `token_gone` | 30 |
 //!
 //! Orphaned: the owner was offboarded, or a role's backend connection is
 //! gone (`db_name` names no config).
@@ -25,7 +26,7 @@
 //! soon as its page is full, so the first page costs the same with 100 or
 //! 100,000 identities. Active leases are counted up to 10,000.
 
-use super::paths::{self, APPROLE, AWS_ROLE, DB_ROLE, JWT_ROLE, STATIC_DB_USER, TOKEN};
+use super::paths::{self, APPROLE, AWS_ROLE, DB_ROLE, JWT_ROLE, LEASE, STATIC_DB_USER, TOKEN};
 use crate::clock::rfc3339;
 use crate::core::mounts::Mounted;
 use crate::core::{Active, Core};
@@ -50,6 +51,8 @@ pub struct Scan<'f> {
     pub keep: &'f (dyn Fn(&Identity) -> bool + Sync),
     /// Stop after this many kept identities; `None` reads everything.
     pub want: Option<usize>,
+    /// Also read the leases (each an identity; there are many).
+    pub leases: bool,
 }
 
 impl Scan<'_> {
@@ -231,11 +234,92 @@ pub async fn collect(
             }
         }
         if done {
-            return Ok((out, true));
+            break;
         }
         seen = accessors.len();
         chunk *= 4;
     }
+    if !scan.leases {
+        return Ok((out, true));
+    }
+    let (mut chunk, mut seen) = (256, 0);
+    loop {
+        let ids = active.leases.ids_limited(seen + chunk).await?;
+        let done = ids.len() < seen + chunk;
+        for lease_id in &ids[seen.min(ids.len())..] {
+            if scan.full(&out) {
+                return Ok((out, false));
+            }
+            // A token's own lease is the token, listed already.
+            let record = active.leases.get(lease_id).await?;
+            if let Some(record) = record.filter(|r| r.kind == crate::lease::LeaseKind::Secret) {
+                let identity = lease_identity(&mut ctx, &record).await?;
+                if (scan.keep)(&identity) {
+                    out.push(identity);
+                }
+            }
+        }
+        if done {
+            return Ok((out, true));
+        }
+        seen = ids.len();
+        chunk *= 4;
+    }
+}
+
+/// A lease as an identity: owned by its role's owner (or its token's),
+/// orphaned when the token that took it is gone.
+async fn lease_identity(
+    ctx: &mut Context<'_>,
+    record: &crate::lease::LeaseRecord,
+) -> Result<Identity, ApiError> {
+    let mut reasons = Vec::new();
+    let mut orphaned = false;
+    let mut meta = super::IdentityMeta::default();
+    let mut permissions = Vec::new();
+    if let Some(role) = paths::role_of_lease(&record.lease_id) {
+        meta = ctx.active.nhi.meta(&role).await?.unwrap_or_default();
+        permissions.push(format!("a credential of {role}"));
+    }
+    if let Some(hash) = &record.token_hash {
+        match ctx.active.tokens.lookup_hash(hash).await? {
+            Some(token) if meta.owner.is_empty() => {
+                meta.owner = token.meta.get("owner").cloned().unwrap_or_default();
+            }
+            Some(_) => {}
+            None => {
+                orphaned = true;
+                reasons.push((
+                    ctx.weights.token_gone,
+                    "the token that took it is gone".to_string(),
+                ));
+            }
+        }
+    }
+    meta.disabled = None;
+    finish(
+        ctx,
+        Record {
+            id: record.lease_id.clone(),
+            kind: LEASE,
+            name: record
+                .lease_id
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            mount: record.mount.clone(),
+            meta,
+            created: Some(record.issued_at),
+            last_used: None,
+            permissions,
+            active_leases: 0,
+            expire: Some(record.expire_at),
+            reasons,
+            orphaned,
+        },
+    )
+    .await
 }
 
 async fn role_identity(

@@ -42,6 +42,7 @@ pub struct RiskWeights {
     pub aws_wildcard: u32,
     pub backend_gone: u32,
     pub unused_write: u32,
+    pub token_gone: u32,
 }
 
 impl Default for RiskWeights {
@@ -59,6 +60,7 @@ impl Default for RiskWeights {
             aws_wildcard: 20,
             backend_gone: 10,
             unused_write: 10,
+            token_gone: 30,
         }
     }
 }

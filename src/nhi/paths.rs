@@ -11,6 +11,8 @@ pub const AWS_ROLE: &str = "aws_role";
 pub const APPROLE: &str = "approle";
 pub const JWT_ROLE: &str = "jwt_role";
 pub const TOKEN: &str = "token";
+/// Leases are listed only when asked for (`kind=lease`): there are many.
+pub const LEASE: &str = "lease";
 
 /// The role collections of each backend type: (list path, identity type).
 pub fn role_collections(kind: &str) -> &'static [(&'static str, &'static str)] {
@@ -46,6 +48,19 @@ pub fn role_used(mount: &MountEntry, relative: &str) -> Option<String> {
         _ => return None,
     };
     (!name.is_empty() && !name.contains('/')).then(|| format!("{}{collection}/{name}", mount.path))
+}
+
+/// The role identity a lease was minted through (`database/creds/app/ID`
+/// came from `database/roles/app`), if it came from a role.
+pub fn role_of_lease(lease_id: &str) -> Option<String> {
+    let (minted, _) = lease_id.rsplit_once('/')?;
+    let (mount_and_verb, name) = minted.rsplit_once('/')?;
+    let (mount, verb) = mount_and_verb.rsplit_once('/')?;
+    let collection = match verb {
+        "creds" | "sts" => "roles",
+        _ => return None,
+    };
+    Some(format!("{mount}/{collection}/{name}"))
 }
 
 /// The lease prefixes of credentials minted through a role identity.

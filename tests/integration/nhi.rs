@@ -216,6 +216,16 @@ async fn inventory_risk_and_offboarding() {
     );
     assert!(root["risk_score"].as_u64().unwrap_or(0) >= 70);
 
+    // Leases are listed when asked for, owned by their role's owner.
+    let leases = identities(&server, "kind=lease").await;
+    assert_eq!(leases.len(), 2, "{leases:#?}");
+    assert!(
+        leases.iter().all(|l| l["owner"] == "alice"
+            && l["permissions"] == json!(["a credential of database/roles/app"])
+            && l["expiration"].is_string()),
+        "{leases:#?}"
+    );
+
     // Filters and exports.
     let approles = identities(&server, "kind=approle").await;
     assert_eq!(approles.len(), 1);

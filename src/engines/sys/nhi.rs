@@ -49,6 +49,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             let scan = Scan {
                 keep: &|i: &Identity| i.id == id,
                 want: Some(1),
+                leases: true,
             };
             let (found, _) = inventory::collect(ctx.core, ctx.active, &scan).await?;
             let found = found.into_iter().next().ok_or(ApiError::NotFound)?;
@@ -101,7 +102,12 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     // In source order a page needs only the identities up to its end (and
     // one more, to say whether there are more); other orders read all.
     let want = (sort == "source").then(|| offset.saturating_add(limit).saturating_add(1));
-    let scan = Scan { keep: &keep, want };
+    let leases = optional_str(data, "kind")? == Some(crate::nhi::paths::LEASE);
+    let scan = Scan {
+        keep: &keep,
+        want,
+        leases,
+    };
     let (mut found, complete) = inventory::collect(ctx.core, ctx.active, &scan).await?;
     match sort {
         "source" => {}
@@ -186,6 +192,7 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
     let scan = Scan {
         keep: &|i: &Identity| i.owner == owner,
         want: None,
+        leases: false,
     };
     let (all, _) = inventory::collect(core, active, &scan).await?;
     let owned: Vec<&Identity> = all.iter().collect();
@@ -270,6 +277,7 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let scan = Scan {
         keep: &keep,
         want: None,
+        leases: false,
     };
     let (matched, _) = inventory::collect(ctx.core, ctx.active, &scan).await?;
     if optional_bool(data, "dry_run")?.unwrap_or(false) {
