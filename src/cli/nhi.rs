@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 pub(crate) enum NhiCommand {
     /// List identities (riskiest first with --sort risk).
     List {
-        /// db_role, static_db_user, aws_role, approle, jwt_role or token.
+        /// db_role, static_db_user, aws_role, approle, jwt_role, token, or lease
+        /// (leases are listed only when asked for).
         #[arg(long)]
         kind: Option<String>,
         #[arg(long)]
