@@ -126,6 +126,18 @@ impl Response {
         Self::default()
     }
 
+    /// The envelope's `lease_id`, `lease_duration` and `renewable`.
+    pub fn lease_fields(&self) -> (&str, i64, bool) {
+        match &self.lease {
+            Some(lease) => (
+                lease.lease_id.as_str(),
+                lease.lease_duration,
+                lease.renewable,
+            ),
+            None => ("", 0, false),
+        }
+    }
+
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self

@@ -20,14 +20,7 @@ fn not_valid() -> ApiError {
 
 /// The parts of a response a wrapping token keeps.
 fn stored_form(response: &Response) -> Value {
-    let (lease_id, lease_duration, renewable) = match &response.lease {
-        Some(lease) => (
-            lease.lease_id.as_str(),
-            lease.lease_duration,
-            lease.renewable,
-        ),
-        None => ("", 0, false),
-    };
+    let (lease_id, lease_duration, renewable) = response.lease_fields();
     json!({
         "data": response.data,
         "auth": response.auth,

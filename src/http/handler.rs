@@ -217,14 +217,7 @@ fn render_ok(response: Response, request_id: &str) -> HttpResponse {
     {
         return HttpResponse::build(status(204)).finish();
     }
-    let (lease_id, lease_duration, renewable) = match &response.lease {
-        Some(lease) => (
-            lease.lease_id.as_str(),
-            lease.lease_duration,
-            lease.renewable,
-        ),
-        None => ("", 0, false),
-    };
+    let (lease_id, lease_duration, renewable) = response.lease_fields();
     let body = json!({
         "request_id": request_id,
         "lease_id": lease_id,

@@ -209,9 +209,7 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
     let mut changed_roles = Vec::new();
     for identity in &owned {
         if identity.identity_type == TOKEN {
-            let accessor = identity.id.trim_start_matches("auth/token/accessors/");
-            if let Some(entry) = active.tokens.lookup_accessor(accessor).await? {
-                core.revoke_token(active, &entry.id_hash).await?;
+            if revoke_token_identity(ctx, identity).await? {
                 revoked_tokens.push(identity.id.clone());
             }
             continue;
@@ -289,12 +287,8 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let mut revoked_tokens = Vec::new();
     let mut revoked_leases = 0;
     for identity in &matched {
-        if identity.identity_type == TOKEN {
-            let accessor = identity.id.trim_start_matches("auth/token/accessors/");
-            if let Some(entry) = active.tokens.lookup_accessor(accessor).await? {
-                core.revoke_token(active, &entry.id_hash).await?;
-                revoked_tokens.push(identity.id.clone());
-            }
+        if identity.identity_type == TOKEN && revoke_token_identity(ctx, identity).await? {
+            revoked_tokens.push(identity.id.clone());
         }
         for prefix in paths::lease_prefixes(&identity.id, identity.identity_type) {
             revoked_leases += core.revoke_prefix(active, &prefix, false, None).await?.0;
@@ -311,6 +305,18 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         "revoked_tokens": revoked_tokens,
         "revoked_leases": revoked_leases,
     })))
+}
+
+/// Revokes a token identity; false if it was gone already.
+async fn revoke_token_identity(ctx: &Ctx<'_>, identity: &Identity) -> Result<bool, ApiError> {
+    let accessor = identity.id.trim_start_matches("auth/token/accessors/");
+    match ctx.active.tokens.lookup_accessor(accessor).await? {
+        Some(entry) => {
+            ctx.core.revoke_token(ctx.active, &entry.id_hash).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// Revokes the tokens that logged in through an auth role.
