@@ -69,10 +69,11 @@ impl Core {
         self.track_token(active, &entry).await?;
         tracing::info!(accessor = %entry.accessor, path, "login token issued");
         Ok(Response {
+            // The TTL as issued, not less a second that ticked since.
             auth: Some(crate::auth::token::auth_block(
                 &token,
                 &entry,
-                active.tokens.now(),
+                entry.creation_time,
             )),
             ..Response::default()
         })

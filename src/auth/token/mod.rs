@@ -368,7 +368,8 @@ async fn create(
     ctx.core.track_token(ctx.active, &entry).await?;
     tracing::info!(accessor = %entry.accessor, policies = ?entry.policies, "token created");
     Ok(Response {
-        auth: Some(auth_block(&token, &entry, ctx.active.tokens.now())),
+        // The TTL as issued, not less a second that ticked since.
+        auth: Some(auth_block(&token, &entry, entry.creation_time)),
         warnings,
         ..Response::default()
     })
