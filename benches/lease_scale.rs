@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{init, open_store, start_and_unseal, token_lease};
+use common::{env_count, init, open_store, start_and_unseal, token_lease};
 use quartermaster::barrier::StorageView;
 use quartermaster::lease::LeaseStore;
 use reqwest::Client;
@@ -67,10 +67,7 @@ async fn seed(data_dir: &Path, key: &str, count: usize) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let count: usize = std::env::var("QM_SCALE_LEASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let count = env_count("QM_SCALE_LEASES", 1_000_000);
     let http = Client::new();
 
     // Baseline: an empty server.

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{init, open_store, percentile, start_and_unseal, token_lease};
+use common::{env_count, init, open_store, percentile, start_and_unseal, token_lease};
 use futures::StreamExt;
 use quartermaster::auth::token::store::{NewToken, TokenStore};
 use quartermaster::barrier::StorageView;
@@ -129,10 +129,7 @@ async fn time_get(
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let count: usize = std::env::var("QM_SCALE_TOKENS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
+    let count = env_count("QM_SCALE_TOKENS", 100_000);
     let http = Client::new();
     let dir = tempfile::tempdir().expect("dir");
     let (config, key, root) = init(&http, dir.path()).await;

@@ -261,3 +261,11 @@ pub fn token_lease(
         last_renewal: None,
     }
 }
+
+/// A count from the environment (`QM_SCALE_*`), or `default`.
+pub fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
