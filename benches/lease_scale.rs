@@ -6,13 +6,16 @@
 //!   - time from process start to unsealed-and-serving, empty vs 1M
 //!     (target < 1 s, flat in N);
 //!   - lease lookup latency (p50, p99) over random leases;
-//!   - revoke-prefix of 100,000 leases.
+//!   - revoke-prefix of 100,000 leases;
+//!   - the stall of a storage checkpoint (see `storage::sled_store`): the
+//!     slowest of 10,000 token creations, which cross at least one, next
+//!     to their p50 and p99.
 //!
 //! Run: `cargo bench --bench lease_scale` (QM_SCALE_LEASES overrides 1M).
 
 mod common;
 
-use common::{env_count, init, open_store, start_and_unseal, token_lease};
+use common::{env_count, init, open_store, percentile, start_and_unseal, token_lease};
 use quartermaster::barrier::StorageView;
 use quartermaster::lease::LeaseStore;
 use reqwest::Client;
@@ -20,6 +23,9 @@ use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Token creations timed to catch a storage checkpoint.
+const CHECKPOINT_WRITES: usize = 10_000;
 
 fn rss_bytes(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -104,6 +110,40 @@ async fn main() {
     let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
     let rss_after = rss_bytes(pid);
 
+    // Enough writes to cross a storage checkpoint (each token with a TTL
+    // writes its entry, its indexes and its lease).
+    let created = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut creators = Vec::new();
+    for _ in 0..16 {
+        let (http, addr, token, created) = (
+            http.clone(),
+            server.addr.clone(),
+            token.clone(),
+            Arc::clone(&created),
+        );
+        creators.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while created.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < CHECKPOINT_WRITES {
+                let t = Instant::now();
+                let response = http
+                    .post(format!("{addr}/v1/auth/token/create"))
+                    .header("X-Vault-Token", &token)
+                    .json(&json!({"ttl": "1h", "policies": ["default"]}))
+                    .send()
+                    .await
+                    .expect("token create");
+                assert_eq!(response.status().as_u16(), 200);
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut create_latencies = Vec::new();
+    for creator in creators {
+        create_latencies.extend(creator.await.expect("creator"));
+    }
+    create_latencies.sort();
+
     let revoking = Instant::now();
     let response = http
         .put(format!(
@@ -184,5 +224,12 @@ async fn main() {
         "{:<52} {:>10.2} s",
         &format!("revoke-prefix of {} leases", count / 10),
         revoked_in.as_secs_f64()
+    );
+    println!(
+        "{:<52} {:>4.1}/{:.1}/{:.0} ms",
+        &format!("token create p50/p99/max, {CHECKPOINT_WRITES} (max: checkpoint stall)"),
+        percentile(&create_latencies, 0.5),
+        percentile(&create_latencies, 0.99),
+        percentile(&create_latencies, 1.0),
     );
 }
