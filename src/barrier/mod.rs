@@ -218,17 +218,34 @@ impl Barrier {
     /// they become durable with the next durable write of any writer. For
     /// bookkeeping that a later durable write in the same flow covers.
     pub fn write_relaxed(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
-        let mut changes = Vec::with_capacity(writes.len());
-        for write in writes {
-            changes.push(match write {
+        Ok(self.storage.apply(self.seal_writes(writes)?)?)
+    }
+
+    /// Like [`Barrier::write`], but applied in order rather than atomically:
+    /// a crash may keep a prefix of the changes (see
+    /// [`crate::storage::Storage::apply_in_order`]).
+    pub async fn write_in_order(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
+        let ticket = self.commit.enter();
+        self.write_relaxed_in_order(writes)?;
+        Ok(ticket.durable().await?)
+    }
+
+    /// Like [`Barrier::write_relaxed`], applied in order rather than atomically.
+    pub fn write_relaxed_in_order(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
+        Ok(self.storage.apply_in_order(self.seal_writes(writes)?)?)
+    }
+
+    fn seal_writes(&self, writes: Vec<Write>) -> Result<Vec<Change>, BarrierError> {
+        writes
+            .into_iter()
+            .map(|write| match write {
                 Write::Put(key, value) => {
                     let sealed = self.encrypt(&key, &value)?;
-                    Change::Put(key, sealed)
+                    Ok(Change::Put(key, sealed))
                 }
-                Write::Delete(key) => Change::Delete(key),
-            });
-        }
-        Ok(self.storage.apply(changes)?)
+                Write::Delete(key) => Ok(Change::Delete(key)),
+            })
+            .collect()
     }
 
     /// Returns once every write applied so far is on disk.

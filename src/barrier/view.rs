@@ -48,6 +48,19 @@ impl StorageView {
         self.barrier.write_relaxed(self.relative_to_full(writes))
     }
 
+    /// Like [`StorageView::write`], applied in order rather than atomically.
+    pub async fn write_in_order(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
+        self.barrier
+            .write_in_order(self.relative_to_full(writes))
+            .await
+    }
+
+    /// Like [`StorageView::write_relaxed`], applied in order rather than atomically.
+    pub fn write_relaxed_in_order(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
+        self.barrier
+            .write_relaxed_in_order(self.relative_to_full(writes))
+    }
+
     fn relative_to_full(&self, writes: Vec<Write>) -> Vec<Write> {
         writes
             .into_iter()

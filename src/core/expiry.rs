@@ -65,12 +65,12 @@ impl Core {
             // runtime's threads (storage calls run inline and would
             // otherwise take turns on one).
             futures::stream::iter(due)
-                .map(|(_, lease_id)| {
+                .map(|(due_at, lease_id)| {
                     let (core, active) = (Arc::clone(self), Arc::clone(active));
                     tokio::spawn(async move {
                         // Failures are rescheduled inside revoke_lease.
                         let _ = core
-                            .revoke_lease_paced(&active, &lease_id, Pace::Batched)
+                            .revoke_lease_paced(&active, &lease_id, Some(due_at), Pace::Batched)
                             .await;
                     })
                 })

@@ -232,17 +232,21 @@ impl Core {
         active: &Active,
         lease_id: &str,
     ) -> Result<Vec<String>, ApiError> {
-        self.revoke_lease_paced(active, lease_id, Pace::Durable)
+        self.revoke_lease_paced(active, lease_id, None, Pace::Durable)
             .await
     }
 
+    /// `due_entry`: the due time of the `due/` entry that led here, if any.
+    /// A lease already gone counts as revoked; its leftover entries go.
     pub(super) async fn revoke_lease_paced(
         &self,
         active: &Active,
         lease_id: &str,
+        due_entry: Option<i64>,
         pace: Pace,
     ) -> Result<Vec<String>, ApiError> {
         let Some(record) = active.leases.get(lease_id).await? else {
+            active.leases.forget_entries(lease_id, due_entry, None)?;
             return Ok(Vec::new());
         };
         match record.kind {
@@ -370,8 +374,11 @@ impl Core {
     /// Revokes the leases a token holds and forgets its own lease.
     async fn release_token(&self, active: &Active, hash: &str, pace: Pace) -> Result<(), ApiError> {
         for lease_id in active.leases.of_token(hash).await? {
-            if let Some(record) = active.leases.get(&lease_id).await? {
-                let _ = self.revoke_secret(active, record, pace).await;
+            match active.leases.get(&lease_id).await? {
+                Some(record) => {
+                    let _ = self.revoke_secret(active, record, pace).await;
+                }
+                None => active.leases.forget_entries(&lease_id, None, Some(hash))?,
             }
         }
         if let Some(own) = active.leases.get(&token_lease_id(hash)).await? {
@@ -399,7 +406,7 @@ impl Core {
                 let ok = if force {
                     self.force_forget(active, &id).await.is_ok()
                 } else {
-                    self.revoke_lease_paced(active, &id, Pace::Batched)
+                    self.revoke_lease_paced(active, &id, None, Pace::Batched)
                         .await
                         .is_ok()
                 };

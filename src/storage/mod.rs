@@ -31,6 +31,12 @@ pub trait Storage: Send + Sync + 'static {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
     /// Applies every change or none.
     fn apply(&self, changes: Vec<Change>) -> Result<(), StorageError>;
+    /// Applies the changes one after another: a crash may keep the first
+    /// few and lose the rest, never a later one without the earlier ones.
+    /// For callers that order their changes so every prefix is a safe
+    /// state; on sled it is much cheaper than [`Storage::apply`], whose
+    /// atomic batch writes the log out on every call.
+    fn apply_in_order(&self, changes: Vec<Change>) -> Result<(), StorageError>;
     /// Every key that starts with `prefix`, in order.
     fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
     /// The first `limit` keys that start with `prefix`, in order.

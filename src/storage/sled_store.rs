@@ -128,6 +128,18 @@ impl SledStorage {
         );
         Ok(())
     }
+
+    /// Counts applied changes and checkpoints when enough have piled up.
+    fn count_changes(&self, count: u64) {
+        let before = self.changes_since_open.fetch_add(count, Ordering::SeqCst);
+        if before < CHECKPOINT_AFTER && before + count >= CHECKPOINT_AFTER {
+            // The changes are applied either way; a failed checkpoint only
+            // means a longer replay at the next start.
+            if let Err(e) = self.checkpoint() {
+                tracing::warn!(error = %e, "storage checkpoint failed");
+            }
+        }
+    }
 }
 
 /// Opens `dir` again right after closing it: sled's I/O threads may hold the
@@ -150,6 +162,10 @@ impl Storage for SledStorage {
     }
 
     fn apply(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        if changes.len() == 1 {
+            // One change is atomic by itself, without a batch.
+            return self.apply_in_order(changes);
+        }
         let count = changes.len() as u64;
         let mut batch = sled::Batch::default();
         for change in changes {
@@ -159,14 +175,22 @@ impl Storage for SledStorage {
             }
         }
         self.with_db(|db| db.apply_batch(batch).map_err(io))?;
-        let before = self.changes_since_open.fetch_add(count, Ordering::SeqCst);
-        if before < CHECKPOINT_AFTER && before + count >= CHECKPOINT_AFTER {
-            // The change is applied either way; a failed checkpoint only
-            // means a longer replay at the next start.
-            if let Err(e) = self.checkpoint() {
-                tracing::warn!(error = %e, "storage checkpoint failed");
+        self.count_changes(count);
+        Ok(())
+    }
+
+    fn apply_in_order(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        let count = changes.len() as u64;
+        self.with_db(|db| {
+            for change in changes {
+                match change {
+                    Change::Put(key, value) => db.insert(key.as_bytes(), value).map_err(io)?,
+                    Change::Delete(key) => db.remove(key.as_bytes()).map_err(io)?,
+                };
             }
-        }
+            Ok(())
+        })?;
+        self.count_changes(count);
         Ok(())
     }
 
