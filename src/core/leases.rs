@@ -17,7 +17,7 @@ use qm_plugin_sdk::{LeaseInfo, SecretPlan};
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Whether a revocation's bookkeeping is fsync'd before it returns, or left
 /// for one sync at the end of a batch. Batching is safe because revocation is
@@ -82,6 +82,22 @@ impl Jobs {
     }
 }
 
+/// One lock per capped lease prefix, so concurrent issues cannot all pass
+/// the `max_active_leases` check before any of them is recorded. A std
+/// mutex around the map; the per-prefix locks are held across awaits.
+#[derive(Default)]
+pub struct QuotaLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl QuotaLocks {
+    fn for_prefix(&self, prefix: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.0.lock() {
+            Ok(mut map) => Arc::clone(map.entry(prefix.to_string()).or_default()),
+            // A poisoned map only loses the sharing, never an issue.
+            Err(_) => Arc::default(),
+        }
+    }
+}
+
 impl Core {
     /// The mount's (default, max) lease TTLs, system defaults filled in.
     pub(crate) fn mount_ttls(&self, mounted: &Mounted) -> (i64, i64) {
@@ -122,15 +138,6 @@ impl Core {
         };
         let ttl = if plan.ttl > 0 { plan.ttl } else { default_ttl }.min(max_ttl);
         let prefix = format!("{}/", request_path.trim_end_matches('/'));
-        if let Some(cap) = plan.max_active_leases {
-            let limit = usize::try_from(cap).unwrap_or(usize::MAX);
-            if active.leases.count_with_prefix(&prefix, limit).await? >= limit {
-                return Err(ApiError::TooManyRequests(format!(
-                    "role {:?} has reached its cap of {cap} active leases (max_active_leases)",
-                    plan.role
-                )));
-            }
-        }
         let mut record = LeaseRecord {
             lease_id: format!(
                 "{prefix}{}",
@@ -151,7 +158,25 @@ impl Core {
             last_error: None,
             last_renewal: None,
         };
-        active.leases.put(&record, None, &self.boot_id).await?;
+        match plan.max_active_leases {
+            None => active.leases.put(&record, None, &self.boot_id).await?,
+            Some(cap) => {
+                // Count and record under the prefix's lock; wait for the
+                // disk after releasing it, so issues still share fsyncs.
+                let lock = active.quotas.for_prefix(&prefix);
+                let held = lock.lock().await;
+                let limit = usize::try_from(cap).unwrap_or(usize::MAX);
+                if active.leases.count_with_prefix(&prefix, limit).await? >= limit {
+                    return Err(ApiError::TooManyRequests(format!(
+                        "role {:?} has reached its cap of {cap} active leases (max_active_leases)",
+                        plan.role
+                    )));
+                }
+                active.leases.put_relaxed(&record, None, &self.boot_id)?;
+                drop(held);
+                self.barrier.sync().await?;
+            }
+        }
         let storage = mounted.plugin_storage(&self.barrier);
         let mut data = plan.data;
         match plugin.activate(&info(&record), &data, &storage).await {
@@ -428,8 +453,8 @@ impl Core {
 
     /// Starts a revoke-prefix in the background; returns its job id.
     pub(crate) fn start_revoke_prefix_job(
-        self: &std::sync::Arc<Self>,
-        active: std::sync::Arc<Active>,
+        self: &Arc<Self>,
+        active: Arc<Active>,
         prefix: String,
         force: bool,
     ) -> String {
@@ -441,7 +466,7 @@ impl Core {
                 ..JobStatus::default()
             },
         );
-        let core = std::sync::Arc::clone(self);
+        let core = Arc::clone(self);
         let job = id.clone();
         self.spawn_background(async move {
             let result = core
@@ -471,12 +496,12 @@ impl Core {
     /// Revokes a prefix on the background runtime and waits for it, so the
     /// per-lease work spreads over the cores instead of one HTTP worker.
     pub(crate) async fn revoke_prefix_spread(
-        self: &std::sync::Arc<Self>,
+        self: &Arc<Self>,
         prefix: String,
         force: bool,
     ) -> Result<(usize, usize), ApiError> {
         let active = self.active()?;
-        let core = std::sync::Arc::clone(self);
+        let core = Arc::clone(self);
         self.spawn_background(
             async move { core.revoke_prefix(&active, &prefix, force, None).await },
         )

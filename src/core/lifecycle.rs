@@ -223,6 +223,7 @@ impl Core {
             leases,
             restored: std::sync::atomic::AtomicBool::new(false),
             jobs: super::leases::Jobs::default(),
+            quotas: super::leases::QuotaLocks::default(),
             audit: crate::audit::AuditBroker::load(Arc::clone(&self.barrier)).await?,
             nhi: crate::nhi::NhiStore::load(StorageView::new(
                 Arc::clone(&self.barrier),

@@ -56,6 +56,8 @@ pub struct Active {
     pub restored: std::sync::atomic::AtomicBool,
     /// Background revoke-prefix jobs (`sync=false`).
     pub jobs: leases::Jobs,
+    /// Serializes issuing for roles with `max_active_leases`.
+    pub quotas: leases::QuotaLocks,
     pub audit: crate::audit::AuditBroker,
     pub nhi: crate::nhi::NhiStore,
 }

@@ -67,6 +67,18 @@ impl LeaseStore {
             .await?)
     }
 
+    /// Like [`LeaseStore::put`], durable with the caller's next sync.
+    pub fn put_relaxed(
+        &self,
+        record: &LeaseRecord,
+        previous: Option<&LeaseRecord>,
+        boot_id: &str,
+    ) -> Result<(), ApiError> {
+        Ok(self
+            .view
+            .write_relaxed_in_order(Self::writes_for(record, previous, boot_id))?)
+    }
+
     /// Writes many new records at once, then syncs: for bulk loads
     /// (migrations, benchmarks), not for issuing.
     pub async fn import(&self, records: &[LeaseRecord], boot_id: &str) -> Result<(), ApiError> {

@@ -733,6 +733,31 @@ async fn bad_input_quota_reconcile_and_static_roles() {
         "{body}"
     );
 
+    // The cap holds under concurrent issues: of 10 at once, exactly 3 pass.
+    let raced = format!("cr_{}", fixture.suffix);
+    let mut raced_body = fixture.role_body("1h", "2h");
+    raced_body["max_active_leases"] = json!(3);
+    server
+        .root("POST", &format!("database/roles/{raced}"), Some(raced_body))
+        .await;
+    let path = format!("database/creds/{raced}");
+    let statuses: Vec<u16> =
+        futures::future::join_all((0..10).map(|_| server.root("GET", &path, None)))
+            .await
+            .into_iter()
+            .map(|(status, _)| status)
+            .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        7,
+        "{statuses:?}"
+    );
+
     // Reconcile finds a user that looks like ours but has no lease.
     let leaked = format!("v-token-{}-leaked0000000000000000-1", &capped[..8]);
     pg().await
