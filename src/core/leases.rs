@@ -282,8 +282,13 @@ impl Core {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                // The token's own lease (this record) goes with it (release_token).
                 self.revoke_token_paced(active, &hash, pace).await?;
+                // Normally gone with the token already (release_token);
+                // deleting what is gone costs nothing.
+                match pace {
+                    Pace::Durable => active.leases.delete(&record).await?,
+                    Pace::Batched => active.leases.delete_relaxed(&record)?,
+                }
                 Ok(Vec::new())
             }
             LeaseKind::Secret => self.revoke_secret(active, record, pace).await,
