@@ -15,7 +15,9 @@
 
 mod common;
 
-use common::{env_count, init, open_store, percentile, start_and_unseal, token_lease};
+use common::{
+    env_count, import_leases, init, now_unix, open_store, percentile, start_and_unseal, token_lease,
+};
 use quartermaster::barrier::StorageView;
 use quartermaster::lease::LeaseStore;
 use reqwest::Client;
@@ -48,27 +50,10 @@ fn lease_id(i: usize) -> String {
 async fn seed(data_dir: &Path, key: &str, count: usize) {
     let barrier = open_store(data_dir, key).await;
     let leases = LeaseStore::new(StorageView::new(Arc::clone(&barrier), "sys/lease/"));
-    let now = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    )
-    .unwrap_or(0);
-    let mut batch = Vec::with_capacity(10_000);
-    for i in 0..count {
-        batch.push(token_lease(
-            lease_id(i),
-            None,
-            now,
-            now + 86_400 + (i as i64 % 3600),
-        ));
-        if batch.len() == batch.capacity() {
-            leases.import(&batch, "seed").await.expect("import");
-            batch.clear();
-        }
-    }
-    leases.import(&batch, "seed").await.expect("import");
+    let now = now_unix();
+    let records =
+        (0..count).map(|i| token_lease(lease_id(i), None, now, now + 86_400 + (i as i64 % 3600)));
+    import_leases(&leases, records).await;
 }
 
 #[tokio::main(flavor = "multi_thread")]

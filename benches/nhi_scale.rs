@@ -12,7 +12,9 @@
 
 mod common;
 
-use common::{env_count, init, open_store, percentile, start_and_unseal, token_lease};
+use common::{
+    env_count, import_leases, init, now_unix, open_store, percentile, start_and_unseal, token_lease,
+};
 use futures::StreamExt;
 use quartermaster::auth::token::store::{NewToken, TokenStore};
 use quartermaster::barrier::StorageView;
@@ -26,16 +28,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LEASES_PER_TOKEN: usize = 10;
-
-fn now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    )
-    .unwrap_or(0)
-}
 
 /// Creates `count` owned tokens and their leases in a stopped server's store.
 async fn seed(data_dir: &Path, key: &str, count: usize) {
@@ -78,23 +70,18 @@ async fn seed(data_dir: &Path, key: &str, count: usize) {
         .collect()
         .await;
     let leases = LeaseStore::new(StorageView::new(Arc::clone(&barrier), "sys/lease/"));
-    let now = now();
-    let mut batch = Vec::with_capacity(10_000);
-    for (i, hash) in hashes.iter().enumerate() {
-        for j in 0..LEASES_PER_TOKEN {
-            batch.push(token_lease(
+    let now = now_unix();
+    let records = hashes.iter().enumerate().flat_map(|(i, hash)| {
+        (0..LEASES_PER_TOKEN).map(move |j| {
+            token_lease(
                 format!("bench/nhi/{i:06}/{j}"),
                 Some(hash.clone()),
                 now,
                 now + 86_400 + (i as i64 % 3600),
-            ));
-            if batch.len() == batch.capacity() {
-                leases.import(&batch, "seed").await.expect("import");
-                batch.clear();
-            }
-        }
-    }
-    leases.import(&batch, "seed").await.expect("import");
+            )
+        })
+    });
+    import_leases(&leases, records).await;
 }
 
 /// Times `runs` GETs of `path`; returns sorted latencies and the last body.

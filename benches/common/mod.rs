@@ -76,21 +76,12 @@ pub async fn start_server(http: &Client) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let process = spawn(&write_config(dir.path()));
     let addr = process.addr.clone();
-    let init: Value = http
-        .put(format!("{addr}/v1/sys/init"))
-        .json(&json!({"secret_shares": 1, "secret_threshold": 1}))
-        .send()
-        .await
-        .expect("init")
-        .json()
-        .await
-        .expect("init json");
+    let (key, token) = sys_init(http, &addr).await;
     http.put(format!("{addr}/v1/sys/unseal"))
-        .json(&json!({"key": init["keys"][0]}))
+        .json(&json!({ "key": key }))
         .send()
         .await
         .expect("unseal");
-    let token = init["root_token"].as_str().expect("token").to_string();
     Server {
         addr,
         token,
@@ -207,19 +198,25 @@ pub async fn start_and_unseal(http: &Client, config: &Path, key: &str) -> (Proce
 pub async fn init(http: &Client, dir: &Path) -> (std::path::PathBuf, String, String) {
     let config = write_config(dir);
     let server = spawn(&config);
+    let (key, token) = sys_init(http, &server.addr).await;
+    drop(server);
+    (config, key, token)
+}
+
+/// Initializes the server at `addr` with one key share: (key, root token).
+async fn sys_init(http: &Client, addr: &str) -> (String, String) {
     let body: Value = http
-        .put(format!("{}/v1/sys/init", server.addr))
+        .put(format!("{addr}/v1/sys/init"))
         .json(&json!({"secret_shares": 1, "secret_threshold": 1}))
         .send()
         .await
         .expect("init")
         .json()
         .await
-        .expect("json");
+        .expect("init json");
     let key = body["keys"][0].as_str().expect("key").to_string();
     let token = body["root_token"].as_str().expect("token").to_string();
-    drop(server);
-    (config, key, token)
+    (key, token)
 }
 
 /// Opens a stopped server's store directly and unseals it with `key`, to
@@ -233,6 +230,31 @@ pub async fn open_store(data_dir: &Path, key: &str) -> Arc<quartermaster::barrie
     let kek = seal::combine(&[share], 1).expect("kek");
     barrier.unseal(&kek).await.expect("unseal");
     barrier
+}
+
+/// The current Unix time in seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(0)
+}
+
+/// Imports `records` into the ledger 10,000 at a time.
+pub async fn import_leases(
+    leases: &quartermaster::lease::LeaseStore,
+    records: impl Iterator<Item = quartermaster::lease::LeaseRecord>,
+) {
+    let mut batch = Vec::with_capacity(10_000);
+    for record in records {
+        batch.push(record);
+        if batch.len() == batch.capacity() {
+            leases.import(&batch, "seed").await.expect("import");
+            batch.clear();
+        }
+    }
+    leases.import(&batch, "seed").await.expect("import");
 }
 
 /// An active token lease as the server records one, for seeding.
