@@ -41,8 +41,12 @@ impl Clock for ManualClock {
     }
 }
 
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z); the formatter
+/// panics past it, so every time formatted is clamped to it first.
+pub const LAST_RFC3339: u64 = 253_402_300_799;
+
 /// Formats Unix seconds as RFC 3339 in UTC, the way Vault prints times.
 pub fn rfc3339(unix: i64) -> String {
-    let secs = u64::try_from(unix).unwrap_or(0);
+    let secs = u64::try_from(unix).unwrap_or(0).min(LAST_RFC3339);
     humantime::format_rfc3339(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }

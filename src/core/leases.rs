@@ -58,6 +58,27 @@ pub struct JobStatus {
     pub done: bool,
 }
 
+/// What a background revocation covers: one lease by its exact id, or a
+/// prefix (see [`prefix_ids`]).
+pub(crate) enum Revocation {
+    Lease(String),
+    Prefix(String),
+}
+
+/// The leases a revoke-prefix of `prefix` covers, as Vault decides: a prefix
+/// that is itself a lease id is that lease alone; any other prefix ends at a
+/// segment boundary, so `database/creds/app` covers `database/creds/app/...`
+/// and never `database/creds/app-admin/...`.
+async fn prefix_ids(active: &Active, prefix: &str) -> Result<Vec<String>, ApiError> {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        return active.leases.ids_with_prefix(prefix).await;
+    }
+    if active.leases.get(prefix).await?.is_some() {
+        return Ok(vec![prefix.to_string()]);
+    }
+    active.leases.ids_with_prefix(&format!("{prefix}/")).await
+}
+
 /// Background jobs by id. A std mutex: held for map access only.
 #[derive(Default)]
 pub struct Jobs(Mutex<HashMap<String, JobStatus>>);
@@ -429,7 +450,17 @@ impl Core {
         force: bool,
         job: Option<&str>,
     ) -> Result<(usize, usize), ApiError> {
-        let ids = active.leases.ids_with_prefix(prefix).await?;
+        let ids = prefix_ids(active, prefix).await?;
+        self.revoke_ids(active, ids, force, job).await
+    }
+
+    async fn revoke_ids(
+        &self,
+        active: &Active,
+        ids: Vec<String>,
+        force: bool,
+        job: Option<&str>,
+    ) -> Result<(usize, usize), ApiError> {
         if let Some(job) = job {
             active.jobs.update(job, |j| j.total = ids.len());
         }
@@ -443,9 +474,13 @@ impl Core {
                         .is_ok()
                 };
                 if let Some(job) = job {
-                    active
-                        .jobs
-                        .update(job, |j| if ok { j.revoked += 1 } else { j.failed += 1 });
+                    active.jobs.update(job, |j| {
+                        if ok {
+                            j.revoked = j.revoked.saturating_add(1);
+                        } else {
+                            j.failed = j.failed.saturating_add(1);
+                        }
+                    });
                 }
                 ok
             })
@@ -455,32 +490,42 @@ impl Core {
         // One fsync for the whole batch's bookkeeping, before anyone hears "done".
         self.barrier.sync().await?;
         let revoked = results.iter().filter(|ok| **ok).count();
-        Ok((revoked, results.len() - revoked))
+        Ok((revoked, results.len().saturating_sub(revoked)))
     }
 
-    /// Starts a revoke-prefix in the background; returns its job id.
-    pub(crate) fn start_revoke_prefix_job(
+    /// Starts a revocation in the background; returns its job id.
+    pub(crate) fn start_revoke_job(
         self: &Arc<Self>,
         active: Arc<Active>,
-        prefix: String,
+        target: Revocation,
         force: bool,
     ) -> String {
         let id = uuid::Uuid::new_v4().to_string();
+        let shown = match &target {
+            Revocation::Lease(lease) | Revocation::Prefix(lease) => lease.clone(),
+        };
         active.jobs.insert(
             &id,
             JobStatus {
-                prefix: prefix.clone(),
+                prefix: shown.clone(),
                 ..JobStatus::default()
             },
         );
         let core = Arc::clone(self);
         let job = id.clone();
         self.spawn_background(async move {
-            let result = core
-                .revoke_prefix(&active, &prefix, force, Some(&job))
-                .await;
+            let result = match target {
+                Revocation::Prefix(prefix) => {
+                    core.revoke_prefix(&active, &prefix, force, Some(&job))
+                        .await
+                }
+                Revocation::Lease(lease) => {
+                    core.revoke_ids(&active, vec![lease], force, Some(&job))
+                        .await
+                }
+            };
             if let Err(e) = result {
-                tracing::warn!(prefix = %prefix, error = %e, "revoke-prefix job failed");
+                tracing::warn!(target = %shown, error = %e, "background revocation failed");
             }
             active.jobs.update(&job, |j| j.done = true);
         });

@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod request;
 mod wrapping;
 
+pub(crate) use leases::Revocation;
 pub use lifecycle::{InitParams, InitResult};
 
 use crate::auth::token::store::TokenStore;

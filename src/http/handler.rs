@@ -82,18 +82,18 @@ fn build_request(http: &HttpRequest, body: &[u8], id: String) -> Result<Request,
             "unsupported path {raw_path:?}: API paths start with /v1/"
         ))
     })?;
-    let path = percent_encoding::percent_decode_str(path)
-        .decode_utf8()
-        .map_err(|_| ApiError::bad("request path is not valid UTF-8"))?;
-    // Some clients send a stray whitespace segment (vaultrs' renew-self).
-    let path = path.trim_start_matches(|c: char| c == '/' || c.is_whitespace());
+    let path = crate::policy::path::decode(path).map_err(ApiError::BadRequest)?;
     let query = parse_query(http.query_string());
     let wants_list = query
         .get("list")
         .is_some_and(|v| v.as_str() == Some("true") || v.as_str() == Some("1"));
     let operation = match http.method().as_str() {
-        "GET" | "HEAD" if wants_list => Operation::List,
-        "GET" | "HEAD" => Operation::Read,
+        // HEAD reads nothing back, so it must not run a read that creates
+        // something (a lease, a credential): only health checks answer it.
+        "HEAD" if path == "sys/health" => Operation::Read,
+        "HEAD" => return Err(ApiError::UnsupportedOperation),
+        "GET" if wants_list => Operation::List,
+        "GET" => Operation::Read,
         "LIST" => Operation::List,
         "POST" | "PUT" => Operation::Update,
         "DELETE" => Operation::Delete,
@@ -110,10 +110,6 @@ fn build_request(http: &HttpRequest, body: &[u8], id: String) -> Result<Request,
                 data.insert(key, value);
             }
         }
-    }
-    let mut path = path.to_string();
-    if operation == Operation::List && !path.ends_with('/') {
-        path.push('/');
     }
     let token = header(http, "x-vault-token").or_else(|| {
         header(http, "authorization").and_then(|h| {

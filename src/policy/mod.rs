@@ -7,6 +7,7 @@
 //! ```
 
 mod acl;
+pub mod path;
 mod store;
 
 pub use acl::Acl;

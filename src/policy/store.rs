@@ -21,14 +21,19 @@ pub struct PolicyStore {
     cache: RwLock<HashMap<String, Arc<Policy>>>,
 }
 
-/// Policy names are case-insensitive, stored lower-case, like Vault.
+/// Policy names from a path. Vault folds them to lower case; we refuse
+/// other spellings instead, so the name the ACL checked is the one written.
 pub fn normalize_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim().to_lowercase();
-    if name.is_empty() || name.contains(['/', '\\', '*', '+']) || name.len() > 128 {
-        return Err(ApiError::bad(format!("invalid policy name {name:?}")));
-    }
-    Ok(name)
+    super::path::stored_name("policy", name, |c| {
+        !c.is_control() && !c.is_whitespace() && !matches!(c, '/' | '\\' | '*' | '+')
+    })
+    .map_err(ApiError::BadRequest)
 }
+
+/// Names no policy write or delete may use: `root` is built in, and
+/// `response-wrapping` is the (empty) policy of every wrapping token, so a
+/// policy stored under it would apply to all of them.
+const RESERVED: [&str; 2] = ["root", crate::auth::token::store::WRAPPING_POLICY];
 
 impl PolicyStore {
     pub fn new(view: StorageView) -> Self {
@@ -47,9 +52,9 @@ impl PolicyStore {
     }
 
     pub async fn get(&self, name: &str) -> Result<Option<Arc<Policy>>, ApiError> {
-        if name == "root" {
+        if RESERVED.contains(&name) {
             return Ok(Some(Arc::new(Policy {
-                name: "root".into(),
+                name: name.into(),
                 text: String::new(),
                 rules: Vec::new(),
             })));
@@ -72,8 +77,10 @@ impl PolicyStore {
 
     /// Parses and stores a policy.
     pub async fn put(&self, name: &str, text: &str) -> Result<(), ApiError> {
-        if name == "root" {
-            return Err(ApiError::bad("cannot update \"root\" policy"));
+        if RESERVED.contains(&name) {
+            return Err(ApiError::bad(format!(
+                "cannot update {name:?} policy: the name is reserved"
+            )));
         }
         let policy = Policy::parse(name, text).map_err(ApiError::BadRequest)?;
         self.view
@@ -92,7 +99,7 @@ impl PolicyStore {
     }
 
     pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
-        if name == "root" || name == "default" {
+        if RESERVED.contains(&name) || name == "default" {
             return Err(ApiError::bad(format!("cannot delete {name:?} policy")));
         }
         self.view.delete(name).await?;

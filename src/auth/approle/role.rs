@@ -22,21 +22,13 @@ pub(super) struct Role {
     pub(super) token: TokenParams,
 }
 
-/// Role names are case-insensitive, stored lower-case, like Vault's.
+/// A role name from the path. Vault folds role names to lower case; we
+/// refuse other spellings, so the name the ACL checked is the role served.
 pub(super) fn normalize_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim().to_lowercase();
-    let valid = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if valid {
-        Ok(name)
-    } else {
-        Err(ApiError::bad(format!(
-            "invalid role name {name:?}: use letters, digits, '-', '_', '.' or '@'"
-        )))
-    }
+    crate::policy::path::stored_name("role", name, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@')
+    })
+    .map_err(ApiError::BadRequest)
 }
 
 impl Role {

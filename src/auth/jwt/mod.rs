@@ -30,12 +30,13 @@ fn reply(response: Response) -> Result<AuthReply, ApiError> {
     Ok(AuthReply::Response(Box::new(response)))
 }
 
+/// A role name, checked in its one stored spelling (lower case): refused
+/// otherwise, never folded after the ACL saw it in the path.
 fn role_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim().to_lowercase();
-    if name.is_empty() || name.len() > 128 || name.contains(char::is_control) {
-        return Err(ApiError::bad(format!("invalid role name {name:?}")));
-    }
-    Ok(name)
+    crate::policy::path::stored_name("role", name, |c| {
+        !c.is_control() && !c.is_whitespace() && c != '/'
+    })
+    .map_err(ApiError::BadRequest)
 }
 
 impl Jwt {
@@ -82,7 +83,9 @@ impl Jwt {
             .await?
             .ok_or_else(|| ApiError::bad("could not load configuration"))?;
         let name = match optional_str(req.data, "role")?.filter(|r| !r.is_empty()) {
-            Some(name) => role_name(name)?,
+            // The login body is not a path the ACL checked: Vault's habit of
+            // any case still works there.
+            Some(name) => role_name(&name.to_lowercase())?,
             None => config.default_role.clone().ok_or_else(|| {
                 ApiError::bad("missing role: no role given and no default_role configured")
             })?,

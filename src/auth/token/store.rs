@@ -33,7 +33,8 @@ pub struct TokenEntry {
     pub policies: Vec<String>,
     pub meta: BTreeMap<String, String>,
     pub display_name: String,
-    /// Uses left; 0 means unlimited.
+    /// Uses left; 0 means unlimited; negative means used up (the token is
+    /// revoked once its last request is served, and refused meanwhile).
     pub num_uses: i64,
     pub creation_time: i64,
     pub creation_ttl: i64,
@@ -96,6 +97,9 @@ pub struct TokenStore {
     view: StorageView,
     salt: Zeroizing<Vec<u8>>,
     clock: Arc<dyn Clock>,
+    /// Serializes the read-decrement-write of limited-use tokens, so two
+    /// concurrent requests never spend the same use.
+    uses: tokio::sync::Mutex<()>,
 }
 
 fn random_string(len: usize) -> String {
@@ -118,6 +122,7 @@ impl TokenStore {
             view,
             salt: Zeroizing::new(salt),
             clock,
+            uses: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -219,22 +224,34 @@ impl TokenStore {
         }
     }
 
-    /// Counts one use of a limited-use token.
+    /// Counts one use of a limited-use token, atomically and durably before
+    /// the request is served. The last use marks the token used up (refused
+    /// by every later request) and asks the caller to revoke it.
     pub async fn use_once(&self, entry: &TokenEntry) -> Result<Uses, ApiError> {
         if entry.num_uses == 0 {
             return Ok(Uses::Allowed);
         }
+        let _counting = self.uses.lock().await;
         let Some(mut current) = self.lookup_hash(&entry.id_hash).await? else {
             return Ok(Uses::Exhausted);
         };
-        current.num_uses -= 1;
-        if current.num_uses <= 0 {
-            return Ok(Uses::Last);
+        if current.num_uses < 0 {
+            return Ok(Uses::Exhausted);
         }
+        if current.num_uses == 0 {
+            return Ok(Uses::Allowed);
+        }
+        let outcome = if current.num_uses <= 1 {
+            current.num_uses = -1;
+            Uses::Last
+        } else {
+            current.num_uses = current.num_uses.saturating_sub(1);
+            Uses::Allowed
+        };
         self.view
             .put_json(&format!("id/{}", current.id_hash), &current)
             .await?;
-        Ok(Uses::Allowed)
+        Ok(outcome)
     }
 
     /// Extends a token's life by `increment` seconds (or its original TTL),

@@ -99,7 +99,13 @@ impl KeyMetadata {
         let deletion_time = if self.delete_version_after > 0 {
             let deadline = humantime::parse_rfc3339(now)
                 .ok()
-                .map(|t| t + Duration::from_secs(self.delete_version_after.unsigned_abs()));
+                .and_then(|t| {
+                    t.checked_add(Duration::from_secs(self.delete_version_after.unsigned_abs()))
+                })
+                .filter(|t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .is_ok_and(|d| d.as_secs() <= crate::clock::LAST_RFC3339)
+                });
             deadline
                 .map(|t| humantime::format_rfc3339_nanos(t).to_string())
                 .unwrap_or_default()

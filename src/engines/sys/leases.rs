@@ -3,21 +3,30 @@
 //! `sys/nhi/jobs/ID` for background revoke-prefix progress.
 
 use crate::core::pipeline::Ctx;
+use crate::core::Revocation;
 use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
 use crate::params::{optional_bool, optional_duration, optional_str};
 use serde_json::json;
 
+/// The one lease a request names. When the path names it
+/// (`sys/leases/revoke/ID`), that is the lease the ACL checked, and a body
+/// naming a different one is refused (Vault lets the body win; we do not).
+/// The id is used exactly as given: never trimmed, never a prefix.
 fn lease_id_param(ctx: &Ctx<'_>, from_path: &str) -> Result<String, ApiError> {
-    let id = optional_str(&ctx.req.data, "lease_id")?
-        .filter(|s| !s.is_empty())
-        .unwrap_or(from_path)
-        .trim_matches('/')
-        .to_string();
-    if id.is_empty() {
-        return Err(ApiError::bad("lease_id: required"));
-    }
-    Ok(id)
+    let from_body = optional_str(&ctx.req.data, "lease_id")?.filter(|s| !s.is_empty());
+    let id = match (from_path, from_body) {
+        ("", None) => return Err(ApiError::bad("lease_id: required")),
+        ("", Some(body)) => body,
+        (path, None) => path,
+        (path, Some(body)) if body == path => path,
+        (_, Some(_)) => {
+            return Err(ApiError::bad(
+                "lease_id: the body names a different lease than the request path; name it in one place",
+            ))
+        }
+    };
+    Ok(id.to_string())
 }
 
 pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<Response, ApiError> {
@@ -45,7 +54,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
         ("revoke", Create | Update) => {
             let id = lease_id_param(ctx, rest)?;
             if optional_bool(&ctx.req.data, "sync")? == Some(false) {
-                let job = background(ctx, id, false)?;
+                let job = background(ctx, Revocation::Lease(id), false)?;
                 return Ok(Response::json(json!({ "job_id": job })).with_status(202));
             }
             let warnings = ctx.core.revoke_lease(ctx.active, &id).await?;
@@ -63,7 +72,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             }
             let force = head == "revoke-force";
             if optional_bool(&ctx.req.data, "sync")? == Some(false) {
-                let job = background(ctx, prefix, force)?;
+                let job = background(ctx, Revocation::Prefix(prefix), force)?;
                 return Ok(Response::json(json!({ "job_id": job })).with_status(202));
             }
             let (revoked, failed) = match ctx.core.arc() {
@@ -96,15 +105,15 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     }
 }
 
-/// Starts a revocation (of a prefix, or one lease id, which is a prefix of
-/// itself alone) in the background.
-fn background(ctx: &Ctx<'_>, prefix: String, force: bool) -> Result<String, ApiError> {
+/// Starts a revocation (of one lease by its exact id, or of a prefix) in the
+/// background.
+fn background(ctx: &Ctx<'_>, target: Revocation, force: bool) -> Result<String, ApiError> {
     let core = ctx
         .core
         .arc()
         .ok_or_else(|| ApiError::Internal("background work is not running".into()))?;
     let active = ctx.core.active()?;
-    Ok(core.start_revoke_prefix_job(active, prefix, force))
+    Ok(core.start_revoke_job(active, target, force))
 }
 
 /// `sys/nhi/jobs/ID`: a background revocation's progress.

@@ -4,7 +4,7 @@
 use crate::core::mounts::{MountConfig, MountEntry, Mounted};
 use crate::core::pipeline::Ctx;
 use crate::core::request::{Operation, Response};
-use crate::duration::parse_seconds;
+use crate::duration::field_seconds;
 use crate::error::ApiError;
 use crate::params::optional_str;
 use serde_json::{json, Map, Value};
@@ -43,15 +43,7 @@ fn ttl_field(data: &Map<String, Value>, field: &str) -> Result<Option<i64>, ApiE
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) if s == "system" => Ok(Some(0)),
-        Some(Value::String(s)) => parse_seconds(s)
-            .map(Some)
-            .map_err(|e| ApiError::bad(format!("{field}: {e}"))),
-        Some(Value::Number(n)) => n.as_i64().filter(|v| *v >= 0).map(Some).ok_or_else(|| {
-            ApiError::bad(format!(
-                "{field}: expected a non-negative number of seconds"
-            ))
-        }),
-        Some(_) => Err(ApiError::bad(format!("{field}: expected a duration"))),
+        other => field_seconds(other, field).map_err(ApiError::BadRequest),
     }
 }
 
@@ -223,8 +215,20 @@ pub(super) async fn ui_mounts(ctx: &Ctx<'_>, path: &str) -> Result<Response, Api
         .unwrap_or("")
         .trim_start_matches('/');
     if target.is_empty() {
-        let secret = list(ctx, false).data.unwrap_or_default();
-        let auth = list(ctx, true).data.unwrap_or_default();
+        // Only the mounts the caller can use part of, as Vault filters them.
+        let reachable = |auth: bool| {
+            let mut mounts = list(ctx, auth).data.unwrap_or_default();
+            mounts.retain(|path, _| {
+                let full = if auth {
+                    format!("auth/{path}")
+                } else {
+                    path.clone()
+                };
+                ctx.acl.has_access_under(&full)
+            });
+            mounts
+        };
+        let (secret, auth) = (reachable(false), reachable(true));
         return Ok(Response::json(json!({ "secret": secret, "auth": auth })));
     }
     let denied = || {

@@ -45,7 +45,10 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             Ok(Response::empty())
         }
         (id, Read) if id.starts_with("identities/") => {
-            let id = &id["identities/".len()..];
+            let id = id.strip_prefix("identities/").unwrap_or_default();
+            if id.starts_with(TOKEN_IDS) && !sees_accessors(ctx) {
+                return Err(ApiError::PermissionDenied);
+            }
             let scan = Scan {
                 keep: &|i: &Identity| i.id == id,
                 want: Some(1),
@@ -55,15 +58,45 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             let found = found.into_iter().next().ok_or(ApiError::NotFound)?;
             Ok(Response::json(json!(found)))
         }
-        (owner, Create | Update)
-            if owner.starts_with("owners/") && owner.ends_with("/offboard") =>
-        {
-            let owner = &owner["owners/".len()..owner.len() - "/offboard".len()];
+        (path, Create | Update) if path.starts_with("owners/") && path.ends_with("/offboard") => {
+            let owner = path
+                .strip_prefix("owners/")
+                .and_then(|rest| rest.strip_suffix("/offboard"))
+                .unwrap_or_default();
             offboard(ctx, owner).await
         }
         _ => Err(ApiError::NoHandler(format!(
             "no handler for route \"sys/{path}\". route entry not found."
         ))),
+    }
+}
+
+/// Where token identities live: their ids carry the token's accessor.
+const TOKEN_IDS: &str = "auth/token/accessors/";
+
+/// Whether the caller may see token accessors: the same capability as
+/// `LIST auth/token/accessors` (list with sudo). Without it, token
+/// identities are left out of listings and their ids hidden in results.
+fn sees_accessors(ctx: &Ctx<'_>) -> bool {
+    ctx.acl.allows(
+        TOKEN_IDS,
+        crate::policy::Capabilities::LIST.union(crate::policy::Capabilities::SUDO),
+    )
+}
+
+/// A token identity's id as this caller may see it.
+fn shown_id(ctx: &Ctx<'_>, id: &str) -> String {
+    if id.starts_with(TOKEN_IDS) && !sees_accessors(ctx) {
+        format!("{TOKEN_IDS}(hidden: needs sudo on {TOKEN_IDS})")
+    } else {
+        id.to_string()
+    }
+}
+
+/// Hides token accessors in identities the caller may not see them in.
+fn hide_accessors(ctx: &Ctx<'_>, identities: &mut [Identity]) {
+    for identity in identities {
+        identity.id = shown_id(ctx, &identity.id);
     }
 }
 
@@ -79,14 +112,19 @@ fn filter(ctx: &Ctx<'_>) -> Result<impl Fn(&Identity) -> bool + Sync, ApiError> 
     let expires_within = optional_duration(data, "expires_within")?;
     let orphaned = optional_bool(data, "orphaned")?;
     let now = ctx.core.clock.now_unix();
+    let tokens_visible = sees_accessors(ctx);
     Ok(move |i: &Identity| {
-        kind.as_ref().is_none_or(|k| i.identity_type == k)
+        (tokens_visible || i.identity_type != TOKEN)
+            && kind.as_ref().is_none_or(|k| i.identity_type == k)
             && owner.as_ref().is_none_or(|o| &i.owner == o)
             && mount.as_ref().is_none_or(|m| &i.mount == m)
             && environment.as_ref().is_none_or(|e| &i.environment == e)
             && risk_above.is_none_or(|r| u64::from(i.risk_score) > r)
-            && unused_for.is_none_or(|d| i.last_used_unix.is_none_or(|t| now - t >= d))
-            && expires_within.is_none_or(|d| i.expire_unix.is_some_and(|t| t - now <= d))
+            && unused_for.is_none_or(|d| {
+                i.last_used_unix
+                    .is_none_or(|t| now.saturating_sub(t) >= d)
+            })
+            && expires_within.is_none_or(|d| i.expire_unix.is_some_and(|t| t.saturating_sub(now) <= d))
             && orphaned.is_none_or(|o| i.orphaned == o)
     })
 }
@@ -197,6 +235,9 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
     let (all, _) = inventory::collect(core, active, &scan).await?;
     let owned: Vec<&Identity> = all.iter().collect();
     if dry_run {
+        let mut shown = all.clone();
+        hide_accessors(ctx, &mut shown);
+        let owned = shown;
         return Ok(Response::json(json!({
             "owner": owner,
             "dry_run": true,
@@ -210,7 +251,7 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
     for identity in &owned {
         if identity.identity_type == TOKEN {
             if revoke_token_identity(ctx, identity).await? {
-                revoked_tokens.push(identity.id.clone());
+                revoked_tokens.push(shown_id(ctx, &identity.id));
             }
             continue;
         }
@@ -223,7 +264,8 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
                     revoked_leases += core.revoke_prefix(active, &prefix, false, None).await?.0;
                 }
                 if matches!(identity.identity_type, APPROLE | JWT_ROLE) {
-                    revoked_tokens.extend(revoke_login_tokens(ctx, identity).await?);
+                    let revoked = revoke_login_tokens(ctx, identity).await?;
+                    revoked_tokens.extend(revoked.iter().map(|id| shown_id(ctx, id)));
                 }
             }
         }
@@ -279,8 +321,10 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     };
     let (matched, _) = inventory::collect(ctx.core, ctx.active, &scan).await?;
     if optional_bool(data, "dry_run")?.unwrap_or(false) {
+        let mut shown = matched.clone();
+        hide_accessors(ctx, &mut shown);
         return Ok(Response::json(
-            json!({ "dry_run": true, "identities": matched }),
+            json!({ "dry_run": true, "identities": shown }),
         ));
     }
     let (core, active) = (ctx.core, ctx.active);
@@ -288,7 +332,7 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let mut revoked_leases = 0;
     for identity in &matched {
         if identity.identity_type == TOKEN && revoke_token_identity(ctx, identity).await? {
-            revoked_tokens.push(identity.id.clone());
+            revoked_tokens.push(shown_id(ctx, &identity.id));
         }
         for prefix in paths::lease_prefixes(&identity.id, identity.identity_type) {
             revoked_leases += core.revoke_prefix(active, &prefix, false, None).await?.0;
@@ -301,7 +345,7 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     );
     Ok(Response::json(json!({
         "dry_run": false,
-        "matched": matched.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
+        "matched": matched.iter().map(|i| shown_id(ctx, &i.id)).collect::<Vec<_>>(),
         "revoked_tokens": revoked_tokens,
         "revoked_leases": revoked_leases,
     })))
