@@ -3,6 +3,7 @@
 //! All compile into this one binary.
 
 mod integration {
+    pub(crate) mod acl_bypass;
     mod agent;
     mod approle;
     mod audit;

@@ -517,7 +517,9 @@ impl Core {
             .tokens
             .lookup(token)
             .await?
-            .filter(|entry| entry.num_uses >= 0 && cidr::allows(&entry.bound_cidrs, req.remote_addr))
+            .filter(|entry| {
+                entry.num_uses >= 0 && cidr::allows(&entry.bound_cidrs, req.remote_addr)
+            })
             .ok_or(ApiError::PermissionDenied)
     }
 
@@ -623,7 +625,10 @@ mod tests {
         assert!(needs_sudo("auth/token/accessors/"));
         assert!(needs_sudo("sys/leases/lookup/"));
         assert!(needs_sudo("sys/leases/lookup/database/"));
-        assert!(!needs_sudo("sys/leases/lookup"), "lookup by body stays open");
+        assert!(
+            !needs_sudo("sys/leases/lookup"),
+            "lookup by body stays open"
+        );
         assert!(needs_sudo("auth/token/revoke-orphan"));
     }
 }

@@ -67,7 +67,9 @@ pub fn stored_name(kind: &str, name: &str, allowed: fn(char) -> bool) -> Result<
         return Err(format!("{kind} name: required"));
     }
     if name.chars().count() > 128 {
-        return Err(format!("invalid {kind} name {shown:?}: longer than 128 characters"));
+        return Err(format!(
+            "invalid {kind} name {shown:?}: longer than 128 characters"
+        ));
     }
     if name.chars().any(char::is_uppercase) {
         return Err(format!(
@@ -93,8 +95,14 @@ mod tests {
     #[test]
     fn one_spelling_per_path() {
         let read = |p| canonical(Operation::Read, p);
-        assert_eq!(read("database/creds/admin/").unwrap(), "database/creds/admin");
-        assert_eq!(read("database/creds/admin").unwrap(), "database/creds/admin");
+        assert_eq!(
+            read("database/creds/admin/").unwrap(),
+            "database/creds/admin"
+        );
+        assert_eq!(
+            read("database/creds/admin").unwrap(),
+            "database/creds/admin"
+        );
         assert_eq!(
             canonical(Operation::List, "secret/metadata").unwrap(),
             "secret/metadata/"
@@ -103,7 +111,11 @@ mod tests {
             canonical(Operation::List, "secret/metadata/").unwrap(),
             "secret/metadata/"
         );
-        assert_eq!(read("Auth/AppRole").unwrap(), "Auth/AppRole", "case is kept");
+        assert_eq!(
+            read("Auth/AppRole").unwrap(),
+            "Auth/AppRole",
+            "case is kept"
+        );
         let any = |_| true;
         assert!(stored_name("role", "admin", any).is_ok());
         assert!(stored_name("role", "ADMIN", any).is_err());

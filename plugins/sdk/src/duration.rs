@@ -79,7 +79,9 @@ fn non_negative(seconds: i64, input: &str) -> Result<i64, String> {
 }
 
 fn too_long(input: &str) -> String {
-    format!("invalid duration {input:?}: longer than the maximum of {MAX_SECONDS} seconds (100 years)")
+    format!(
+        "invalid duration {input:?}: longer than the maximum of {MAX_SECONDS} seconds (100 years)"
+    )
 }
 
 /// The input as errors quote it: at most 40 characters.

@@ -100,7 +100,9 @@ impl KeyMetadata {
             let deadline = humantime::parse_rfc3339(now)
                 .ok()
                 .and_then(|t| {
-                    t.checked_add(Duration::from_secs(self.delete_version_after.unsigned_abs()))
+                    t.checked_add(Duration::from_secs(
+                        self.delete_version_after.unsigned_abs(),
+                    ))
                 })
                 .filter(|t| {
                     t.duration_since(std::time::UNIX_EPOCH)

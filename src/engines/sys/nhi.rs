@@ -120,11 +120,10 @@ fn filter(ctx: &Ctx<'_>) -> Result<impl Fn(&Identity) -> bool + Sync, ApiError> 
             && mount.as_ref().is_none_or(|m| &i.mount == m)
             && environment.as_ref().is_none_or(|e| &i.environment == e)
             && risk_above.is_none_or(|r| u64::from(i.risk_score) > r)
-            && unused_for.is_none_or(|d| {
-                i.last_used_unix
-                    .is_none_or(|t| now.saturating_sub(t) >= d)
-            })
-            && expires_within.is_none_or(|d| i.expire_unix.is_some_and(|t| t.saturating_sub(now) <= d))
+            && unused_for
+                .is_none_or(|d| i.last_used_unix.is_none_or(|t| now.saturating_sub(t) >= d))
+            && expires_within
+                .is_none_or(|d| i.expire_unix.is_some_and(|t| t.saturating_sub(now) <= d))
             && orphaned.is_none_or(|o| i.orphaned == o)
     })
 }
