@@ -13,6 +13,7 @@ mod integration {
     pub(crate) mod common;
     mod database;
     mod exec;
+    mod hostile_input;
     mod http_errors;
     mod jwt_auth;
     mod jwt_keys;

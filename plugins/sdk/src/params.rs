@@ -30,20 +30,21 @@ pub fn optional_bool(data: &Map<String, Value>, field: &str) -> Result<Option<bo
     }
 }
 
-/// Reads an optional non-negative integer, accepting numbers and numeric strings.
+/// Reads an optional non-negative integer, accepting numbers and numeric
+/// strings. Counts are bounded by `i64::MAX`, so every count fits the signed
+/// fields Vault's API reports them in.
 pub fn optional_u64(data: &Map<String, Value>, field: &str) -> Result<Option<u64>, PluginError> {
-    match data.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| bad(format!("{field}: expected a non-negative integer"))),
-        Some(Value::String(s)) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| bad(format!("{field}: expected a non-negative integer"))),
-        Some(_) => Err(bad(format!("{field}: expected a non-negative integer"))),
+    let invalid = || bad(format!("{field}: expected a non-negative integer"));
+    let count = match data.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(invalid)?,
+        Some(Value::String(s)) => s.parse().map_err(|_| invalid())?,
+        Some(_) => return Err(invalid()),
+    };
+    if i64::try_from(count).is_err() {
+        return Err(bad(format!("{field}: too large (at most {})", i64::MAX)));
     }
+    Ok(Some(count))
 }
 
 /// Reads an optional list of strings: a JSON array or a comma-separated string.
