@@ -8,6 +8,9 @@
 //!
 //! Run: `cargo bench --bench group_commit`.
 
+// A benchmark indexes its own fixtures and sums its own timings.
+#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use quartermaster::barrier::{Barrier, Write};
 use quartermaster::clock::SystemClock;
 use quartermaster::storage::{Change, SledStorage, Storage};

@@ -13,6 +13,9 @@
 //!
 //! Run: `cargo bench --bench lease_scale` (QM_SCALE_LEASES overrides 1M).
 
+// A benchmark indexes its own fixtures and sums its own timings.
+#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 mod common;
 
 use common::{

@@ -12,6 +12,9 @@
 //! 127.0.0.1:5432; scripts/bench/leases.sh brings one up). QM_BENCH_SECS sets
 //! the seconds per issuance run (default 5).
 
+// A benchmark indexes its own fixtures and sums its own timings.
+#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 mod common;
 
 use common::{call, get_ok, load, start_server};

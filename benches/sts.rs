@@ -6,6 +6,9 @@
 //! Run: `scripts/bench/sts.sh` (starts moto), or `cargo bench --bench sts`
 //! with QM_TEST_AWS_URL set. QM_BENCH_SECS sets the seconds per run (default 5).
 
+// A benchmark indexes its own fixtures and sums its own timings.
+#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 mod common;
 
 use common::{call, get_ok, load, start_server};
