@@ -7,6 +7,7 @@ use super::mounts::Mounted;
 use super::request::Response;
 use super::{Active, Core};
 use crate::auth::token::store::NewToken;
+use crate::auth::token_params::{normalize_policies, refuse_root};
 use crate::auth::Login;
 use crate::error::ApiError;
 
@@ -34,12 +35,13 @@ impl Core {
             role_ttl => role_ttl,
         }
         .min(max_ttl);
-        let mut policies = login.policies;
+        // Roles stored before root was refused at write time are caught here.
+        let mut policies = normalize_policies(&login.policies);
+        refuse_root(&policies)?;
         if !login.no_default_policy && !policies.iter().any(|p| p == "default") {
             policies.push("default".into());
+            policies.sort();
         }
-        policies.sort();
-        policies.dedup();
         let mount_name = mounted
             .entry
             .path
