@@ -104,3 +104,195 @@ async fn auth_method_roles_cannot_mint_root_tokens() {
         .await;
     assert_eq!(status, 204, "{response}");
 }
+
+/// Creates a token through a token role as `token`.
+async fn create_against(server: &TestServer, token: &str, role: &str, body: Value) -> (u16, Value) {
+    server
+        .call(
+            "POST",
+            &format!("auth/token/create/{role}"),
+            Some(token),
+            Some(body),
+        )
+        .await
+}
+
+async fn write_role(server: &TestServer, name: &str, body: Value) {
+    let (status, response) = server
+        .root("POST", &format!("auth/token/roles/{name}"), Some(body))
+        .await;
+    assert_eq!(status, 204, "role {name}: {response}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_roles_do_not_escalate() {
+    let server = TestServer::dev();
+    policy(
+        &server,
+        "minter",
+        r#"path "auth/token/create/*" { capabilities = ["update"] }"#,
+    )
+    .await;
+    policy(
+        &server,
+        "secret-admin",
+        r#"path "secret/*" { capabilities = ["create", "read", "update", "delete", "list"] }"#,
+    )
+    .await;
+    let minter = token_with(&server, json!({"policies": ["minter"]})).await;
+
+    // A role without allowed_policies: only the caller's own policies.
+    write_role(&server, "open", json!({})).await;
+    for wanted in [json!(["secret-admin"]), json!(["root"]), json!(["ROOT "])] {
+        let (status, body) =
+            create_against(&server, &minter, "open", json!({"policies": wanted})).await;
+        assert_eq!(status, 400, "{wanted}: {body}");
+    }
+    let (status, body) = create_against(&server, &minter, "open", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["auth"]["policies"], json!(["default", "minter"]));
+    let (status, body) =
+        create_against(&server, &minter, "open", json!({"policies": ["Minter"]})).await;
+    assert_eq!(status, 200, "a subset, after lower-casing: {body}");
+
+    // disallowed_policies is stored, read back, and holds.
+    write_role(
+        &server,
+        "guarded",
+        json!({"disallowed_policies": ["Secret-Admin"], "allowed_policies": ["secret-admin", "minter"]}),
+    )
+    .await;
+    let (status, role) = server.root("GET", "auth/token/roles/guarded", None).await;
+    assert_eq!(status, 200, "{role}");
+    assert_eq!(role["data"]["disallowed_policies"], json!(["secret-admin"]));
+    let (status, body) = create_against(
+        &server,
+        &minter,
+        "guarded",
+        json!({"policies": ["secret-admin"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "disallowed: {body}");
+    let (status, body) = create_against(&server, &minter, "guarded", json!({})).await;
+    assert_eq!(
+        status, 400,
+        "the allowed set itself holds a disallowed one: {body}"
+    );
+    let (status, body) =
+        create_against(&server, &minter, "guarded", json!({"policies": ["minter"]})).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Only disallowed_policies: still a subset of the caller's.
+    write_role(
+        &server,
+        "deny-only",
+        json!({"disallowed_policies": "reader"}),
+    )
+    .await;
+    let (status, body) = create_against(
+        &server,
+        &minter,
+        "deny-only",
+        json!({"policies": ["secret-admin"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Globs are stored, read back, and hold.
+    write_role(
+        &server,
+        "globbed",
+        json!({"allowed_policies_glob": ["secret-*"], "disallowed_policies_glob": ["*-admin"]}),
+    )
+    .await;
+    let (_, role) = server.root("GET", "auth/token/roles/globbed", None).await;
+    assert_eq!(role["data"]["allowed_policies_glob"], json!(["secret-*"]));
+    assert_eq!(role["data"]["disallowed_policies_glob"], json!(["*-admin"]));
+    let (status, body) = create_against(
+        &server,
+        &minter,
+        "globbed",
+        json!({"policies": ["secret-reader"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for wanted in ["secret-admin", "minter", "root"] {
+        let (status, body) =
+            create_against(&server, &minter, "globbed", json!({"policies": [wanted]})).await;
+        assert_eq!(status, 400, "{wanted}: {body}");
+    }
+
+    // A role listing root still never gives a non-root caller root.
+    write_role(&server, "rooty", json!({"allowed_policies": ["root"]})).await;
+    let (status, body) = create_against(&server, &minter, "rooty", json!({})).await;
+    assert_eq!(status, 400, "{body}");
+
+    // The role's orphan, renewable and explicit max TTL apply.
+    write_role(
+        &server,
+        "fixed",
+        json!({"allowed_policies": ["secret-admin"], "orphan": true, "renewable": false, "token_explicit_max_ttl": "1h"}),
+    )
+    .await;
+    let (status, body) = create_against(
+        &server,
+        &minter,
+        "fixed",
+        json!({"renewable": true, "ttl": "10h", "explicit_max_ttl": "5h"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let auth = &body["auth"];
+    assert_eq!(auth["renewable"], false, "{body}");
+    assert_eq!(auth["orphan"], true, "{body}");
+    assert!(
+        auth["lease_duration"].as_i64().unwrap_or(0) <= 3600,
+        "{body}"
+    );
+    let child = auth["client_token"].as_str().expect("token");
+    let (_, me) = server
+        .call("GET", "auth/token/lookup-self", Some(child), None)
+        .await;
+    assert_eq!(me["data"]["explicit_max_ttl"], 3600, "{me}");
+    let (status, _) = server
+        .call(
+            "POST",
+            "auth/token/renew-self",
+            Some(child),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 400, "not renewable");
+
+    // The role's period applies without sudo.
+    write_role(
+        &server,
+        "periodic",
+        json!({"allowed_policies": ["secret-admin"], "token_period": "30m"}),
+    )
+    .await;
+    let (status, body) = create_against(&server, &minter, "periodic", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["auth"]["lease_duration"], 1800, "{body}");
+
+    // Role names are case-sensitive.
+    write_role(
+        &server,
+        "CaseRole",
+        json!({"allowed_policies": ["secret-admin"]}),
+    )
+    .await;
+    let (status, _) = server.root("GET", "auth/token/roles/caserole", None).await;
+    assert_eq!(status, 404);
+    let (status, role) = server.root("GET", "auth/token/roles/CaseRole", None).await;
+    assert_eq!((status, &role["data"]["name"]), (200, &json!("CaseRole")));
+    let (status, body) = create_against(&server, &minter, "caserole", json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = create_against(&server, &minter, "CaseRole", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, listed) = server.root("LIST", "auth/token/roles", None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert!(listed["data"]["keys"]
+        .as_array()
+        .is_some_and(|k| k.contains(&json!("CaseRole"))));
+}

@@ -1,6 +1,7 @@
 //! The `auth/token/` backend: create, look up, renew and revoke tokens, by
 //! token, by accessor or for the caller itself; token roles.
 
+mod policies;
 mod roles;
 pub mod store;
 
@@ -106,7 +107,12 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let op = ctx.req.operation;
     let tokens = &ctx.active.tokens;
     let now = tokens.now();
-    let path = ctx.path.trim_end_matches('/');
+    // The pipeline hands LIST paths with exactly one trailing '/' and other
+    // paths with none; only that one is taken off, nothing is re-normalised.
+    let path = match op {
+        List => ctx.path.strip_suffix('/').unwrap_or(ctx.path),
+        _ => ctx.path,
+    };
     let (head, tail) = path.split_once('/').unwrap_or((path, ""));
     match (head, op) {
         ("create", Create | Update) if tail.is_empty() => create(ctx, false, None).await,
@@ -223,6 +229,14 @@ fn effective_max_ttl(ctx: &Ctx<'_>) -> i64 {
     }
 }
 
+/// The lesser of two durations where 0 means unset.
+fn lesser_set(a: i64, b: i64) -> i64 {
+    match (a, b) {
+        (0, other) | (other, 0) => other,
+        (a, b) => a.min(b),
+    }
+}
+
 async fn create(
     ctx: &Ctx<'_>,
     orphan_path: bool,
@@ -254,7 +268,8 @@ async fn create(
             "root or sudo privileges required to specify token id",
         ));
     }
-    let no_parent = optional_bool(data, "no_parent")?.unwrap_or(false);
+    // With a role, the role decides whether the token is an orphan.
+    let no_parent = role.is_none() && optional_bool(data, "no_parent")?.unwrap_or(false);
     if no_parent && !privileged {
         return Err(ApiError::bad(
             "root or sudo privileges required to create orphan token",
@@ -262,49 +277,15 @@ async fn create(
     }
     let orphan = orphan_path || no_parent || role.as_ref().is_some_and(|r| r.orphan);
 
-    let mut policies = optional_strings(data, "policies")?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.trim().to_lowercase())
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>();
-    if let Some(role) = &role {
-        if policies.is_empty() {
-            policies = role.allowed_policies.clone();
-        }
-        if let Some(bad) = policies.iter().find(|p| {
-            *p != "default"
-                && !role.allowed_policies.is_empty()
-                && !role.allowed_policies.contains(p)
-        }) {
-            return Err(ApiError::bad(format!(
-                "token policies ({bad}) must be subset of the role's allowed policies"
-            )));
-        }
-    } else if policies.is_empty() {
-        policies = parent.policies.clone();
-    }
-    if policies.iter().any(|p| p == "root") && !parent.is_root() {
-        return Err(ApiError::bad(
-            "root tokens may not be created by a non-root token",
-        ));
-    }
-    if role.is_none() && !privileged {
-        if let Some(bad) = policies
-            .iter()
-            .find(|p| *p != "default" && !parent.policies.contains(p))
-        {
-            return Err(ApiError::bad(format!(
-                "child policies must be subset of parent: {bad:?} is not held by the caller"
-            )));
-        }
-    }
-    let no_default = optional_bool(data, "no_default_policy")?.unwrap_or(false);
-    if !no_default && !policies.iter().any(|p| p == "root" || p == "default") {
-        policies.push("default".into());
-    }
-    policies.sort();
-    policies.dedup();
+    let requested = optional_strings(data, "policies")?.unwrap_or_default();
+    let policies = policies::decide(&policies::PolicyRequest {
+        requested: &requested,
+        no_default_policy: optional_bool(data, "no_default_policy")?.unwrap_or(false),
+        parent: &parent.policies,
+        parent_is_root: parent.is_root(),
+        sudo: privileged,
+        role: role.as_ref(),
+    })?;
 
     let system_max = effective_max_ttl(ctx);
     let mut warnings = Vec::new();
@@ -315,17 +296,15 @@ async fn create(
             0 => ctx.core.settings.default_lease_ttl,
             mount => mount,
         });
-    let explicit_max_ttl = optional_duration(data, "explicit_max_ttl")?
-        .filter(|t| *t > 0)
-        .or(role
-            .as_ref()
-            .map(|r| r.token_explicit_max_ttl)
-            .filter(|t| *t > 0))
-        .unwrap_or(0);
-    let period = optional_duration(data, "period")?
-        .filter(|t| *t > 0)
-        .or(role.as_ref().map(|r| r.token_period).filter(|t| *t > 0))
-        .unwrap_or(0);
+    // Set both in the request and in the role, the lesser holds.
+    let explicit_max_ttl = lesser_set(
+        optional_duration(data, "explicit_max_ttl")?.unwrap_or(0),
+        role.as_ref().map_or(0, |r| r.token_explicit_max_ttl),
+    );
+    let period = lesser_set(
+        optional_duration(data, "period")?.unwrap_or(0),
+        role.as_ref().map_or(0, |r| r.token_period),
+    );
     if period == 0 && ttl > system_max {
         ttl = system_max;
         warnings.push(format!(
@@ -341,8 +320,9 @@ async fn create(
         }
     }
     let num_uses = optional_u64(data, "num_uses")?.unwrap_or(0);
-    let renewable =
-        optional_bool(data, "renewable")?.unwrap_or(role.as_ref().is_none_or(|r| r.renewable));
+    // A role that says not renewable cannot be overridden by the caller.
+    let renewable = optional_bool(data, "renewable")?.unwrap_or(true)
+        && role.as_ref().is_none_or(|r| r.renewable);
     let meta = optional_string_map(data, "meta")?.unwrap_or_default();
 
     let spec = NewToken {
