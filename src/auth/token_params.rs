@@ -131,6 +131,7 @@ impl TokenParams {
             display_name,
             ttl: self.token_ttl,
             max_ttl,
+            explicit_max_ttl: self.token_explicit_max_ttl,
             period: self.token_period,
             num_uses: self.token_num_uses,
             bound_cidrs: self.token_bound_cidrs.clone(),

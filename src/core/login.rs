@@ -35,6 +35,14 @@ impl Core {
             role_ttl => role_ttl,
         }
         .min(max_ttl);
+        // A periodic token is renewed by its period forever, so the period
+        // is what the mount's max bounds; the role's explicit max TTL stays.
+        let period = login.period.min(mount_max);
+        let explicit_max_ttl = match (period, login.explicit_max_ttl) {
+            (0, _) => max_ttl,
+            (_, 0) => 0,
+            (_, explicit) => explicit.min(mount_max),
+        };
         // Roles stored before root was refused at write time are caught here.
         let mut policies = normalize_policies(&login.policies);
         refuse_root(&policies)?;
@@ -59,8 +67,8 @@ impl Core {
             display_name,
             num_uses: login.num_uses,
             ttl,
-            explicit_max_ttl: if login.period > 0 { 0 } else { max_ttl },
-            period: login.period,
+            explicit_max_ttl,
+            period,
             renewable: true,
             path: path.to_string(),
             role: None,

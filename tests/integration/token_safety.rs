@@ -296,3 +296,194 @@ async fn token_roles_do_not_escalate() {
         .as_array()
         .is_some_and(|k| k.contains(&json!("CaseRole"))));
 }
+
+/// The `data` of a token's lookup-self.
+async fn lookup_self(server: &TestServer, token: &str) -> Value {
+    let (status, body) = server
+        .call("GET", "auth/token/lookup-self", Some(token), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["data"].clone()
+}
+
+fn seconds(value: &Value) -> i64 {
+    value.as_i64().unwrap_or(i64::MAX)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_tokens_need_sudo_and_stay_bounded() {
+    let server = TestServer::dev();
+    policy(
+        &server,
+        "minter",
+        r#"
+        path "auth/token/create-orphan" { capabilities = ["update"] }
+        path "auth/token/create" { capabilities = ["update"] }
+        "#,
+    )
+    .await;
+    policy(
+        &server,
+        "sudo-minter",
+        r#"path "auth/token/create" { capabilities = ["update", "sudo"] }"#,
+    )
+    .await;
+    let minter = token_with(&server, json!({"policies": ["minter"]})).await;
+    let sudo = token_with(&server, json!({"policies": ["sudo-minter"]})).await;
+
+    // No sudo: no period, on either path.
+    for path in ["auth/token/create-orphan", "auth/token/create"] {
+        let (status, body) = server
+            .call(
+                "POST",
+                path,
+                Some(&minter),
+                Some(json!({"period": "87600h"})),
+            )
+            .await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(
+            first_error(&body),
+            "root or sudo privileges required to create periodic token"
+        );
+    }
+
+    // The token store's mount max bounds every TTL, even root's and sudo's.
+    let (status, body) = server
+        .root(
+            "POST",
+            "sys/auth/token/tune",
+            Some(json!({"max_lease_ttl": "2h"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = server
+        .call(
+            "POST",
+            "auth/token/create",
+            Some(&sudo),
+            Some(json!({"period": "87600h", "policies": ["sudo-minter"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "sudo may ask for a period: {body}");
+    assert!(seconds(&body["auth"]["lease_duration"]) <= 7200, "{body}");
+    let periodic = body["auth"]["client_token"].as_str().expect("token");
+    let me = lookup_self(&server, periodic).await;
+    assert!(seconds(&me["period"]) <= 7200, "{me}");
+    let (status, body) = server
+        .call(
+            "POST",
+            "auth/token/renew-self",
+            Some(periodic),
+            Some(json!({"increment": "87600h"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        seconds(&body["auth"]["lease_duration"]) <= 7200,
+        "renewal gives at most the period: {body}"
+    );
+
+    for body in [
+        json!({"ttl": "87600h"}),
+        json!({"explicit_max_ttl": "87600h"}),
+        json!({"period": "87600h"}),
+    ] {
+        let token = token_with(&server, body.clone()).await;
+        let me = lookup_self(&server, &token).await;
+        assert!(seconds(&me["ttl"]) <= 7200, "{body}: {me}");
+        assert!(seconds(&me["explicit_max_ttl"]) <= 7200, "{body}: {me}");
+        assert!(
+            me["period"].is_null() || seconds(&me["period"]) <= 7200,
+            "{body}: {me}"
+        );
+    }
+    let (status, body) = server
+        .call(
+            "POST",
+            "auth/token/create",
+            Some(&minter),
+            Some(json!({"ttl": "87600h"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(seconds(&body["auth"]["lease_duration"]) <= 7200, "{body}");
+
+    // A login's period is bounded by its mount's max, and so is renewal.
+    for (path, body) in [
+        (
+            "sys/auth/approle",
+            json!({"type": "approle", "config": {"max_lease_ttl": "1h"}}),
+        ),
+        (
+            "auth/approle/role/periodic",
+            json!({"token_policies": "minter", "token_period": "87600h"}),
+        ),
+    ] {
+        let (status, response) = server.root("POST", path, Some(body)).await;
+        assert_eq!(status, 204, "{path}: {response}");
+    }
+    let (_, role_id) = server
+        .root("GET", "auth/approle/role/periodic/role-id", None)
+        .await;
+    let (_, secret) = server
+        .root(
+            "POST",
+            "auth/approle/role/periodic/secret-id",
+            Some(json!({})),
+        )
+        .await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "auth/approle/login",
+            None,
+            Some(json!({"role_id": role_id["data"]["role_id"], "secret_id": secret["data"]["secret_id"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(seconds(&body["auth"]["lease_duration"]) <= 3600, "{body}");
+    let login_token = body["auth"]["client_token"].as_str().expect("token");
+    let me = lookup_self(&server, login_token).await;
+    assert!(seconds(&me["period"]) <= 3600, "{me}");
+    let (status, body) = server
+        .call(
+            "POST",
+            "auth/token/renew-self",
+            Some(login_token),
+            Some(json!({"increment": "87600h"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(seconds(&body["auth"]["lease_duration"]) <= 3600, "{body}");
+
+    // A mount max above the system's (768h in dev) does not lift the bound.
+    let (status, body) = server
+        .root(
+            "POST",
+            "sys/auth/approle/tune",
+            Some(json!({"max_lease_ttl": "87600h"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, secret) = server
+        .root(
+            "POST",
+            "auth/approle/role/periodic/secret-id",
+            Some(json!({})),
+        )
+        .await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "auth/approle/login",
+            None,
+            Some(json!({"role_id": role_id["data"]["role_id"], "secret_id": secret["data"]["secret_id"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        seconds(&body["auth"]["lease_duration"]) <= 768 * 3600,
+        "{body}"
+    );
+}

@@ -222,9 +222,13 @@ async fn renew(ctx: &Ctx<'_>, entry: &TokenEntry, token: &str) -> Result<Respons
     Ok(response)
 }
 
+/// The longest any token of this mount may live in one go: the mount's max
+/// TTL, never more than the system's.
 fn effective_max_ttl(ctx: &Ctx<'_>) -> i64 {
+    let system = ctx.core.settings.max_lease_ttl;
     match ctx.mount.config.max_lease_ttl {
-        0 => ctx.core.settings.max_lease_ttl,
+        0 => system,
+        mount if system > 0 => mount.min(system),
         mount => mount,
     }
 }
@@ -296,23 +300,47 @@ async fn create(
             0 => ctx.core.settings.default_lease_ttl,
             mount => mount,
         });
-    // Set both in the request and in the role, the lesser holds.
-    let explicit_max_ttl = lesser_set(
+    let requested_period = optional_duration(data, "period")?.unwrap_or(0);
+    if requested_period > 0 && !privileged {
+        return Err(ApiError::bad(
+            "root or sudo privileges required to create periodic token",
+        ));
+    }
+    // Set both in the request and in the role, the lesser holds; none is
+    // longer than the mount's (and the system's) max TTL.
+    let mut explicit_max_ttl = lesser_set(
         optional_duration(data, "explicit_max_ttl")?.unwrap_or(0),
         role.as_ref().map_or(0, |r| r.token_explicit_max_ttl),
     );
-    let period = lesser_set(
-        optional_duration(data, "period")?.unwrap_or(0),
-        role.as_ref().map_or(0, |r| r.token_period),
-    );
-    if period == 0 && ttl > system_max {
-        ttl = system_max;
+    if explicit_max_ttl > system_max {
+        explicit_max_ttl = system_max;
         warnings.push(format!(
-            "TTL was capped to the maximum of {system_max} seconds"
+            "explicit_max_ttl was capped to the maximum of {system_max} seconds"
         ));
     }
+    let mut period = lesser_set(
+        requested_period,
+        role.as_ref().map_or(0, |r| r.token_period),
+    );
+    if period > system_max {
+        period = system_max;
+        warnings.push(format!(
+            "period was capped to the maximum of {system_max} seconds"
+        ));
+    }
+    if ttl > system_max {
+        ttl = system_max;
+        if period == 0 {
+            warnings.push(format!(
+                "TTL was capped to the maximum of {system_max} seconds"
+            ));
+        }
+    }
     if !orphan {
-        if let Some(parent_left) = parent.expire_time.map(|t| t - ctx.active.tokens.now()) {
+        if let Some(parent_left) = parent
+            .expire_time
+            .map(|t| t.saturating_sub(ctx.active.tokens.now()))
+        {
             if ttl > parent_left {
                 ttl = parent_left.max(1);
                 warnings.push("TTL was capped to the parent token's remaining TTL".into());

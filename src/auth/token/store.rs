@@ -175,7 +175,7 @@ impl TokenStore {
             creation_ttl: ttl,
             explicit_max_ttl: spec.explicit_max_ttl,
             period: spec.period,
-            expire_time: (ttl > 0).then_some(now + ttl),
+            expire_time: (ttl > 0).then_some(now.saturating_add(ttl)),
             renewable: spec.renewable && ttl > 0,
             path: spec.path,
             role: spec.role,
@@ -238,7 +238,9 @@ impl TokenStore {
     }
 
     /// Extends a token's life by `increment` seconds (or its original TTL),
-    /// capped by its explicit max TTL and `max_ttl`. Returns the new TTL.
+    /// capped by its explicit max TTL and `max_ttl` (counted from creation);
+    /// a periodic token gets its period, at most `max_ttl`. Returns the
+    /// renewed entry.
     pub async fn renew(
         &self,
         entry: &TokenEntry,
@@ -252,24 +254,28 @@ impl TokenStore {
             return Err(ApiError::bad("invalid lease ID: lease is not renewable"));
         }
         let now = self.now();
+        // A periodic token gets its period again, never more than `max_ttl`.
         let mut ttl = if entry.period > 0 {
-            entry.period
+            match max_ttl {
+                0 => entry.period,
+                max => entry.period.min(max),
+            }
         } else {
             increment.filter(|i| *i > 0).unwrap_or(entry.creation_ttl)
         };
         let mut limit = None;
         if entry.explicit_max_ttl > 0 {
-            limit = Some(entry.creation_time + entry.explicit_max_ttl);
+            limit = Some(entry.creation_time.saturating_add(entry.explicit_max_ttl));
         }
         if entry.period == 0 && max_ttl > 0 {
-            let system_limit = entry.creation_time + max_ttl;
+            let system_limit = entry.creation_time.saturating_add(max_ttl);
             limit = Some(limit.map_or(system_limit, |l: i64| l.min(system_limit)));
         }
         if let Some(limit) = limit {
-            ttl = ttl.min((limit - now).max(0));
+            ttl = ttl.min(limit.saturating_sub(now).max(0));
         }
         let mut renewed = entry.clone();
-        renewed.expire_time = Some(now + ttl);
+        renewed.expire_time = Some(now.saturating_add(ttl));
         self.view
             .put_json(&format!("id/{}", renewed.id_hash), &renewed)
             .await?;
