@@ -487,3 +487,52 @@ async fn periodic_tokens_need_sudo_and_stay_bounded() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limited_use_tokens_cannot_create_children() {
+    let server = TestServer::dev();
+    policy(
+        &server,
+        "minter",
+        r#"
+        path "auth/token/create" { capabilities = ["update", "sudo"] }
+        path "auth/token/create-orphan" { capabilities = ["update", "sudo"] }
+        path "auth/token/create/*" { capabilities = ["update", "sudo"] }
+        "#,
+    )
+    .await;
+    let (status, body) = server
+        .root(
+            "POST",
+            "auth/token/roles/any",
+            Some(json!({"allowed_policies": ["minter"]})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let limited = token_with(&server, json!({"policies": ["minter"], "num_uses": 10})).await;
+    for path in [
+        "auth/token/create",
+        "auth/token/create-orphan",
+        "auth/token/create/any",
+    ] {
+        let (status, body) = server
+            .call("POST", path, Some(&limited), Some(json!({})))
+            .await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(
+            first_error(&body),
+            "restricted use token cannot generate child tokens"
+        );
+    }
+    // An unlimited token with the same policy may.
+    let unlimited = token_with(&server, json!({"policies": ["minter"]})).await;
+    let (status, body) = server
+        .call(
+            "POST",
+            "auth/token/create-orphan",
+            Some(&unlimited),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}

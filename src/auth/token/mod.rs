@@ -248,6 +248,13 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let data = &ctx.req.data;
     let parent = ctx.caller;
+    // A limited-use token would escape its count through an unlimited child
+    // (or orphan). `num_uses` here is the count before this request's use.
+    if parent.num_uses != 0 {
+        return Err(ApiError::bad(
+            "restricted use token cannot generate child tokens",
+        ));
+    }
     let privileged = parent.is_root() || ctx.acl.allows(&ctx.req.path, Capabilities::SUDO);
     let role: Option<TokenRole> = match role_name {
         Some(name) => Some(
