@@ -379,7 +379,7 @@ impl Core {
             .await
     }
 
-    async fn revoke_token_paced(
+    pub(super) async fn revoke_token_paced(
         &self,
         active: &Active,
         id_hash: &str,

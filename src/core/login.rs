@@ -75,7 +75,10 @@ impl Core {
             id: None,
             bound_cidrs: login.bound_cidrs,
         };
-        let (token, entry) = active.tokens.create(spec).await?;
+        let (token, entry) = active
+            .tokens
+            .create_for_mount(spec, &mounted.entry.accessor)
+            .await?;
         self.track_token(active, &entry).await?;
         tracing::info!(accessor = %entry.accessor, path, "login token issued");
         Ok(Response {

@@ -536,3 +536,112 @@ async fn limited_use_tokens_cannot_create_children() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Enables AppRole at `mount` with a role `app` with these token fields;
+/// logs in once and returns the token.
+async fn approle_token(server: &TestServer, mount: &str, role: Value) -> String {
+    let (status, body) = server
+        .root(
+            "POST",
+            &format!("sys/auth/{mount}"),
+            Some(json!({"type": "approle"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    approle_login(server, mount, role).await
+}
+
+async fn approle_login(server: &TestServer, mount: &str, role: Value) -> String {
+    let (status, body) = server
+        .root("POST", &format!("auth/{mount}/role/app"), Some(role))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, role_id) = server
+        .root("GET", &format!("auth/{mount}/role/app/role-id"), None)
+        .await;
+    let (_, secret) = server
+        .root(
+            "POST",
+            &format!("auth/{mount}/role/app/secret-id"),
+            Some(json!({})),
+        )
+        .await;
+    let (status, body) = server
+        .call(
+            "POST",
+            &format!("auth/{mount}/login"),
+            None,
+            Some(json!({"role_id": role_id["data"]["role_id"], "secret_id": secret["data"]["secret_id"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["auth"]["client_token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
+async fn status_of_lookup_self(server: &TestServer, token: &str) -> u16 {
+    server
+        .call("GET", "auth/token/lookup-self", Some(token), None)
+        .await
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_an_auth_method_revokes_its_tokens() {
+    let server = TestServer::dev();
+    policy(
+        &server,
+        "app",
+        r#"path "secret/data/app/*" { capabilities = ["read"] }"#,
+    )
+    .await;
+    let with_ttl = approle_token(
+        &server,
+        "approle",
+        json!({"token_policies": "app", "token_ttl": "10m"}),
+    )
+    .await;
+    let without_ttl = approle_login(
+        &server,
+        "approle",
+        json!({"token_policies": "app", "token_ttl": 0, "token_max_ttl": 0}),
+    )
+    .await;
+    // A nested mount path, and a bystander mount that must keep its tokens.
+    let nested = approle_token(&server, "team/ci", json!({"token_policies": "app"})).await;
+    let bystander = approle_token(&server, "approle2", json!({"token_policies": "app"})).await;
+    for token in [&with_ttl, &without_ttl, &nested, &bystander] {
+        assert_eq!(status_of_lookup_self(&server, token).await, 200);
+    }
+
+    let (status, body) = server.root("DELETE", "sys/auth/approle", None).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(status_of_lookup_self(&server, &with_ttl).await, 403);
+    assert_eq!(status_of_lookup_self(&server, &without_ttl).await, 403);
+    assert_eq!(status_of_lookup_self(&server, &bystander).await, 200);
+    assert_eq!(status_of_lookup_self(&server, &nested).await, 200);
+
+    // Enabled again under the same name: the old tokens stay dead, the new
+    // mount's tokens work.
+    let fresh = approle_token(&server, "approle", json!({"token_policies": "app"})).await;
+    assert_eq!(status_of_lookup_self(&server, &with_ttl).await, 403);
+    assert_eq!(status_of_lookup_self(&server, &without_ttl).await, 403);
+    assert_eq!(status_of_lookup_self(&server, &fresh).await, 200);
+
+    // The token store itself cannot be disabled, and trying revokes nothing.
+    let (status, body) = server.root("DELETE", "sys/auth/token", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(status_of_lookup_self(&server, &fresh).await, 200);
+    assert_eq!(
+        status_of_lookup_self(&server, &server.root_token.clone()).await,
+        200
+    );
+
+    let (status, body) = server.root("DELETE", "sys/auth/team/ci", None).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(status_of_lookup_self(&server, &nested).await, 403);
+    assert_eq!(status_of_lookup_self(&server, &bystander).await, 200);
+    assert_eq!(status_of_lookup_self(&server, &fresh).await, 200);
+}

@@ -204,7 +204,15 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
 
 async fn renew(ctx: &Ctx<'_>, entry: &TokenEntry, token: &str) -> Result<Response, ApiError> {
     let increment = optional_duration(&ctx.req.data, "increment")?;
-    let max_ttl = effective_max_ttl(ctx);
+    let mut max_ttl = effective_max_ttl(ctx);
+    // A login token is bounded by its auth mount's max too, as tuned now.
+    if let Some(accessor) = ctx.active.tokens.login_mount_of(entry).await? {
+        let mounts = ctx.active.mounts.snapshot();
+        if let Some(mounted) = mounts.iter().find(|m| m.entry.accessor == accessor) {
+            let (_, mount_max) = ctx.core.mount_ttls(mounted);
+            max_ttl = max_ttl.min(mount_max);
+        }
+    }
     let renewed = ctx.active.tokens.renew(entry, increment, max_ttl).await?;
     ctx.core.track_token(ctx.active, &renewed).await?;
     let now = ctx.active.tokens.now();
