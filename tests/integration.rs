@@ -23,6 +23,7 @@ mod integration {
     mod nhi;
     mod seal;
     mod storage;
+    mod token_safety;
     mod tokens;
     mod vaultrs_client;
 }

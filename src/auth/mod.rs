@@ -45,6 +45,10 @@ pub struct Login {
     pub ttl: i64,
     /// Seconds from creation; 0 takes the mount's maximum.
     pub max_ttl: i64,
+    /// The role's explicit max TTL alone (also part of `max_ttl`): the one
+    /// bound a periodic token keeps; 0 is none.
+    pub explicit_max_ttl: i64,
+    /// Seconds; a periodic token is renewed by this much, at most the mount's max.
     pub period: i64,
     pub num_uses: i64,
     /// The token may be used only from these networks.

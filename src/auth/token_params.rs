@@ -8,6 +8,32 @@ use crate::params::{optional_bool, optional_duration, optional_strings, optional
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+/// Why a role (or a login) that names `root` is refused: no auth method
+/// mints root tokens (Vault refuses this at login; we refuse it at role
+/// write time too).
+pub const NO_ROOT: &str = "auth methods cannot create root tokens";
+
+/// Policy names as Vault compares them: trimmed, lower-case, sorted, unique.
+pub fn normalize_policies(policies: &[String]) -> Vec<String> {
+    let mut policies: Vec<String> = policies
+        .iter()
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    policies.sort();
+    policies.dedup();
+    policies
+}
+
+/// Refuses a policy list that holds `root` (compare after
+/// [`normalize_policies`]).
+pub fn refuse_root(policies: &[String]) -> Result<(), ApiError> {
+    if policies.iter().any(|p| p == "root") {
+        return Err(ApiError::bad(NO_ROOT));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TokenParams {
     pub token_policies: Vec<String>,
@@ -28,13 +54,8 @@ impl TokenParams {
             Ok(optional_strings(data, a)?.or(optional_strings(data, b)?))
         };
         if let Some(policies) = first("token_policies", "policies")? {
-            let mut policies: Vec<String> = policies
-                .iter()
-                .map(|p| p.trim().to_lowercase())
-                .filter(|p| !p.is_empty())
-                .collect();
-            policies.sort();
-            policies.dedup();
+            let policies = normalize_policies(&policies);
+            refuse_root(&policies)?;
             self.token_policies = policies;
         }
         if let Some(cidrs) = first("token_bound_cidrs", "bound_cidrs")? {
@@ -110,10 +131,49 @@ impl TokenParams {
             display_name,
             ttl: self.token_ttl,
             max_ttl,
+            explicit_max_ttl: self.token_explicit_max_ttl,
             period: self.token_period,
             num_uses: self.token_num_uses,
             bound_cidrs: self.token_bound_cidrs.clone(),
             ..Login::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn write(data: Value) -> Result<TokenParams, ApiError> {
+        let mut params = TokenParams::default();
+        let Value::Object(data) = data else {
+            return Err(ApiError::bad("not an object"));
+        };
+        params.update(&data)?;
+        Ok(params)
+    }
+
+    #[test]
+    fn root_is_refused_in_any_spelling() {
+        for data in [
+            json!({"token_policies": "root"}),
+            json!({"token_policies": [" ROOT"]}),
+            json!({"policies": "default, Root"}),
+        ] {
+            assert!(write(data).is_err());
+        }
+        let params = write(json!({"token_policies": [" App ", "default"]}));
+        assert_eq!(
+            params.map(|p| p.token_policies).unwrap_or_default(),
+            vec!["app".to_string(), "default".to_string()]
+        );
+    }
+
+    #[test]
+    fn normalized_lists_are_checked() {
+        let listed = normalize_policies(&[" ROOT ".into(), "app".into()]);
+        assert!(refuse_root(&listed).is_err());
+        assert!(refuse_root(&normalize_policies(&["app".into()])).is_ok());
     }
 }

@@ -120,13 +120,15 @@ impl QuotaLocks {
 }
 
 impl Core {
-    /// The mount's (default, max) lease TTLs, system defaults filled in.
+    /// The mount's (default, max) lease TTLs, system defaults filled in; the
+    /// max is never more than the system's.
     pub(crate) fn mount_ttls(&self, mounted: &Mounted) -> (i64, i64) {
         let config = &mounted.entry.config;
-        let max = if config.max_lease_ttl > 0 {
-            config.max_lease_ttl
-        } else {
-            self.settings.max_lease_ttl
+        let system_max = self.settings.max_lease_ttl;
+        let max = match config.max_lease_ttl {
+            0 => system_max,
+            mount if system_max > 0 => mount.min(system_max),
+            mount => mount,
         };
         let default = if config.default_lease_ttl > 0 {
             config.default_lease_ttl
@@ -398,7 +400,7 @@ impl Core {
             .await
     }
 
-    async fn revoke_token_paced(
+    pub(super) async fn revoke_token_paced(
         &self,
         active: &Active,
         id_hash: &str,

@@ -7,6 +7,7 @@ use super::mounts::Mounted;
 use super::request::Response;
 use super::{Active, Core};
 use crate::auth::token::store::NewToken;
+use crate::auth::token_params::{normalize_policies, refuse_root};
 use crate::auth::Login;
 use crate::error::ApiError;
 
@@ -34,12 +35,21 @@ impl Core {
             role_ttl => role_ttl,
         }
         .min(max_ttl);
-        let mut policies = login.policies;
+        // A periodic token is renewed by its period forever, so the period
+        // is what the mount's max bounds; the role's explicit max TTL stays.
+        let period = login.period.min(mount_max);
+        let explicit_max_ttl = match (period, login.explicit_max_ttl) {
+            (0, _) => max_ttl,
+            (_, 0) => 0,
+            (_, explicit) => explicit.min(mount_max),
+        };
+        // Roles stored before root was refused at write time are caught here.
+        let mut policies = normalize_policies(&login.policies);
+        refuse_root(&policies)?;
         if !login.no_default_policy && !policies.iter().any(|p| p == "default") {
             policies.push("default".into());
+            policies.sort();
         }
-        policies.sort();
-        policies.dedup();
         let mount_name = mounted
             .entry
             .path
@@ -57,15 +67,18 @@ impl Core {
             display_name,
             num_uses: login.num_uses,
             ttl,
-            explicit_max_ttl: if login.period > 0 { 0 } else { max_ttl },
-            period: login.period,
+            explicit_max_ttl,
+            period,
             renewable: true,
             path: path.to_string(),
             role: None,
             id: None,
             bound_cidrs: login.bound_cidrs,
         };
-        let (token, entry) = active.tokens.create(spec).await?;
+        let (token, entry) = active
+            .tokens
+            .create_for_mount(spec, &mounted.entry.accessor)
+            .await?;
         self.track_token(active, &entry).await?;
         tracing::info!(accessor = %entry.accessor, path, "login token issued");
         Ok(Response {

@@ -3,6 +3,7 @@
 //! while unsealed (mounts, tokens, policies) lives in [`Active`].
 
 mod audit_trail;
+pub(crate) mod auth_mount_tokens;
 mod expiry;
 mod leases;
 mod lifecycle;

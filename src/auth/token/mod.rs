@@ -1,6 +1,7 @@
 //! The `auth/token/` backend: create, look up, renew and revoke tokens, by
 //! token, by accessor or for the caller itself; token roles.
 
+mod policies;
 mod roles;
 pub mod store;
 
@@ -106,7 +107,12 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let op = ctx.req.operation;
     let tokens = &ctx.active.tokens;
     let now = tokens.now();
-    let path = ctx.path.trim_end_matches('/');
+    // The pipeline hands LIST paths with exactly one trailing '/' and other
+    // paths with none; only that one is taken off, nothing is re-normalised.
+    let path = match op {
+        List => ctx.path.strip_suffix('/').unwrap_or(ctx.path),
+        _ => ctx.path,
+    };
     let (head, tail) = path.split_once('/').unwrap_or((path, ""));
     match (head, op) {
         ("create", Create | Update) if tail.is_empty() => create(ctx, false, None).await,
@@ -198,7 +204,15 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
 
 async fn renew(ctx: &Ctx<'_>, entry: &TokenEntry, token: &str) -> Result<Response, ApiError> {
     let increment = optional_duration(&ctx.req.data, "increment")?;
-    let max_ttl = effective_max_ttl(ctx);
+    let mut max_ttl = effective_max_ttl(ctx);
+    // A login token is bounded by its auth mount's max too, as tuned now.
+    if let Some(accessor) = ctx.active.tokens.login_mount_of(entry).await? {
+        let mounts = ctx.active.mounts.snapshot();
+        if let Some(mounted) = mounts.iter().find(|m| m.entry.accessor == accessor) {
+            let (_, mount_max) = ctx.core.mount_ttls(mounted);
+            max_ttl = max_ttl.min(mount_max);
+        }
+    }
     let renewed = ctx.active.tokens.renew(entry, increment, max_ttl).await?;
     ctx.core.track_token(ctx.active, &renewed).await?;
     let now = ctx.active.tokens.now();
@@ -216,10 +230,22 @@ async fn renew(ctx: &Ctx<'_>, entry: &TokenEntry, token: &str) -> Result<Respons
     Ok(response)
 }
 
+/// The longest any token of this mount may live in one go: the mount's max
+/// TTL, never more than the system's.
 fn effective_max_ttl(ctx: &Ctx<'_>) -> i64 {
+    let system = ctx.core.settings.max_lease_ttl;
     match ctx.mount.config.max_lease_ttl {
-        0 => ctx.core.settings.max_lease_ttl,
+        0 => system,
+        mount if system > 0 => mount.min(system),
         mount => mount,
+    }
+}
+
+/// The lesser of two durations where 0 means unset.
+fn lesser_set(a: i64, b: i64) -> i64 {
+    match (a, b) {
+        (0, other) | (other, 0) => other,
+        (a, b) => a.min(b),
     }
 }
 
@@ -230,6 +256,13 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let data = &ctx.req.data;
     let parent = ctx.caller;
+    // A limited-use token would escape its count through an unlimited child
+    // (or orphan). `num_uses` here is the count before this request's use.
+    if parent.num_uses != 0 {
+        return Err(ApiError::bad(
+            "restricted use token cannot generate child tokens",
+        ));
+    }
     let privileged = parent.is_root() || ctx.acl.allows(&ctx.req.path, Capabilities::SUDO);
     let role: Option<TokenRole> = match role_name {
         Some(name) => Some(
@@ -254,7 +287,8 @@ async fn create(
             "root or sudo privileges required to specify token id",
         ));
     }
-    let no_parent = optional_bool(data, "no_parent")?.unwrap_or(false);
+    // With a role, the role decides whether the token is an orphan.
+    let no_parent = role.is_none() && optional_bool(data, "no_parent")?.unwrap_or(false);
     if no_parent && !privileged {
         return Err(ApiError::bad(
             "root or sudo privileges required to create orphan token",
@@ -262,49 +296,15 @@ async fn create(
     }
     let orphan = orphan_path || no_parent || role.as_ref().is_some_and(|r| r.orphan);
 
-    let mut policies = optional_strings(data, "policies")?
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.trim().to_lowercase())
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>();
-    if let Some(role) = &role {
-        if policies.is_empty() {
-            policies = role.allowed_policies.clone();
-        }
-        if let Some(bad) = policies.iter().find(|p| {
-            *p != "default"
-                && !role.allowed_policies.is_empty()
-                && !role.allowed_policies.contains(p)
-        }) {
-            return Err(ApiError::bad(format!(
-                "token policies ({bad}) must be subset of the role's allowed policies"
-            )));
-        }
-    } else if policies.is_empty() {
-        policies = parent.policies.clone();
-    }
-    if policies.iter().any(|p| p == "root") && !parent.is_root() {
-        return Err(ApiError::bad(
-            "root tokens may not be created by a non-root token",
-        ));
-    }
-    if role.is_none() && !privileged {
-        if let Some(bad) = policies
-            .iter()
-            .find(|p| *p != "default" && !parent.policies.contains(p))
-        {
-            return Err(ApiError::bad(format!(
-                "child policies must be subset of parent: {bad:?} is not held by the caller"
-            )));
-        }
-    }
-    let no_default = optional_bool(data, "no_default_policy")?.unwrap_or(false);
-    if !no_default && !policies.iter().any(|p| p == "root" || p == "default") {
-        policies.push("default".into());
-    }
-    policies.sort();
-    policies.dedup();
+    let requested = optional_strings(data, "policies")?.unwrap_or_default();
+    let policies = policies::decide(&policies::PolicyRequest {
+        requested: &requested,
+        no_default_policy: optional_bool(data, "no_default_policy")?.unwrap_or(false),
+        parent: &parent.policies,
+        parent_is_root: parent.is_root(),
+        sudo: privileged,
+        role: role.as_ref(),
+    })?;
 
     let system_max = effective_max_ttl(ctx);
     let mut warnings = Vec::new();
@@ -315,25 +315,47 @@ async fn create(
             0 => ctx.core.settings.default_lease_ttl,
             mount => mount,
         });
-    let explicit_max_ttl = optional_duration(data, "explicit_max_ttl")?
-        .filter(|t| *t > 0)
-        .or(role
-            .as_ref()
-            .map(|r| r.token_explicit_max_ttl)
-            .filter(|t| *t > 0))
-        .unwrap_or(0);
-    let period = optional_duration(data, "period")?
-        .filter(|t| *t > 0)
-        .or(role.as_ref().map(|r| r.token_period).filter(|t| *t > 0))
-        .unwrap_or(0);
-    if period == 0 && ttl > system_max {
-        ttl = system_max;
-        warnings.push(format!(
-            "TTL was capped to the maximum of {system_max} seconds"
+    let requested_period = optional_duration(data, "period")?.unwrap_or(0);
+    if requested_period > 0 && !privileged {
+        return Err(ApiError::bad(
+            "root or sudo privileges required to create periodic token",
         ));
     }
+    // Set both in the request and in the role, the lesser holds; none is
+    // longer than the mount's (and the system's) max TTL.
+    let mut explicit_max_ttl = lesser_set(
+        optional_duration(data, "explicit_max_ttl")?.unwrap_or(0),
+        role.as_ref().map_or(0, |r| r.token_explicit_max_ttl),
+    );
+    if explicit_max_ttl > system_max {
+        explicit_max_ttl = system_max;
+        warnings.push(format!(
+            "explicit_max_ttl was capped to the maximum of {system_max} seconds"
+        ));
+    }
+    let mut period = lesser_set(
+        requested_period,
+        role.as_ref().map_or(0, |r| r.token_period),
+    );
+    if period > system_max {
+        period = system_max;
+        warnings.push(format!(
+            "period was capped to the maximum of {system_max} seconds"
+        ));
+    }
+    if ttl > system_max {
+        ttl = system_max;
+        if period == 0 {
+            warnings.push(format!(
+                "TTL was capped to the maximum of {system_max} seconds"
+            ));
+        }
+    }
     if !orphan {
-        if let Some(parent_left) = parent.expire_time.map(|t| t - ctx.active.tokens.now()) {
+        if let Some(parent_left) = parent
+            .expire_time
+            .map(|t| t.saturating_sub(ctx.active.tokens.now()))
+        {
             if ttl > parent_left {
                 ttl = parent_left.max(1);
                 warnings.push("TTL was capped to the parent token's remaining TTL".into());
@@ -341,8 +363,9 @@ async fn create(
         }
     }
     let num_uses = optional_u64(data, "num_uses")?.unwrap_or(0);
-    let renewable =
-        optional_bool(data, "renewable")?.unwrap_or(role.as_ref().is_none_or(|r| r.renewable));
+    // A role that says not renewable cannot be overridden by the caller.
+    let renewable = optional_bool(data, "renewable")?.unwrap_or(true)
+        && role.as_ref().is_none_or(|r| r.renewable);
     let meta = optional_string_map(data, "meta")?.unwrap_or_default();
 
     let spec = NewToken {

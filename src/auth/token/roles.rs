@@ -1,6 +1,9 @@
 //! Token roles (`auth/token/roles/NAME`): named presets for token creation
-//! that let a non-root caller mint tokens with the role's policies.
+//! that let a non-root caller mint tokens with the role's policies. Names
+//! are case-sensitive and kept as given; policy names in the lists are
+//! lower-cased, as Vault does.
 
+use crate::auth::token_params::normalize_policies;
 use crate::barrier::StorageView;
 use crate::core::pipeline::Ctx;
 use crate::core::request::Response;
@@ -14,6 +17,12 @@ use std::sync::Arc;
 pub(super) struct TokenRole {
     pub(super) name: String,
     pub(super) allowed_policies: Vec<String>,
+    #[serde(default)]
+    pub(super) disallowed_policies: Vec<String>,
+    #[serde(default)]
+    pub(super) allowed_policies_glob: Vec<String>,
+    #[serde(default)]
+    pub(super) disallowed_policies_glob: Vec<String>,
     pub(super) orphan: bool,
     pub(super) renewable: bool,
     pub(super) token_period: i64,
@@ -21,11 +30,36 @@ pub(super) struct TokenRole {
 }
 
 impl TokenRole {
+    pub(super) fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            allowed_policies: Vec::new(),
+            disallowed_policies: Vec::new(),
+            allowed_policies_glob: Vec::new(),
+            disallowed_policies_glob: Vec::new(),
+            orphan: false,
+            renewable: true,
+            token_period: 0,
+            token_explicit_max_ttl: 0,
+        }
+    }
+
+    /// Whether the role lists policies (allowed or disallowed, plain or glob);
+    /// a role that lists none bounds tokens by the caller's policies.
+    pub(super) fn restricts_policies(&self) -> bool {
+        !(self.allowed_policies.is_empty()
+            && self.disallowed_policies.is_empty()
+            && self.allowed_policies_glob.is_empty()
+            && self.disallowed_policies_glob.is_empty())
+    }
+
     pub(super) fn to_json(&self) -> Value {
         json!({
             "name": self.name,
             "allowed_policies": self.allowed_policies,
-            "disallowed_policies": [],
+            "disallowed_policies": self.disallowed_policies,
+            "allowed_policies_glob": self.allowed_policies_glob,
+            "disallowed_policies_glob": self.disallowed_policies_glob,
             "orphan": self.orphan,
             "renewable": self.renewable,
             "token_period": self.token_period,
@@ -59,16 +93,21 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Vec<String>, ApiError> {
 pub(super) async fn write(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
     let name = check_name(name)?;
     let data = &ctx.req.data;
-    let mut role = get(ctx, name).await?.unwrap_or(TokenRole {
-        name: name.to_string(),
-        allowed_policies: Vec::new(),
-        orphan: false,
-        renewable: true,
-        token_period: 0,
-        token_explicit_max_ttl: 0,
-    });
-    if let Some(policies) = optional_strings(data, "allowed_policies")? {
-        role.allowed_policies = policies.into_iter().map(|p| p.to_lowercase()).collect();
+    let mut role = get(ctx, name)
+        .await?
+        .unwrap_or_else(|| TokenRole::new(name));
+    for (field, list) in [
+        ("allowed_policies", &mut role.allowed_policies),
+        ("disallowed_policies", &mut role.disallowed_policies),
+        ("allowed_policies_glob", &mut role.allowed_policies_glob),
+        (
+            "disallowed_policies_glob",
+            &mut role.disallowed_policies_glob,
+        ),
+    ] {
+        if let Some(policies) = optional_strings(data, field)? {
+            *list = normalize_policies(&policies);
+        }
     }
     if let Some(orphan) = optional_bool(data, "orphan")? {
         role.orphan = orphan;

@@ -5,7 +5,11 @@
 //! whole tree.
 //!
 //! Keys: `id/<hash>` entry, `accessor/<accessor>` → hash,
-//! `parent/<parent hash>/<child hash>` → "".
+//! `parent/<parent hash>/<child hash>` → "". A login token also records the
+//! auth mount it came through, by the mount's accessor (unique to one
+//! enabling of the mount, unlike its path): `login-mount/<hash>` → accessor
+//! and `mount-tokens/<accessor>/<hash>` → "", so disabling the mount finds
+//! every token it issued, with a TTL or without.
 
 use crate::barrier::{StorageView, Write};
 use crate::clock::Clock;
@@ -102,6 +106,14 @@ pub struct TokenStore {
     uses: tokio::sync::Mutex<()>,
 }
 
+fn login_mount_key(id_hash: &str) -> String {
+    format!("login-mount/{id_hash}")
+}
+
+fn mount_index_key(mount_accessor: &str, id_hash: &str) -> String {
+    format!("mount-tokens/{mount_accessor}/{id_hash}")
+}
+
 fn random_string(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rngs::OsRng, len)
 }
@@ -143,6 +155,27 @@ impl TokenStore {
         &self,
         spec: NewToken,
     ) -> Result<(Zeroizing<String>, TokenEntry), ApiError> {
+        self.create_with(spec, None).await
+    }
+
+    /// Creates a login token issued through the auth mount with this
+    /// accessor, and records the mount with it.
+    pub async fn create_for_mount(
+        &self,
+        spec: NewToken,
+        mount_accessor: &str,
+    ) -> Result<(Zeroizing<String>, TokenEntry), ApiError> {
+        if mount_accessor.is_empty() || mount_accessor.contains('/') {
+            return Err(ApiError::Internal("invalid mount accessor".into()));
+        }
+        self.create_with(spec, Some(mount_accessor)).await
+    }
+
+    async fn create_with(
+        &self,
+        spec: NewToken,
+        mount_accessor: Option<&str>,
+    ) -> Result<(Zeroizing<String>, TokenEntry), ApiError> {
         let token = Zeroizing::new(
             spec.id
                 .clone()
@@ -180,7 +213,7 @@ impl TokenStore {
             creation_ttl: ttl,
             explicit_max_ttl: spec.explicit_max_ttl,
             period: spec.period,
-            expire_time: (ttl > 0).then_some(now + ttl),
+            expire_time: (ttl > 0).then_some(now.saturating_add(ttl)),
             renewable: spec.renewable && ttl > 0,
             path: spec.path,
             role: spec.role,
@@ -192,6 +225,10 @@ impl TokenStore {
         ];
         if let Some(parent) = &entry.parent_hash {
             writes.push(Write::json(format!("parent/{parent}/{id_hash}"), &""));
+        }
+        if let Some(accessor) = mount_accessor {
+            writes.push(Write::json(login_mount_key(&id_hash), &accessor));
+            writes.push(Write::json(mount_index_key(accessor, &id_hash), &""));
         }
         self.view.write(writes).await?;
         Ok((token, entry))
@@ -255,7 +292,9 @@ impl TokenStore {
     }
 
     /// Extends a token's life by `increment` seconds (or its original TTL),
-    /// capped by its explicit max TTL and `max_ttl`. Returns the new TTL.
+    /// capped by its explicit max TTL and `max_ttl` (counted from creation);
+    /// a periodic token gets its period, at most `max_ttl`. Returns the
+    /// renewed entry.
     pub async fn renew(
         &self,
         entry: &TokenEntry,
@@ -269,24 +308,28 @@ impl TokenStore {
             return Err(ApiError::bad("invalid lease ID: lease is not renewable"));
         }
         let now = self.now();
+        // A periodic token gets its period again, never more than `max_ttl`.
         let mut ttl = if entry.period > 0 {
-            entry.period
+            match max_ttl {
+                0 => entry.period,
+                max => entry.period.min(max),
+            }
         } else {
             increment.filter(|i| *i > 0).unwrap_or(entry.creation_ttl)
         };
         let mut limit = None;
         if entry.explicit_max_ttl > 0 {
-            limit = Some(entry.creation_time + entry.explicit_max_ttl);
+            limit = Some(entry.creation_time.saturating_add(entry.explicit_max_ttl));
         }
         if entry.period == 0 && max_ttl > 0 {
-            let system_limit = entry.creation_time + max_ttl;
+            let system_limit = entry.creation_time.saturating_add(max_ttl);
             limit = Some(limit.map_or(system_limit, |l: i64| l.min(system_limit)));
         }
         if let Some(limit) = limit {
-            ttl = ttl.min((limit - now).max(0));
+            ttl = ttl.min(limit.saturating_sub(now).max(0));
         }
         let mut renewed = entry.clone();
-        renewed.expire_time = Some(now + ttl);
+        renewed.expire_time = Some(now.saturating_add(ttl));
         self.view
             .put_json(&format!("id/{}", renewed.id_hash), &renewed)
             .await?;
@@ -358,7 +401,73 @@ impl TokenStore {
         if entry.is_wrapping() {
             writes.push(Write::Delete(format!("wrapped/{id_hash}")));
         }
+        if let Some(accessor) = self.login_mount_of(&entry).await? {
+            writes.push(Write::Delete(login_mount_key(id_hash)));
+            writes.push(Write::Delete(mount_index_key(&accessor, id_hash)));
+        }
         Ok(writes)
+    }
+
+    /// The accessor of the auth mount a login token came through. Tokens of
+    /// the token store itself never have one, and are not looked up.
+    pub async fn login_mount_of(&self, entry: &TokenEntry) -> Result<Option<String>, ApiError> {
+        if entry.path.starts_with("auth/token/") {
+            return Ok(None);
+        }
+        Ok(self
+            .view
+            .get_json::<String>(&login_mount_key(&entry.id_hash))
+            .await?)
+    }
+
+    /// The hashes of the tokens recorded as issued through the auth mount
+    /// with this accessor.
+    pub async fn issued_through(&self, mount_accessor: &str) -> Result<Vec<String>, ApiError> {
+        if mount_accessor.is_empty() || mount_accessor.contains('/') {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .view
+            .list(&format!("mount-tokens/{mount_accessor}/"))
+            .await?)
+    }
+
+    /// Drops what is left of a mount's index (entries of tokens already gone).
+    pub async fn forget_mount(&self, mount_accessor: &str) -> Result<(), ApiError> {
+        let hashes = self.issued_through(mount_accessor).await?;
+        for chunk in hashes.chunks(1000) {
+            let deletes = chunk
+                .iter()
+                .flat_map(|hash| {
+                    [
+                        Write::Delete(mount_index_key(mount_accessor, hash)),
+                        Write::Delete(login_mount_key(hash)),
+                    ]
+                })
+                .collect();
+            self.view.write(deletes).await?;
+        }
+        Ok(())
+    }
+
+    /// Tokens whose creation path lies under `mount_path` (an auth mount's
+    /// `auth/NAME/`), for tokens issued before mounts were recorded. Reads
+    /// every token entry: for disabling a mount only.
+    pub async fn created_under(&self, mount_path: &str) -> Result<Vec<String>, ApiError> {
+        if !mount_path.starts_with("auth/") || mount_path.starts_with("auth/token/") {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        for hash in self.view.list("id/").await? {
+            let entry = self
+                .view
+                .get_json::<TokenEntry>(&format!("id/{hash}"))
+                .await?;
+            if entry.is_some_and(|e| e.path.starts_with(mount_path)) {
+                found.push(hash);
+            }
+        }
+        Ok(found)
     }
 
     /// Stores the response a wrapping token stands for; it goes with the token.

@@ -1,7 +1,8 @@
 //! `sys/mounts`, `sys/auth` (enable, disable, list, read, tune) and
 //! `sys/internal/ui/mounts`, which the CLI asks before every `kv` command.
 
-use crate::core::mounts::{MountConfig, MountEntry, Mounted};
+use crate::core::auth_mount_tokens::Sweep;
+use crate::core::mounts::{Backend, MountConfig, MountEntry, Mounted};
 use crate::core::pipeline::Ctx;
 use crate::core::request::{Operation, Response};
 use crate::duration::field_seconds;
@@ -164,6 +165,15 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             enable(ctx, full_path.clone(), auth).await
         }
         (false, Operation::Delete) => {
+            if let Some(mounted) = &existing {
+                if matches!(mounted.backend, Backend::System | Backend::Token) {
+                    // Before any revocation: the prefix would cover every token.
+                    return Err(ApiError::bad(format!("cannot unmount {full_path:?}")));
+                }
+                ctx.core
+                    .revoke_auth_mount_tokens(ctx.active, &mounted.entry, Sweep::Full)
+                    .await?;
+            }
             let (_, failed) = ctx
                 .core
                 .revoke_prefix(ctx.active, &full_path, false, None)
@@ -174,6 +184,12 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                 )));
             }
             ctx.active.mounts.unmount(&full_path).await?;
+            if let Some(mounted) = &existing {
+                // Logins that were under way when the first pass ran.
+                ctx.core
+                    .revoke_auth_mount_tokens(ctx.active, &mounted.entry, Sweep::Recorded)
+                    .await?;
+            }
             tracing::info!(path = %full_path, "mount disabled");
             Ok(Response::empty())
         }
