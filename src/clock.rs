@@ -48,5 +48,8 @@ pub const LAST_RFC3339: u64 = 253_402_300_799;
 /// Formats Unix seconds as RFC 3339 in UTC, the way Vault prints times.
 pub fn rfc3339(unix: i64) -> String {
     let secs = u64::try_from(unix).unwrap_or(0).min(LAST_RFC3339);
-    humantime::format_rfc3339(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    let time = UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or(UNIX_EPOCH);
+    humantime::format_rfc3339(time).to_string()
 }

@@ -165,11 +165,11 @@ impl Metrics {
         audit_devices: usize,
     ) -> String {
         self.leases.reset();
-        let mut tokens = 0;
+        let mut tokens: i64 = 0;
         for (path, count) in &counts.by_path {
             let count = i64::try_from(*count).unwrap_or(i64::MAX);
             if path.starts_with("auth/") {
-                tokens += count;
+                tokens = tokens.saturating_add(count);
             } else {
                 let mount = mount_of(path);
                 let role = path.rsplit('/').next().unwrap_or_default();

@@ -59,7 +59,7 @@ impl Keyring {
 
     /// Adds a new term and makes it the active one.
     pub(crate) fn rotate(&mut self, now: i64) -> u32 {
-        let term = self.active().map_or(1, |k| k.term + 1);
+        let term = self.active().map_or(1, |k| k.term.saturating_add(1));
         self.keys.push(TermKey {
             term,
             installed_at: now,

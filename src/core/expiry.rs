@@ -39,7 +39,7 @@ impl Core {
                 }
                 core.revoke_due(&active).await;
                 let now = core.clock.now_unix();
-                if now - last_periodic >= PERIODIC_EVERY {
+                if now.saturating_sub(last_periodic) >= PERIODIC_EVERY {
                     last_periodic = now;
                     core.run_periodic(&active).await;
                 }
@@ -49,7 +49,7 @@ impl Core {
 
     /// Revokes every lease whose due time has passed, earliest first.
     pub(crate) async fn revoke_due(self: &Arc<Self>, active: &Arc<Active>) {
-        let mut attempted = 0;
+        let mut attempted: usize = 0;
         loop {
             let now = self.clock.now_unix();
             let due = match active.leases.due(now, BATCH).await {
@@ -60,7 +60,7 @@ impl Core {
                 }
             };
             let count = due.len();
-            attempted += count;
+            attempted = attempted.saturating_add(count);
             // Each revocation is its own task, so they spread over the
             // runtime's threads (storage calls run inline and would
             // otherwise take turns on one).

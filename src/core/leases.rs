@@ -172,11 +172,11 @@ impl Core {
             internal: plan.internal.clone(),
             token_hash: Some(caller.id_hash.clone()),
             issued_at: now,
-            expire_at: now + ttl,
-            max_expire_at: now + max_ttl,
+            expire_at: now.saturating_add(ttl),
+            max_expire_at: now.saturating_add(max_ttl),
             renewable: plan.renewable,
             state: LeaseState::Pending,
-            due_at: now + ttl,
+            due_at: now.saturating_add(ttl),
             revoke_attempts: 0,
             last_error: None,
             last_renewal: None,
@@ -590,15 +590,17 @@ impl Core {
             ));
         }
         let now = self.clock.now_unix();
-        let original_ttl = record.expire_at - record.last_renewal.unwrap_or(record.issued_at);
+        let original_ttl = record
+            .expire_at
+            .saturating_sub(record.last_renewal.unwrap_or(record.issued_at));
         let wanted = increment.filter(|i| *i > 0).unwrap_or(original_ttl);
         let mut warnings = Vec::new();
-        let mut expire_at = now + wanted;
+        let mut expire_at = now.saturating_add(wanted);
         if expire_at > record.max_expire_at {
             expire_at = record.max_expire_at;
             warnings.push(format!(
                 "TTL of {wanted}s exceeded the lease's max TTL; capped to {}s",
-                (expire_at - now).max(0)
+                expire_at.saturating_sub(now).max(0)
             ));
         }
         let mounted = active
@@ -624,7 +626,7 @@ impl Core {
         Ok(Response {
             lease: Some(LeaseBlock {
                 lease_id: renewed.lease_id.clone(),
-                lease_duration: (expire_at - now).max(0),
+                lease_duration: expire_at.saturating_sub(now).max(0),
                 renewable: renewed.renewable,
             }),
             warnings,
@@ -650,7 +652,7 @@ impl Core {
             "expire_time": crate::clock::rfc3339(record.expire_at),
             "last_renewal": record.last_renewal.map(crate::clock::rfc3339),
             "renewable": record.renewable,
-            "ttl": (record.expire_at - now).max(0),
+            "ttl": record.expire_at.saturating_sub(now).max(0),
             "state": record.state,
             "revoke_attempts": record.revoke_attempts,
             "last_error": record.last_error,

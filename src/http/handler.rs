@@ -65,7 +65,7 @@ async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<Vec<u8>, 
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::bad(format!("failed to read request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
+        if body.len().saturating_add(chunk.len()) > limit {
             return Err(ApiError::PayloadTooLarge(format!(
                 "request body too large: the limit is {limit} bytes"
             )));

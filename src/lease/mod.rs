@@ -173,11 +173,11 @@ impl LeaseStore {
 
     /// Leases whose revocation has failed at least once: (retrying, irrevocable).
     pub async fn failing_counts(&self) -> Result<(usize, usize), ApiError> {
-        let mut counts = (0, 0);
+        let mut counts: (usize, usize) = (0, 0);
         for key in self.view.keys("failing/").await? {
             match self.view.get_json::<bool>(&key).await? {
-                Some(true) => counts.1 += 1,
-                Some(false) => counts.0 += 1,
+                Some(true) => counts.1 = counts.1.saturating_add(1),
+                Some(false) => counts.0 = counts.0.saturating_add(1),
                 None => {}
             }
         }
@@ -192,7 +192,7 @@ impl LeaseStore {
             let id = key.strip_prefix("id/").unwrap_or(&key);
             let group = id.rsplit_once('/').map_or("", |(group, _)| group);
             match counts.get_mut(group) {
-                Some(count) => *count += 1,
+                Some(count) => *count = count.saturating_add(1),
                 None => {
                     counts.insert(group.to_string(), 1);
                 }
@@ -279,14 +279,14 @@ impl LeaseStore {
     /// Index entries whose record is gone (left by a crash between writes of
     /// older versions); `tidy` removes them. Returns how many were removed.
     pub async fn tidy(&self) -> Result<usize, ApiError> {
-        let mut removed = 0;
+        let mut removed: usize = 0;
         for key in self.view.keys("due/").await? {
             let Some((_, lease_id)) = key.strip_prefix("due/").and_then(parse_due) else {
                 continue;
             };
             if self.get(&lease_id).await?.is_none() {
                 self.view.write(vec![Write::Delete(key.clone())]).await?;
-                removed += 1;
+                removed = removed.saturating_add(1);
             }
         }
         for key in self.view.keys("token/").await? {
@@ -299,7 +299,7 @@ impl LeaseStore {
             };
             if self.get(&lease_id).await?.is_none() {
                 self.view.write(vec![Write::Delete(key.clone())]).await?;
-                removed += 1;
+                removed = removed.saturating_add(1);
             }
         }
         Ok(removed)

@@ -56,11 +56,12 @@ impl LeaseRecord {
     /// Records a failed revocation and schedules the next attempt, with
     /// exponential backoff and jitter.
     pub fn schedule_retry(&mut self, now: i64, error: String) {
-        self.revoke_attempts += 1;
+        self.revoke_attempts = self.revoke_attempts.saturating_add(1);
         let exponent = self.revoke_attempts.min(12);
         let base = (1i64 << exponent).min(MAX_RETRY_DELAY);
-        let jitter = rand::random::<u32>() % u32::try_from(base / 4 + 1).unwrap_or(1);
-        self.due_at = now + base + i64::from(jitter);
+        let spread = u32::try_from(base.saturating_div(4).saturating_add(1)).unwrap_or(1);
+        let jitter = rand::random::<u32>().checked_rem(spread).unwrap_or(0);
+        self.due_at = now.saturating_add(base).saturating_add(i64::from(jitter));
         self.last_error = Some(error);
         if self.revoke_attempts >= IRREVOCABLE_AFTER && self.state != LeaseState::Pending {
             self.state = LeaseState::Irrevocable;

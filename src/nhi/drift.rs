@@ -130,14 +130,14 @@ impl DriftWatch {
             return Vec::new();
         }
         let base = baselines.entry(seen.identity.to_string()).or_default();
-        base.seen += 1;
-        base.writes += u64::from(seen.write);
+        base.seen = base.seen.saturating_add(1);
+        base.writes = base.writes.saturating_add(u64::from(seen.write));
         let shape = path_shape(seen.path);
         let net = network(seen.addr);
         let hour = u8::try_from((seen.now / 3600) % 24).unwrap_or(0);
         let minute = seen.now / 60;
         if base.minute.0 == minute {
-            base.minute.1 += 1;
+            base.minute.1 = base.minute.1.saturating_add(1);
         } else {
             base.minute = (minute, 1);
         }
@@ -145,7 +145,7 @@ impl DriftWatch {
             if base.requests == 0 {
                 base.learned_since = seen.now;
             }
-            base.requests += 1;
+            base.requests = base.requests.saturating_add(1);
             base.paths.insert(shape);
             base.networks.insert(net);
             base.hours.insert(hour);
@@ -167,7 +167,10 @@ impl DriftWatch {
                 format!("net:{net}"),
             ));
         }
-        let limit = (base.busiest_minute * config.burst_factor).max(MIN_BURST);
+        let limit = base
+            .busiest_minute
+            .saturating_mul(config.burst_factor)
+            .max(MIN_BURST);
         if base.minute.1 > limit {
             found.push((
                 "burst",
@@ -178,7 +181,8 @@ impl DriftWatch {
                 format!("burst:{minute}"),
             ));
         }
-        let learned_a_day = base.hours.len() > 1 && seen.now - base.learned_since >= 86_400;
+        let learned_a_day =
+            base.hours.len() > 1 && seen.now.saturating_sub(base.learned_since) >= 86_400;
         if learned_a_day && !base.hours.contains(&hour) {
             found.push((
                 "unusual hour",

@@ -214,12 +214,15 @@ pub async fn collect(
         }
     }
     // Accessors are read in growing chunks, so a first page reads few.
-    let mut chunk = 256;
-    let mut seen = 0;
+    let mut chunk: usize = 256;
+    let mut seen: usize = 0;
     loop {
-        let accessors = active.tokens.accessors_limited(seen + chunk).await?;
-        let done = accessors.len() < seen + chunk;
-        for accessor in &accessors[seen.min(accessors.len())..] {
+        let accessors = active
+            .tokens
+            .accessors_limited(seen.saturating_add(chunk))
+            .await?;
+        let done = accessors.len() < seen.saturating_add(chunk);
+        for accessor in accessors.iter().skip(seen) {
             if scan.full(&out) {
                 return Ok((out, false));
             }
@@ -237,16 +240,19 @@ pub async fn collect(
             break;
         }
         seen = accessors.len();
-        chunk *= 4;
+        chunk = chunk.saturating_mul(4);
     }
     if !scan.leases {
         return Ok((out, true));
     }
-    let (mut chunk, mut seen) = (256, 0);
+    let (mut chunk, mut seen): (usize, usize) = (256, 0);
     loop {
-        let ids = active.leases.ids_limited(seen + chunk).await?;
-        let done = ids.len() < seen + chunk;
-        for lease_id in &ids[seen.min(ids.len())..] {
+        let ids = active
+            .leases
+            .ids_limited(seen.saturating_add(chunk))
+            .await?;
+        let done = ids.len() < seen.saturating_add(chunk);
+        for lease_id in ids.iter().skip(seen) {
             if scan.full(&out) {
                 return Ok((out, false));
             }
@@ -263,7 +269,7 @@ pub async fn collect(
             return Ok((out, true));
         }
         seen = ids.len();
-        chunk *= 4;
+        chunk = chunk.saturating_mul(4);
     }
 }
 
@@ -377,10 +383,13 @@ async fn role_identity(
                 .and_then(parse_time);
             if let Some(last) = last.filter(|_| period > 0) {
                 // The plugin rotates from a 30 s periodic task: allow for it.
-                if ctx.now > last + period + ROTATION_SLACK {
+                if ctx.now > last.saturating_add(period).saturating_add(ROTATION_SLACK) {
                     reasons.push((
                         ctx.weights.rotation_overdue,
-                        format!("not rotated for {} s (period {period} s)", ctx.now - last),
+                        format!(
+                            "not rotated for {} s (period {period} s)",
+                            ctx.now.saturating_sub(last)
+                        ),
                     ));
                 }
             }
@@ -437,11 +446,12 @@ async fn role_identity(
     }
     let mut active_leases = 0;
     for prefix in paths::lease_prefixes(&id, kind) {
-        active_leases += ctx
+        let count = ctx
             .active
             .leases
             .count_with_prefix(&prefix, COUNT_LEASES_UP_TO)
             .await?;
+        active_leases = count.saturating_add(active_leases);
     }
     let last_used = ctx.active.nhi.last_used(&id).await?;
     let created = (meta.created > 0).then_some(meta.created);
@@ -486,10 +496,10 @@ async fn token_identity(
     reasons.extend(ctx.unused_writes(&id, &permissions));
     match entry.expire_time {
         None => reasons.push((ctx.weights.never_expires, "never expires".to_string())),
-        Some(expire) if expire - ctx.now > STALE_AFTER => {
+        Some(expire) if expire.saturating_sub(ctx.now) > STALE_AFTER => {
             reasons.push((
                 ctx.weights.long_ttl,
-                format!("{} days left", (expire - ctx.now) / DAY),
+                format!("{} days left", expire.saturating_sub(ctx.now) / DAY),
             ));
         }
         Some(_) => {}
@@ -543,7 +553,7 @@ async fn finish(ctx: &mut Context<'_>, mut r: Record) -> Result<Identity, ApiErr
         r.orphaned = true;
     }
     match r.last_used.or(r.created) {
-        Some(since) if ctx.now - since >= STALE_AFTER => {
+        Some(since) if ctx.now.saturating_sub(since) >= STALE_AFTER => {
             let what = if r.last_used.is_some() {
                 "unused"
             } else {
@@ -551,7 +561,7 @@ async fn finish(ctx: &mut Context<'_>, mut r: Record) -> Result<Identity, ApiErr
             };
             r.reasons.push((
                 ctx.weights.unused,
-                format!("{what} for {} days", (ctx.now - since) / DAY),
+                format!("{what} for {} days", ctx.now.saturating_sub(since) / DAY),
             ));
         }
         _ => {}

@@ -222,10 +222,10 @@ impl NhiStore {
     pub fn touch(&self, identity: &str, now: i64) {
         let due = match self.touched.lock() {
             Ok(mut touched) => match touched.get(identity) {
-                Some(last) if now - last < TOUCH_EVERY => false,
+                Some(last) if now.saturating_sub(*last) < TOUCH_EVERY => false,
                 _ => {
                     if touched.len() >= TOUCHED_KEPT {
-                        touched.retain(|_, last| now - *last < TOUCH_EVERY);
+                        touched.retain(|_, last| now.saturating_sub(*last) < TOUCH_EVERY);
                     }
                     touched.insert(identity.to_string(), now);
                     true

@@ -95,7 +95,7 @@ fn matches(pattern: &str, path: &str) -> bool {
     {
         return false;
     }
-    let last = pattern_segments.len() - 1;
+    let last = pattern_segments.len().saturating_sub(1);
     pattern_segments
         .iter()
         .zip(&path_segments)

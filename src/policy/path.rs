@@ -135,6 +135,8 @@ mod tests {
         }
     }
 
+    // Test code: indexes and sums its own generated fixtures.
+    #[allow(clippy::arithmetic_side_effects)]
     mod property {
         use super::super::{canonical, decode};
         use crate::policy::{Acl, Policy};
@@ -306,7 +308,7 @@ mod tests {
                 let acl = Acl::from_policies(&[Arc::new(policy)]);
                 let (wire, named, ambiguous) = apply(&base, &changes);
                 let served = canonical(operation, &named)
-                    .map_err(|e| TestCaseError::fail(e))?;
+                    .map_err(TestCaseError::fail)?;
                 let outcome = decode(&wire).and_then(|path| canonical(operation, &path));
                 match outcome {
                     Ok(checked) => {

@@ -86,7 +86,9 @@ impl GroupCommit {
 
     /// Gives writers that entered but are not waiting yet a moment to join.
     fn gather(&self) -> Vec<Waiter> {
-        let deadline = Instant::now() + JOIN_WINDOW;
+        let deadline = Instant::now()
+            .checked_add(JOIN_WINDOW)
+            .unwrap_or_else(Instant::now);
         while self.in_flight.load(Ordering::SeqCst) > self.waiting_count()
             && Instant::now() < deadline
         {

@@ -132,7 +132,7 @@ impl SledStorage {
     /// Counts applied changes and checkpoints when enough have piled up.
     fn count_changes(&self, count: u64) {
         let before = self.changes_since_open.fetch_add(count, Ordering::SeqCst);
-        if before < CHECKPOINT_AFTER && before + count >= CHECKPOINT_AFTER {
+        if before < CHECKPOINT_AFTER && before.saturating_add(count) >= CHECKPOINT_AFTER {
             // The changes are applied either way; a failed checkpoint only
             // means a longer replay at the next start.
             if let Err(e) = self.checkpoint() {
@@ -145,9 +145,9 @@ impl SledStorage {
 /// Opens `dir` again right after closing it: sled's I/O threads may hold the
 /// file lock for a moment longer, so it retries briefly.
 fn reopen(dir: &Path) -> Result<sled::Db, StorageError> {
-    let mut attempt = 0;
+    let mut attempt: u32 = 0;
     loop {
-        attempt += 1;
+        attempt = attempt.saturating_add(1);
         match open_at(dir) {
             Ok(db) => return Ok(db),
             Err(e) if attempt >= REOPEN_ATTEMPTS => return Err(e),

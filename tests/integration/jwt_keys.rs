@@ -163,8 +163,5 @@ fn openssl(args: &str, stdin: &[u8]) -> Vec<u8> {
 }
 
 fn hex_decode(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("openssl prints hex"))
-        .collect()
+    hex::decode(hex).expect("openssl prints hex")
 }

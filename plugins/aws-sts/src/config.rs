@@ -104,7 +104,7 @@ pub(crate) async fn write_root(
     if let Some(retries) = optional_u64(data, "max_retries")? {
         config.max_retries = u32::try_from(retries.min(20)).unwrap_or(3);
     }
-    config.version += 1;
+    config.version = config.version.saturating_add(1);
     storage.put_json("config/root", &config).await?;
     clients.get(&config).await?;
     Ok(Reply::Empty)
@@ -146,7 +146,7 @@ pub(crate) async fn rotate_root(
     let old = config.access_key.clone();
     config.access_key = key.access_key_id().to_string();
     config.secret_key = key.secret_access_key().to_string();
-    config.version += 1;
+    config.version = config.version.saturating_add(1);
     storage.put_json("config/root", &config).await?;
     let fresh = clients.get(&config).await?;
     fresh

@@ -73,7 +73,7 @@ pub(crate) async fn plan(
             ))
         }
         (CredentialType::AssumedRole, None) if role.role_arns.len() == 1 => {
-            Some(role.role_arns[0].clone())
+            role.role_arns.first().cloned()
         }
         (CredentialType::AssumedRole, None) => {
             return bad(format!(
@@ -286,7 +286,9 @@ pub(crate) fn revoke_warning(lease: &LeaseInfo) -> String {
     let role = lease.role.as_str();
     let secs = u64::try_from(lease.expire_at).unwrap_or(0);
     let until = humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(secs))
+            .unwrap_or(std::time::UNIX_EPOCH),
     );
     format!(
         "AWS STS sessions cannot be ended one by one: the lease {} is revoked, but its credentials stay valid at AWS until {until}. To end every session of this role now, use aws/roles/{role}/revoke-sessions.",

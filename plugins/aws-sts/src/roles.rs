@@ -225,7 +225,9 @@ pub(crate) async fn revoke_sessions(
     let aws = clients.get(&config).await?;
     let secs = u64::try_from(now).unwrap_or(0);
     let issued_before = humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(secs))
+            .unwrap_or(std::time::UNIX_EPOCH),
     )
     .to_string();
     let policy = revoke_policy(&issued_before);

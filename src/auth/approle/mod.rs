@@ -128,7 +128,7 @@ impl AppRole {
             metadata: parse_metadata(data)?,
             creation_time: req.now,
             last_updated_time: req.now,
-            expiration_time: (ttl > 0).then_some(req.now + ttl),
+            expiration_time: (ttl > 0).then_some(req.now.saturating_add(ttl)),
             num_uses,
             ttl,
         };
@@ -232,7 +232,7 @@ impl AppRole {
                 }
                 left => {
                     let mut used = entry.clone();
-                    used.num_uses = left - 1;
+                    used.num_uses = left.saturating_sub(1);
                     used.last_updated_time = req.now;
                     self.store.put_secret_id(&role.name, &hash, &used).await?;
                 }

@@ -207,7 +207,7 @@ impl Store {
 
     /// Deletes every expired secret ID; returns how many.
     pub(super) async fn tidy(&self, now: i64) -> Result<usize, ApiError> {
-        let mut removed = 0;
+        let mut removed: usize = 0;
         for role in self.role_names().await? {
             for key in self.view.keys(&format!("secret_id/{role}/")).await? {
                 let Some(entry) = self.view.get_json::<SecretIdEntry>(&key).await? else {
@@ -216,7 +216,7 @@ impl Store {
                 if entry.expired(now) {
                     let hash = key.rsplit('/').next().unwrap_or_default();
                     self.delete_secret_id(&role, hash, &entry.accessor).await?;
-                    removed += 1;
+                    removed = removed.saturating_add(1);
                 }
             }
         }

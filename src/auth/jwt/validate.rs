@@ -289,7 +289,7 @@ fn verify_signature(keys: &KeySet, jwt: &str) -> Result<Map<String, Value>, JwtE
     }
     let header: Header = Some(jwt.split('.').collect::<Vec<_>>())
         .filter(|parts| parts.len() == 3)
-        .and_then(|parts| URL_SAFE_NO_PAD.decode(parts[0]).ok())
+        .and_then(|parts| parts.first().and_then(|p| URL_SAFE_NO_PAD.decode(p).ok()))
         .and_then(|json| serde_json::from_slice(&json).ok())
         .ok_or(JwtError::Malformed(
             "expected a compact JWS with a JSON header",
@@ -480,7 +480,11 @@ fn glob_match(pattern: &str, value: &str) -> bool {
     };
     for part in middle {
         match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
+            Some(at) => {
+                rest = rest
+                    .get(at.saturating_add(part.len())..)
+                    .unwrap_or_default()
+            }
             None => return false,
         }
     }

@@ -59,10 +59,12 @@ fn lookup_json(entry: &TokenEntry, token: Option<&str>, now: i64) -> Value {
         "type": "service",
     });
     if entry.period > 0 {
-        data["period"] = json!(entry.period);
+        data.as_object_mut()
+            .map(|d| d.insert("period".into(), json!(entry.period)));
     }
     if let Some(role) = &entry.role {
-        data["role"] = json!(role);
+        data.as_object_mut()
+            .map(|d| d.insert("role".into(), json!(role)));
     }
     data
 }

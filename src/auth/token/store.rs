@@ -61,11 +61,11 @@ impl TokenEntry {
     }
 
     pub fn is_wrapping(&self) -> bool {
-        self.policies.len() == 1 && self.policies[0] == WRAPPING_POLICY
+        self.policies.len() == 1 && self.policies.first().is_some_and(|p| p == WRAPPING_POLICY)
     }
 
     pub fn ttl_remaining(&self, now: i64) -> i64 {
-        self.expire_time.map_or(0, |t| (t - now).max(0))
+        self.expire_time.map_or(0, |t| t.saturating_sub(now).max(0))
     }
 }
 

@@ -64,7 +64,15 @@ impl KvEngine {
     async fn lock(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
         let mut hasher = DefaultHasher::new();
         key.hash(&mut hasher);
-        let stripe = usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0);
+        let stripe = usize::try_from(
+            hasher
+                .finish()
+                .checked_rem(LOCK_STRIPES as u64)
+                .unwrap_or(0),
+        )
+        .unwrap_or(0);
+        // In bounds: reduced modulo LOCK_STRIPES, the length of `locks`.
+        #[allow(clippy::indexing_slicing)]
         self.locks[stripe].lock().await
     }
 
@@ -173,7 +181,7 @@ impl KvEngine {
         } else {
             secret
         };
-        let version = meta.current_version + 1;
+        let version = meta.current_version.saturating_add(1);
         meta.add_version(version, &now);
         let max_versions = meta.effective_max_versions(&config);
         let trimmed = meta.trim(max_versions);

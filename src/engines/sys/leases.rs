@@ -87,7 +87,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             if failed > 0 {
                 return Err(ApiError::BadGateway(format!(
                     "{failed} of {} leases under {prefix:?} could not be revoked; they stay scheduled for retry (see sys/leases/lookup)",
-                    revoked + failed
+                    revoked.saturating_add(failed)
                 )));
             }
             Ok(Response::empty())

@@ -18,7 +18,9 @@ fn mount_json(entry: &MountEntry) -> Value {
         "force_no_cache": false,
     });
     if entry.is_auth() {
-        config["token_type"] = json!("default-service");
+        config
+            .as_object_mut()
+            .map(|c| c.insert("token_type".into(), json!("default-service")));
     }
     json!({
         "accessor": entry.accessor,
@@ -257,6 +259,7 @@ pub(super) async fn ui_mounts(ctx: &Ctx<'_>, path: &str) -> Result<Response, Api
         return Err(ApiError::PermissionDenied);
     }
     let mut info = mount_json(&mounted.entry);
-    info["path"] = json!(mounted.entry.path);
+    info.as_object_mut()
+        .map(|i| i.insert("path".into(), json!(mounted.entry.path)));
     Ok(Response::json(info))
 }

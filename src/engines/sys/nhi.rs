@@ -245,7 +245,7 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
     }
     let now = core.clock.now_unix();
     let mut revoked_tokens = Vec::new();
-    let mut revoked_leases = 0;
+    let mut revoked_leases: usize = 0;
     let mut changed_roles = Vec::new();
     for identity in &owned {
         if identity.identity_type == TOKEN {
@@ -260,7 +260,8 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
             None => {
                 meta.disabled = Some(format!("owner {owner:?} was offboarded"));
                 for prefix in paths::lease_prefixes(&identity.id, identity.identity_type) {
-                    revoked_leases += core.revoke_prefix(active, &prefix, false, None).await?.0;
+                    let (revoked, _) = core.revoke_prefix(active, &prefix, false, None).await?;
+                    revoked_leases = revoked_leases.saturating_add(revoked);
                 }
                 if matches!(identity.identity_type, APPROLE | JWT_ROLE) {
                     let revoked = revoke_login_tokens(ctx, identity).await?;
@@ -328,13 +329,14 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     }
     let (core, active) = (ctx.core, ctx.active);
     let mut revoked_tokens = Vec::new();
-    let mut revoked_leases = 0;
+    let mut revoked_leases: usize = 0;
     for identity in &matched {
         if identity.identity_type == TOKEN && revoke_token_identity(ctx, identity).await? {
             revoked_tokens.push(shown_id(ctx, &identity.id));
         }
         for prefix in paths::lease_prefixes(&identity.id, identity.identity_type) {
-            revoked_leases += core.revoke_prefix(active, &prefix, false, None).await?.0;
+            let (revoked, _) = core.revoke_prefix(active, &prefix, false, None).await?;
+            revoked_leases = revoked_leases.saturating_add(revoked);
         }
     }
     tracing::info!(
