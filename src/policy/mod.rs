@@ -87,7 +87,25 @@ pub struct Policy {
 #[derive(Deserialize)]
 struct PolicyDocument {
     #[serde(default)]
-    path: BTreeMap<String, PathBlock>,
+    path: BTreeMap<String, Blocks>,
+}
+
+/// One `path` block, or several with the same pattern (Vault merges them:
+/// the capabilities add up).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Blocks {
+    One(PathBlock),
+    Many(Vec<PathBlock>),
+}
+
+impl Blocks {
+    fn into_vec(self) -> Vec<PathBlock> {
+        match self {
+            Self::One(block) => vec![block],
+            Self::Many(blocks) => blocks,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -114,7 +132,12 @@ impl Policy {
             hcl::from_str(text).map_err(|e| format!("failed to parse policy: {e}"))?
         };
         let mut rules = Vec::new();
-        for (pattern, block) in document.path {
+        for (pattern, block) in document.path.into_iter().flat_map(|(pattern, blocks)| {
+            blocks
+                .into_vec()
+                .into_iter()
+                .map(move |b| (pattern.clone(), b))
+        }) {
             if block.allowed_parameters.is_some()
                 || block.denied_parameters.is_some()
                 || block.required_parameters.is_some()
@@ -248,6 +271,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn repeated_path_blocks_merge() {
+        let text = r#"
+            path "kv/x" { capabilities = ["read"] }
+            path "kv/x" { capabilities = ["update"] }
+        "#;
+        let policy = Policy::parse("p", text).unwrap();
+        let acl = Acl::from_policies(&[std::sync::Arc::new(policy)]);
+        assert!(acl.allows("kv/x", Capabilities::READ.union(Capabilities::UPDATE)));
     }
 
     #[test]

@@ -295,11 +295,8 @@ mod tests {
                 list in any::<bool>(),
             ) {
                 let operation = if list { Operation::List } else { Operation::Read };
-                // One block per pattern (the HCL reader refuses repeated labels).
+                // Repeated patterns merge, as Vault's do.
                 let text: String = rules
-                    .iter()
-                    .map(|(pattern, body)| (pattern, body))
-                    .collect::<std::collections::BTreeMap<_, _>>()
                     .iter()
                     .map(|(pattern, body)| format!("path {pattern:?} {body}"))
                     .collect();
