@@ -84,13 +84,15 @@ pub fn combine(
     Ok(kek)
 }
 
-/// A new random salt and the default argon2id costs.
+/// A new random salt and the argon2id costs for new stores: 64 MiB, t=3,
+/// p=1 (above OWASP's argon2id minimum of 19 MiB, t=2, which stores made
+/// before keep: their costs are read from their own seal configuration).
 pub fn new_kdf_params() -> KdfParams {
     let salt: [u8; 16] = rand::random();
     KdfParams {
         salt_hex: hex::encode(salt),
-        memory_kib: 19 * 1024,
-        iterations: 2,
+        memory_kib: 64 * 1024,
+        iterations: 3,
         parallelism: 1,
     }
 }
@@ -205,6 +207,30 @@ mod tests {
         );
         assert_eq!(*decode_share(&b64).unwrap(), *share);
         assert!(decode_share("not a key!").is_err());
+    }
+
+    #[test]
+    fn new_stores_get_at_least_64_mib_and_three_passes() {
+        let params = new_kdf_params();
+        assert!(params.memory_kib >= 64 * 1024);
+        assert!(params.iterations >= 3);
+    }
+
+    /// A seal configuration written with the earlier costs (19 MiB, t=2)
+    /// still derives with those costs, not the new defaults.
+    #[test]
+    fn earlier_seal_configs_keep_their_costs() {
+        let stored = r#"{"type":"passphrase","secret_shares":1,"secret_threshold":1,
+            "kdf":{"salt_hex":"000102030405060708090a0b0c0d0e0f","memory_kib":19456,
+            "iterations":2,"parallelism":1}}"#;
+        let config: SealConfig = serde_json::from_str(stored).unwrap();
+        let kdf = config.kdf.unwrap();
+        assert_eq!((kdf.memory_kib, kdf.iterations), (19 * 1024, 2));
+        let kek = derive_from_passphrase("correct horse battery staple", &kdf).unwrap();
+        assert_eq!(
+            hex::encode(*kek),
+            "818259b6310026a8e0dbac5d2e6927abcfdb07b32258fac4f61b18b80f929085"
+        );
     }
 
     #[test]
