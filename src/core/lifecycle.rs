@@ -212,6 +212,16 @@ impl Core {
         Ok(true)
     }
 
+    /// Stores every audit device's chain head durably (rotation, seal,
+    /// shutdown); a failure is logged, not fatal.
+    pub async fn store_audit_heads(&self) {
+        if let Ok(active) = self.active() {
+            if let Err(e) = active.audit.store_heads().await {
+                tracing::warn!(error = %e, "could not store the audit chain heads");
+            }
+        }
+    }
+
     /// Forgets the unseal keys entered so far.
     pub async fn reset_unseal(&self) {
         *self.lifecycle.lock().await = UnsealProgress::default();
@@ -223,9 +233,11 @@ impl Core {
         (progress.shares.len(), progress.nonce.clone())
     }
 
-    /// Drops all key material and the unsealed state.
+    /// Drops all key material and the unsealed state (storing the audit
+    /// chain heads first).
     pub async fn seal(&self) {
         let _progress = self.lifecycle.lock().await;
+        self.store_audit_heads().await;
         self.set_active(None);
         self.barrier.seal();
         tracing::info!("sealed");

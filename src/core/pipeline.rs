@@ -35,6 +35,7 @@ const SUDO_PATHS: &[&str] = &[
     "sys/auth/*",
     "sys/audit",
     "sys/audit/*",
+    "sys/audit-chain/*",
     "sys/rotate",
     "sys/rotate/keyring",
     "sys/seal",
