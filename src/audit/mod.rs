@@ -5,13 +5,15 @@
 //! unrecorded.
 //!
 //! The device table is stored (encrypted) at `core/audit`, with each
-//! device's HMAC key.
+//! device's HMAC key and chain key; each device's chain head at
+//! `core/audit-head/NAME` (see [`chain`]).
 
+pub mod chain;
 pub mod device;
 pub mod entry;
 pub mod verify;
 
-use crate::barrier::Barrier;
+use crate::barrier::{Barrier, Write};
 use crate::error::ApiError;
 use device::{Device, Target};
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,10 @@ use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
 
 const TABLE_KEY: &str = "core/audit";
+const HEAD_PREFIX: &str = "core/audit-head/";
+/// How often, at most, a device's head is stored while lines are written
+/// (besides rotation, sealing and shutdown, which always store it).
+const HEAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A device as stored: no `Debug`, since it holds the HMAC key.
 #[derive(Clone, Serialize, Deserialize)]
@@ -32,12 +38,31 @@ struct DeviceConfig {
     description: String,
     options: BTreeMap<String, String>,
     hmac_key: String,
+    /// The key of the line chain (hex); devices enabled before keyed
+    /// chains get one at the next unseal.
+    #[serde(default)]
+    chain_key: String,
+}
+
+impl DeviceConfig {
+    fn head_key(&self) -> String {
+        format!("{HEAD_PREFIX}{}", self.path.trim_end_matches('/'))
+    }
 }
 
 struct Enabled {
     config: DeviceConfig,
     key: Zeroizing<Vec<u8>>,
     device: Device,
+    /// When the head was last stored.
+    stored_at: std::sync::Mutex<std::time::Instant>,
+}
+
+/// What `qm audit verify` needs from the server (`sys/audit-chain/NAME`).
+pub struct ChainInfo {
+    pub key_hex: Zeroizing<String>,
+    pub head: chain::Head,
+    pub file_path: String,
 }
 
 pub struct AuditBroker {
@@ -57,14 +82,23 @@ fn target(options: &BTreeMap<String, String>) -> Result<Target, ApiError> {
     }
 }
 
-fn enable_device(config: DeviceConfig) -> Result<Enabled, String> {
+fn chain_key(config: &DeviceConfig) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(hex::decode(&config.chain_key).unwrap_or_default())
+}
+
+fn enable_device(config: DeviceConfig, head: Option<&chain::Head>) -> Result<Enabled, String> {
     let key = hex::decode(&config.hmac_key).map_err(|_| "the HMAC key is corrupt".to_string())?;
+    if hex::decode(&config.chain_key).map_or(true, |k| k.is_empty()) {
+        return Err("the chain key is corrupt".into());
+    }
     let target = target(&config.options).map_err(|e| e.to_string())?;
-    let device = Device::open(target.clone()).map_err(|e| e.to_string())?;
+    let device =
+        Device::open(target.clone(), chain_key(&config), head).map_err(|e| e.to_string())?;
     Ok(Enabled {
         config,
         key: Zeroizing::new(key),
         device,
+        stored_at: std::sync::Mutex::new(std::time::Instant::now()),
     })
 }
 
@@ -72,20 +106,37 @@ impl AuditBroker {
     /// Opens every stored device. A device that cannot open stays enabled
     /// and failing (so fail-closed holds) until a SIGHUP reopens it.
     pub async fn load(barrier: Arc<Barrier>) -> Result<Self, ApiError> {
-        let configs = barrier
+        let mut configs = barrier
             .get_json::<Vec<DeviceConfig>>(TABLE_KEY)
             .await?
             .unwrap_or_default();
+        // Devices from before keyed chains: a chain key now, and from the
+        // next line on the chain is keyed (its first keyed link covers the
+        // unkeyed lines before it).
+        let mut keyed_now = false;
+        for config in configs.iter_mut().filter(|c| c.chain_key.is_empty()) {
+            config.chain_key = hex::encode(rand::random::<[u8; 32]>());
+            keyed_now = true;
+        }
+        if keyed_now {
+            barrier.put_json(TABLE_KEY, &configs).await?;
+        }
         let mut devices = Vec::new();
         for config in configs {
-            let enabled = match enable_device(config.clone()) {
+            let head = barrier.get_json::<chain::Head>(&config.head_key()).await?;
+            let enabled = match enable_device(config.clone(), head.as_ref()) {
                 Ok(enabled) => enabled,
                 Err(reason) => {
                     tracing::error!(device = %config.path, %reason, "audit device cannot open; requests fail until it can");
                     Enabled {
                         key: Zeroizing::new(hex::decode(&config.hmac_key).unwrap_or_default()),
-                        device: Device::closed(target(&config.options)?),
+                        device: Device::closed(
+                            target(&config.options)?,
+                            chain_key(&config),
+                            head.as_ref(),
+                        ),
                         config,
+                        stored_at: std::sync::Mutex::new(std::time::Instant::now()),
                     }
                 }
             };
@@ -117,6 +168,7 @@ impl AuditBroker {
         for enabled in devices.iter() {
             if enabled.device.append(entry::hashed(&enabled.key, entry)) {
                 recorded = true;
+                self.store_head_now_and_then(enabled);
             } else {
                 tracing::error!(device = %enabled.config.path, "audit device failed to write");
             }
@@ -128,6 +180,56 @@ impl AuditBroker {
                 "no audit device could record the request; it was refused".into(),
             ))
         }
+    }
+
+    /// Stores the device's head if it was not stored for a while: without
+    /// waiting for the disk (the next durable write of anyone covers it),
+    /// at most once per `HEAD_EVERY`, so the request path stays cheap.
+    fn store_head_now_and_then(&self, enabled: &Enabled) {
+        let Ok(mut stored_at) = enabled.stored_at.try_lock() else {
+            return;
+        };
+        if stored_at.elapsed() < HEAD_EVERY {
+            return;
+        }
+        *stored_at = std::time::Instant::now();
+        let head = enabled.device.head();
+        let write = Write::json(enabled.config.head_key(), &head);
+        if let Err(e) = self.barrier.write_relaxed(vec![write]) {
+            tracing::warn!(device = %enabled.config.path, error = %e, "could not store the audit chain head");
+        }
+    }
+
+    /// Stores every device's head durably (rotation, seal, shutdown).
+    pub async fn store_heads(&self) -> Result<(), ApiError> {
+        let writes: Vec<Write> = self
+            .snapshot()
+            .iter()
+            .map(|d| Write::json(d.config.head_key(), &d.device.head()))
+            .collect();
+        if !writes.is_empty() {
+            self.barrier.write(writes).await?;
+        }
+        Ok(())
+    }
+
+    /// `sys/audit-chain/NAME`: the chain key and head of a device, for
+    /// `qm audit verify`.
+    pub fn chain(&self, name: &str) -> Option<ChainInfo> {
+        let path = format!("{}/", name.trim_matches('/'));
+        self.snapshot()
+            .iter()
+            .find(|d| d.config.path == path)
+            .map(|d| ChainInfo {
+                key_hex: Zeroizing::new(d.config.chain_key.clone()),
+                head: d.device.head(),
+                file_path: d
+                    .config
+                    .options
+                    .get("file_path")
+                    .cloned()
+                    .unwrap_or_default(),
+            })
     }
 
     pub async fn enable(
@@ -155,9 +257,12 @@ impl AuditBroker {
             description,
             options,
             hmac_key: hex::encode(key),
+            chain_key: hex::encode(rand::random::<[u8; 32]>()),
         };
         target(&config.options)?;
-        let enabled = enable_device(config)
+        // A name used before starts a new chain, not the old device's.
+        self.barrier.delete(&config.head_key()).await?;
+        let enabled = enable_device(config, None)
             .map_err(|reason| ApiError::bad(format!("cannot open the audit file: {reason}")))?;
         let mut next = (*current).clone();
         next.push(Arc::new(enabled));
@@ -178,7 +283,15 @@ impl AuditBroker {
 
     async fn store(&self, next: Vec<Arc<Enabled>>) -> Result<(), ApiError> {
         let configs: Vec<&DeviceConfig> = next.iter().map(|d| &d.config).collect();
-        self.barrier.put_json(TABLE_KEY, &configs).await?;
+        let mut writes = vec![Write::json(TABLE_KEY, &configs)];
+        for gone in self
+            .snapshot()
+            .iter()
+            .filter(|d| !next.iter().any(|n| n.config.path == d.config.path))
+        {
+            writes.push(Write::Delete(gone.config.head_key()));
+        }
+        self.barrier.write(writes).await?;
         if let Ok(mut devices) = self.devices.write() {
             *devices = Arc::new(next);
         }

@@ -2,10 +2,16 @@
 //! keyring. Either Shamir shares (any `threshold` of `shares` rebuild it) or a
 //! passphrase stretched by argon2id. The configuration is stored unencrypted
 //! at `core/seal-config`; it holds no secret.
+//!
+//! Shamir sharing is `blahaj` (the maintained fork of `sharks` 0.5): the same
+//! GF(256) arithmetic and the same share bytes (`[x][y_1..y_32]`), so keys
+//! handed out before the switch still combine; unlike `sharks` 0.5 it draws
+//! polynomial coefficients from all of GF(256) (zero included, RUSTSEC-2024-0398)
+//! and zeroizes shares and field elements on drop.
 
 use base64::Engine as _;
+use blahaj::{Share, Sharks};
 use serde::{Deserialize, Serialize};
-use sharks::{Share, Sharks};
 use zeroize::Zeroizing;
 
 pub const SEAL_CONFIG_PATH: &str = "core/seal-config";
@@ -78,13 +84,15 @@ pub fn combine(
     Ok(kek)
 }
 
-/// A new random salt and the default argon2id costs.
+/// A new random salt and the argon2id costs for new stores: 64 MiB, t=3,
+/// p=1 (above OWASP's argon2id minimum of 19 MiB, t=2, which stores made
+/// before keep: their costs are read from their own seal configuration).
 pub fn new_kdf_params() -> KdfParams {
     let salt: [u8; 16] = rand::random();
     KdfParams {
         salt_hex: hex::encode(salt),
-        memory_kib: 19 * 1024,
-        iterations: 2,
+        memory_kib: 64 * 1024,
+        iterations: 3,
         parallelism: 1,
     }
 }
@@ -141,6 +149,47 @@ mod tests {
         assert_ne!(combine(&too_few, 3).map(|k| *k).ok(), Some(kek));
     }
 
+    /// Shares that `sharks` 0.5 dealt (before the switch to `blahaj`) for a
+    /// known key: any three of them still rebuild it.
+    #[test]
+    fn shares_dealt_by_sharks_0_5_still_combine() {
+        let kek = hex::decode("0b30557a9fc4e90e33587da2c7ec11365b80a5caef14395e83a8cdf2173c6186")
+            .unwrap();
+        let old = [
+            "017d7f60ad3d242a01df1e5479f40bae80f8018a570d391b794b5a15e20d72bfaf",
+            "02508813b8692935e48b4baa4f8b249211370236b6e72c013d1c83afd8db3f587e",
+            "0326c7266fcbc9f6eb670d8394b8c32da79483192b0501231ad47177c8c1718657",
+            "045bc5693ae8c34d30b738e060f70dad3d5fd78d439cf1a42ce891128e557c49f9",
+            "052d8a5ced4a238e3f5b7ec9bbc4ea128bfc56a2de7edc860b2063ca9e4f3297d0",
+        ];
+        let shares: Vec<_> = old.iter().map(|s| decode_share(s).unwrap()).collect();
+        for picked in [[0, 1, 2], [4, 2, 0], [1, 3, 4]] {
+            let subset: Vec<_> = picked.iter().map(|&i| shares[i].clone()).collect();
+            assert_eq!(combine(&subset, 3).unwrap().as_slice(), kek.as_slice());
+        }
+    }
+
+    /// `sharks` 0.5 never drew a zero coefficient, so with threshold 2 the
+    /// share at x=1 (`a*1 + s`) never equalled the secret byte: a leak. A
+    /// uniform draw gives a zero for about 1 byte in 256.
+    #[test]
+    fn coefficients_are_uniform_including_zero() {
+        let kek = [0x5au8; 32];
+        let equal = (0..256)
+            .map(|_| {
+                let shares = split(&kek, 2, 2);
+                let first = &shares[0];
+                assert_eq!(first[0], 1, "the first share is at x = 1");
+                first[1..]
+                    .iter()
+                    .zip(kek)
+                    .filter(|(y, s)| **y == *s)
+                    .count()
+            })
+            .sum::<usize>();
+        assert!(equal > 0, "no zero coefficient in 8192 draws");
+    }
+
     #[test]
     fn one_share_is_enough_when_threshold_is_one() {
         let kek = [9u8; 32];
@@ -158,6 +207,30 @@ mod tests {
         );
         assert_eq!(*decode_share(&b64).unwrap(), *share);
         assert!(decode_share("not a key!").is_err());
+    }
+
+    #[test]
+    fn new_stores_get_at_least_64_mib_and_three_passes() {
+        let params = new_kdf_params();
+        assert!(params.memory_kib >= 64 * 1024);
+        assert!(params.iterations >= 3);
+    }
+
+    /// A seal configuration written with the earlier costs (19 MiB, t=2)
+    /// still derives with those costs, not the new defaults.
+    #[test]
+    fn earlier_seal_configs_keep_their_costs() {
+        let stored = r#"{"type":"passphrase","secret_shares":1,"secret_threshold":1,
+            "kdf":{"salt_hex":"000102030405060708090a0b0c0d0e0f","memory_kib":19456,
+            "iterations":2,"parallelism":1}}"#;
+        let config: SealConfig = serde_json::from_str(stored).unwrap();
+        let kdf = config.kdf.unwrap();
+        assert_eq!((kdf.memory_kib, kdf.iterations), (19 * 1024, 2));
+        let kek = derive_from_passphrase("correct horse battery staple", &kdf).unwrap();
+        assert_eq!(
+            hex::encode(*kek),
+            "818259b6310026a8e0dbac5d2e6927abcfdb07b32258fac4f61b18b80f929085"
+        );
     }
 
     #[test]

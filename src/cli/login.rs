@@ -39,6 +39,13 @@ pub(crate) struct LoginArgs {
     jwt_role: Option<String>,
 }
 
+impl LoginArgs {
+    /// The variable the JWT is read from, if `--jwt-env` names one.
+    pub(crate) fn jwt_env(&self) -> Option<&str> {
+        self.jwt_env.as_deref()
+    }
+}
+
 /// A token this process obtained by logging in: it revokes it when done.
 pub(crate) struct Session {
     pub(crate) created: bool,

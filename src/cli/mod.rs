@@ -55,10 +55,12 @@ pub(crate) struct ClientArgs {
 enum Command {
     /// Run the server.
     Server(server::ServerArgs),
-    /// Audit log tools (offline).
+    /// Audit log tools.
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Initialize, unseal, seal and rotate.
     Operator {
@@ -230,7 +232,6 @@ pub fn run() -> i32 {
     };
     let command = match cli.command {
         Command::Server(args) => return server::run(args),
-        Command::Audit { command } => return audit::run(command),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -245,7 +246,8 @@ pub fn run() -> i32 {
     };
     runtime.block_on(async move {
         match command {
-            Command::Server(_) | Command::Audit { .. } => EXIT_OK,
+            Command::Server(_) => EXIT_OK,
+            Command::Audit { command, client } => audit::run(command, &client).await,
             Command::Operator { command, client } => operator::run(command, &client).await,
             Command::Status { client } => operator::status(&client).await,
             Command::Kv { command, client } => kv::run(command, &client).await,

@@ -140,7 +140,10 @@ fn run_dev(args: ServerArgs) -> i32 {
             tls_key_file: None,
             workers: None,
         };
-        finish(serve(listener, core, options).await)
+        let served = serve(listener, Arc::clone(&core), options).await;
+        // Stopped (SIGTERM/SIGINT): the audit chain heads are stored last.
+        core.store_audit_heads().await;
+        finish(served)
     })
 }
 
@@ -213,7 +216,10 @@ fn run_config(config: Config) -> i32 {
             tls_key_file: config.listener.tls_key_file.clone(),
             workers: config.listener.workers,
         };
-        finish(serve(listener, core, options).await)
+        let served = serve(listener, Arc::clone(&core), options).await;
+        // Stopped (SIGTERM/SIGINT): the audit chain heads are stored last.
+        core.store_audit_heads().await;
+        finish(served)
     })
 }
 
@@ -228,6 +234,7 @@ fn reopen_audit_on_sighup(core: Arc<Core>) {
         while hangups.recv().await.is_some() {
             let Ok(active) = core.active() else { continue };
             let failures = active.audit.reopen();
+            core.store_audit_heads().await;
             if failures.is_empty() {
                 tracing::info!("SIGHUP: audit files reopened");
             }

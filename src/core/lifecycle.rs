@@ -137,23 +137,42 @@ impl Core {
 
     /// Adds one unseal key (or the passphrase). Returns whether the server is
     /// now unsealed.
+    ///
+    /// Attempts go through the unseal gate one at a time, and are refused
+    /// (429) while failed ones have it closed (see `unseal_throttle`). The
+    /// passphrase's argon2 runs on the blocking pool without the lifecycle
+    /// lock, so `sys/seal-status` and the workers are not held up by it.
     pub async fn submit_unseal_key(&self, key: &str) -> Result<bool, ApiError> {
-        let mut progress = self.lifecycle.lock().await;
+        let mut gate = self.unseal_gate.lock().await;
         if !self.is_sealed() {
             return Ok(true);
+        }
+        if let Some(wait) = gate.wait(std::time::Instant::now()) {
+            return Err(ApiError::TooManyRequests(format!(
+                "too many failed unseal attempts: try again in {} s",
+                wait.as_secs().max(1)
+            )));
         }
         let config = self
             .seal_config()
             .await?
             .ok_or_else(|| ApiError::bad("Vault is not initialized"))?;
-        let kek = match config.kind {
+        let (mut progress, kek) = match config.kind {
             SealKind::Passphrase => {
-                let kdf = config.kdf.as_ref().ok_or_else(|| {
+                let kdf = config.kdf.clone().ok_or_else(|| {
                     ApiError::Internal("seal configuration lacks its KDF salt".into())
                 })?;
-                seal::derive_from_passphrase(key, kdf).map_err(ApiError::Internal)?
+                let passphrase = Zeroizing::new(key.to_string());
+                let kek = tokio::task::spawn_blocking(move || {
+                    seal::derive_from_passphrase(&passphrase, &kdf)
+                })
+                .await
+                .map_err(|_| ApiError::Internal("the key derivation did not finish".into()))?
+                .map_err(ApiError::Internal)?;
+                (self.lifecycle.lock().await, kek)
             }
             SealKind::Shamir => {
+                let mut progress = self.lifecycle.lock().await;
                 let share = seal::decode_share(key).map_err(ApiError::BadRequest)?;
                 if !progress.shares.iter().any(|s| **s == *share) {
                     progress.shares.push(share);
@@ -165,21 +184,42 @@ impl Core {
                     return Ok(false);
                 }
                 let shares = std::mem::take(&mut *progress).shares;
-                seal::combine(&shares, config.secret_threshold).map_err(ApiError::BadRequest)?
+                match seal::combine(&shares, config.secret_threshold) {
+                    Ok(kek) => (progress, kek),
+                    Err(message) => {
+                        gate.failed(std::time::Instant::now());
+                        return Err(ApiError::BadRequest(message));
+                    }
+                }
             }
         };
+        if !self.is_sealed() {
+            return Ok(true);
+        }
         match self.barrier.unseal(&kek).await {
-            Ok(()) => {}
+            Ok(()) => gate.succeeded(),
             Err(BarrierError::WrongKey) => {
+                gate.failed(std::time::Instant::now());
+                *progress = UnsealProgress::default();
                 return Err(ApiError::bad(
                     "unseal failed: the key(s) do not open this store; progress was reset",
-                ))
+                ));
             }
             Err(other) => return Err(other.into()),
         }
         self.open_active().await?;
         tracing::info!("unsealed");
         Ok(true)
+    }
+
+    /// Stores every audit device's chain head durably (rotation, seal,
+    /// shutdown); a failure is logged, not fatal.
+    pub async fn store_audit_heads(&self) {
+        if let Ok(active) = self.active() {
+            if let Err(e) = active.audit.store_heads().await {
+                tracing::warn!(error = %e, "could not store the audit chain heads");
+            }
+        }
     }
 
     /// Forgets the unseal keys entered so far.
@@ -193,9 +233,11 @@ impl Core {
         (progress.shares.len(), progress.nonce.clone())
     }
 
-    /// Drops all key material and the unsealed state.
+    /// Drops all key material and the unsealed state (storing the audit
+    /// chain heads first).
     pub async fn seal(&self) {
         let _progress = self.lifecycle.lock().await;
+        self.store_audit_heads().await;
         self.set_active(None);
         self.barrier.seal();
         tracing::info!("sealed");

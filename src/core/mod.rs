@@ -11,6 +11,7 @@ mod login;
 pub mod mounts;
 pub mod pipeline;
 pub mod request;
+mod unseal_throttle;
 mod wrapping;
 
 pub(crate) use leases::Revocation;
@@ -81,6 +82,8 @@ pub struct Core {
     pub boot_id: String,
     // A tokio mutex: init, unseal and seal await storage while holding it.
     lifecycle: tokio::sync::Mutex<UnsealProgress>,
+    /// Every unseal attempt passes here first (taken before `lifecycle`).
+    unseal_gate: tokio::sync::Mutex<unseal_throttle::UnsealThrottle>,
     // A std lock: read on every request to clone an Arc, never held across an await.
     active: RwLock<Option<Arc<Active>>>,
     /// Set by `start_background`, for work that outlives a request.
@@ -99,6 +102,7 @@ impl Core {
             cluster_id: uuid::Uuid::new_v4().to_string(),
             boot_id: uuid::Uuid::new_v4().to_string(),
             lifecycle: tokio::sync::Mutex::new(UnsealProgress::default()),
+            unseal_gate: tokio::sync::Mutex::new(Default::default()),
             active: RwLock::new(None),
             this: std::sync::OnceLock::new(),
             background: std::sync::OnceLock::new(),

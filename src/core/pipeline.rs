@@ -38,6 +38,7 @@ const SUDO_PATHS: &[&str] = &[
     "sys/remount",
     "sys/audit",
     "sys/audit/*",
+    "sys/audit-chain/*",
     "sys/raw",
     "sys/raw/*",
     "sys/rotate",

@@ -1,7 +1,9 @@
 //! Audit devices: every request and response is on the record with no
-//! secret or token in plain text, the hash chain verifies and catches an
-//! edited line, and when no device can write, requests are refused
-//! (recovering after SIGHUP reopens the file).
+//! secret or token in plain text, the keyed hash chain verifies and catches
+//! an edited line (also when the links after it are recomputed without the
+//! key) and a cut-off tail (also one cut while the server was down), and
+//! when no device can write, requests are refused (recovering after SIGHUP
+//! reopens the file).
 
 use super::common::{ok_stdout, TestServer};
 use serde_json::{json, Value};
@@ -124,8 +126,9 @@ async fn the_audit_log_hides_secrets_and_its_chain_catches_edits() {
         .as_str()
         .is_some_and(|t| t.starts_with("hmac-sha256:")));
 
-    let verify =
-        |path: &std::path::Path| server.qm("", &["audit", "verify", path.to_str().expect("utf-8")]);
+    let verify = |path: &std::path::Path| {
+        server.qm(&root, &["audit", "verify", path.to_str().expect("utf-8")])
+    };
     let intact = verify(&log);
     assert!(
         intact.status.success(),
@@ -142,6 +145,113 @@ async fn the_audit_log_hides_secrets_and_its_chain_catches_edits() {
     assert_eq!(broken.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&broken.stderr);
     assert!(stderr.contains("line 3"), "{stderr}");
+
+    // The attacker edits line 3 and recomputes every link after it, as the
+    // unkeyed chain allowed: without the chain key, the chain still breaks.
+    let forged = server.temp_path("forged.log");
+    let mut previous = raw[2].clone();
+    for line in raw.iter_mut().skip(3) {
+        let mut entry: serde_json::Map<String, Value> =
+            serde_json::from_str(line).expect("json line");
+        let link = format!("sha256:{}", sha256_hex(previous.as_bytes()));
+        entry.insert("prev_hash".into(), json!(link));
+        *line = serde_json::to_string(&entry).expect("json");
+        previous = line.clone();
+    }
+    std::fs::write(&forged, raw.join("\n") + "\n").expect("write");
+    let broken = verify(&forged);
+    assert_eq!(broken.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("line 3"), "{stderr}");
+
+    // Without a token the chain key is not handed out.
+    let refused = server.qm("", &["audit", "verify", log.to_str().expect("utf-8")]);
+    assert_ne!(refused.status.code(), Some(0));
+
+    // The live log with its last lines cut off: the lines the server wrote
+    // after the cut do not link to what is left.
+    let text = std::fs::read_to_string(&log).expect("audit log");
+    let kept: Vec<&str> = text.lines().collect();
+    let kept = &kept[..kept.len() - 3];
+    std::fs::write(&log, kept.join("\n") + "\n").expect("truncate");
+    let broken = verify(&log);
+    assert_eq!(broken.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("were removed"), "{stderr}");
+
+    // Checked elsewhere with the saved chain key and head: a copy that ends
+    // before the head is reported as truncated.
+    let (status, chain) = server.root("GET", "sys/audit-chain/file", None).await;
+    assert_eq!(status, 200, "{chain}");
+    let head = chain["data"]["seq"].as_u64().expect("seq");
+    let copy = server.temp_path("copy.log");
+    let cut: Vec<String> = std::fs::read_to_string(&log)
+        .expect("audit log")
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<Value>(l).expect("json")["seq"]
+                .as_u64()
+                .is_some_and(|seq| seq + 2 < head)
+        })
+        .map(String::from)
+        .collect();
+    std::fs::write(&copy, cut.join("\n") + "\n").expect("write copy");
+    let mut saved = chain["data"].clone();
+    saved["file_path"] = json!(copy);
+    let chain_file = server.temp_path("chain.json");
+    std::fs::write(&chain_file, saved.to_string()).expect("write chain");
+    let broken = server.qm(
+        "",
+        &[
+            "audit",
+            "verify",
+            "--chain-file",
+            chain_file.to_str().expect("utf-8"),
+            copy.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(broken.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("truncated"), "{stderr}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use ring::digest::{digest, SHA256};
+    hex::encode(digest(&SHA256, bytes))
+}
+
+/// A tail cut off while the server is down: the device goes on from the
+/// head it stored (here at seal), so the gap shows; with the unkeyed,
+/// unanchored chain the server went on from what was left and the log
+/// verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_cut_while_the_server_is_down_is_detected() {
+    let mut server = TestServer::from_config("", "");
+    let key = server.init_and_unseal().await;
+    let log = server.temp_path("audit.log");
+    let (status, body) = server
+        .root(
+            "PUT",
+            "sys/audit/file",
+            Some(json!({"type": "file", "options": {"file_path": log}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    for _ in 0..4 {
+        assert_eq!(server.root("GET", "sys/mounts", None).await.0, 200);
+    }
+    assert_eq!(server.root("PUT", "sys/seal", None).await.0, 204);
+    server.restart();
+    let text = std::fs::read_to_string(&log).expect("audit log");
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&log, lines[..lines.len() - 3].join("\n") + "\n").expect("truncate");
+    server.unseal(&key).await;
+    assert_eq!(server.root("GET", "sys/mounts", None).await.0, 200);
+    let root = server.root_token.clone();
+    let broken = server.qm(&root, &["audit", "verify", log.to_str().expect("utf-8")]);
+    assert_eq!(broken.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains("were removed"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +299,7 @@ async fn requests_fail_when_no_audit_device_can_write() {
     assert!(
         rotated[0]["prev_hash"]
             .as_str()
-            .is_some_and(|h| h.starts_with("sha256:")),
+            .is_some_and(|h| h.starts_with("hmac-sha256:")),
         "the chain goes on across rotation"
     );
 

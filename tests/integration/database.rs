@@ -758,12 +758,54 @@ async fn bad_input_quota_reconcile_and_static_roles() {
         "{statuses:?}"
     );
 
-    // Reconcile finds a user that looks like ours but has no lease.
-    let leaked = format!("v-token-{}-leaked0000000000000000-1", &capped[..8]);
+    // Reconcile never touches a role it did not create, however it is
+    // named: a hand-made role that matches our naming survives fix=true.
+    let lookalike = format!("v-token-{}-leaked0000000000000000-1", &capped[..8]);
     pg().await
-        .batch_execute(&format!("CREATE ROLE \"{leaked}\""))
+        .batch_execute(&format!("CREATE ROLE \"{lookalike}\""))
         .await
-        .expect("create leak");
+        .expect("create a look-alike role");
+    let (_, body) = server.root("GET", "database/reconcile/pg", None).await;
+    assert_eq!(body["data"]["leaked"], json!([]), "{body}");
+    let (_, body) = server
+        .root("POST", "database/reconcile/pg", Some(json!({"fix": true})))
+        .await;
+    assert_eq!(body["data"]["dropped"], json!([]), "{body}");
+    assert_eq!(pg_roles(&lookalike).await, vec![lookalike.clone()]);
+    pg().await
+        .batch_execute(&format!("DROP ROLE \"{lookalike}\""))
+        .await
+        .expect("drop the look-alike role");
+
+    // A user it created whose lease is gone (revoke-force) is found once
+    // the lease would have ended, and fix=true drops it.
+    let forced = format!("rf_{}", fixture.suffix);
+    server
+        .root(
+            "POST",
+            &format!("database/roles/{forced}"),
+            Some(fixture.role_body("2s", "2s")),
+        )
+        .await;
+    let (status, issued) = server
+        .root("GET", &format!("database/creds/{forced}"), None)
+        .await;
+    assert_eq!(status, 200, "{issued}");
+    let leaked = issued["data"]["username"]
+        .as_str()
+        .expect("username")
+        .to_string();
+    let (status, body) = server
+        .root(
+            "PUT",
+            &format!("sys/leases/revoke-force/database/creds/{forced}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, body) = server.root("GET", "database/reconcile/pg", None).await;
+    assert_eq!(body["data"]["leaked"], json!([]), "lease time left: {body}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let (_, body) = server.root("GET", "database/reconcile/pg", None).await;
     assert_eq!(body["data"]["leaked"], json!([leaked]), "{body}");
     let (_, body) = server

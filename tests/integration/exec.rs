@@ -2,7 +2,8 @@
 //! credentials in its environment and the user is dropped when it ends; a
 //! short max TTL makes exec replace the credential and signal the command,
 //! which reconnects with the new one; SIGTERM reaches the command and the
-//! lease is revoked; a failed login starts nothing.
+//! lease is revoked; a failed login starts nothing; the command does not
+//! inherit exec's token or JWT unless `--keep-token` says so.
 
 use super::common::{connect_as, mount_database_role, pg_roles, pg_url, unique, TestServer};
 use serde_json::json;
@@ -283,4 +284,51 @@ async fn a_credential_at_its_max_ttl_is_replaced_and_the_command_signalled() {
     wait_exit(&mut child, Duration::from_secs(20));
     assert!(pg_roles(first).await.is_empty());
     assert!(pg_roles(second).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_does_not_inherit_the_token_unless_kept() {
+    let server = TestServer::dev();
+    let (status, _) = server
+        .root(
+            "POST",
+            "secret/data/app",
+            Some(json!({"data": {"password": "kv-value"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let script =
+        "echo \"$PW ${QM_TOKEN:-none} ${VAULT_TOKEN:-none} ${BAO_TOKEN:-none} ${CI_JWT:-none}\"";
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--method",
+            "token",
+            "--jwt-env",
+            "CI_JWT",
+            "--env",
+            "PW=secret/data/app#password",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "-c", script]);
+        let output = exec(&server, &args)
+            .env("VAULT_TOKEN", "vault-token-value")
+            .env("BAO_TOKEN", "bao-token-value")
+            .env("CI_JWT", "jwt-value")
+            .output()
+            .expect("run qm exec");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout(&output).trim().to_string()
+    };
+    assert_eq!(run(&[]), "kv-value none none none none");
+    assert_eq!(
+        run(&["--keep-token"]),
+        format!(
+            "kv-value {} vault-token-value bao-token-value jwt-value",
+            server.root_token
+        )
+    );
 }

@@ -1,4 +1,5 @@
-//! The passphrase seal and the TLS listener.
+//! The passphrase seal, throttling of failed unseal attempts, and the TLS
+//! listener.
 
 use super::common::TestServer;
 use serde_json::json;
@@ -50,6 +51,44 @@ async fn passphrase_seal_unseals_with_the_passphrase_only() {
     server.unseal(passphrase).await;
     let (status, _) = server.root("GET", "auth/token/lookup-self", None).await;
     assert_eq!(status, 200);
+}
+
+/// Wrong passphrases: three are answered (400), then the gate closes and
+/// even the right one gets a Vault-shaped 429 until the delay has passed;
+/// then the right one unseals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_unseal_keys_are_throttled() {
+    let server = TestServer::from_config("", "[seal]\ntype = \"passphrase\"\n");
+    let passphrase = "correct horse battery staple";
+    let (status, body) = server
+        .call(
+            "PUT",
+            "sys/init",
+            None,
+            Some(json!({"passphrase": passphrase})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let attempt =
+        |key: &'static str| server.call("PUT", "sys/unseal", None, Some(json!({ "key": key })));
+    for n in 0..3 {
+        let (status, body) = attempt("wrong horse battery staple").await;
+        assert_eq!(status, 400, "attempt {n}: {body}");
+    }
+    let (status, body) = attempt("wrong horse battery staple").await;
+    assert_eq!(status, 429, "{body}");
+    let (status, body) = attempt("correct horse battery staple").await;
+    assert_eq!(status, 429, "the right key waits too: {body}");
+    let message = body["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        message.contains("too many failed unseal attempts"),
+        "{body}"
+    );
+    let (status, body) = server.call("GET", "sys/seal-status", None, None).await;
+    assert_eq!((status, &body["sealed"]), (200, &json!(true)));
+
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    server.unseal(passphrase).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,7 +106,7 @@ impl SecretsEngine for PostgresEngine {
                 static_roles::rotate(&self.pools, storage, name, req.now).await
             }
             ("reconcile", Read | Create | Update, false) => {
-                reconcile::run(&self.pools, storage, name, req.data).await
+                reconcile::run(&self.pools, storage, name, req.data, req.now).await
             }
             (
                 "config" | "reset" | "rotate-root" | "roles" | "creds" | "static-roles"
@@ -170,15 +170,15 @@ impl SecretsEngine for PostgresEngine {
 
     /// Rotates due static roles. The first call after start (the core
     /// makes it right after rolling back pending leases) also reconciles
-    /// every configured database, reporting users that look like ours but
-    /// have no lease (fixing is left to `reconcile/NAME fix=true`).
+    /// every configured database, reporting users it created whose lease
+    /// has ended (fixing is left to `reconcile/NAME fix=true`).
     async fn periodic(&self, storage: &dyn PluginStorage, now: i64) -> Result<(), PluginError> {
         let rotated = static_roles::rotate_due(&self.pools, storage, now).await;
         if !self
             .reconciled
             .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
-            reconcile::report_all(&self.pools, storage).await?;
+            reconcile::report_all(&self.pools, storage, now).await?;
         }
         rotated
     }

@@ -1,67 +1,59 @@
-//! `database/reconcile/NAME`: the Postgres users that look like ours (named
-//! for one of this mount's roles on that database) but that no lease knows.
-//! With `fix=true` they are dropped. This is how operators check that
-//! nothing leaked.
+//! `database/reconcile/NAME`: the Postgres users this mount created whose
+//! lease has ended but which still exist (a `revoke-force`, a revocation
+//! that never got through). With `fix=true` they are dropped. This is how
+//! operators check that nothing leaked.
+//!
+//! Only names this mount recorded are candidates: every username is written
+//! to `users/DB/NAME` (with the lease's end) before the user is created, and
+//! removed when it is dropped. A role that merely looks like ours (another
+//! system's, or one made by hand as `v-...`) is never reported or dropped.
 
-use crate::names::role_fragment;
 use crate::pools::Pools;
-use crate::roles::DynamicRole;
-use crate::sql::{drop_role, roles_like};
+use crate::roles::UserRecord;
+use crate::sql::{drop_role, existing_roles};
 use qm_plugin_sdk::params::optional_bool;
-use qm_plugin_sdk::{PluginError, PluginStorage, Reply};
+use qm_plugin_sdk::{PluginError, PluginStorage, Reply, Write};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeSet;
-
-fn like_escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('_', "\\_")
-        .replace('%', "\\%")
-}
 
 pub(crate) async fn run(
     pools: &Pools,
     storage: &dyn PluginStorage,
     db_name: &str,
     data: &Map<String, Value>,
+    now: i64,
 ) -> Result<Reply, PluginError> {
     let fix = optional_bool(data, "fix")?.unwrap_or(false);
     let pool = pools.get(storage, db_name).await?;
-    let known: BTreeSet<String> = storage
-        .list(&format!("users/{db_name}/"))
-        .await?
-        .into_iter()
-        .collect();
-    let mut fragments = BTreeSet::new();
-    for role in storage.list("roles/").await? {
-        if let Some(found) = storage
-            .get_json::<DynamicRole>(&format!("roles/{role}"))
+    let prefix = format!("users/{db_name}/");
+    let recorded = storage.list(&prefix).await?;
+    let existing = existing_roles(&pool, &recorded)
+        .await
+        .map_err(|f| f.into_plugin_error("listing database users"))?;
+    let mut leaked = Vec::new();
+    for name in &existing {
+        let ended = storage
+            .get(&format!("{prefix}{name}"))
             .await?
-        {
-            if found.db_name == db_name {
-                fragments.insert(role_fragment(&role));
-            }
+            .and_then(|bytes| UserRecord::parse(&bytes).expire_at)
+            .is_some_and(|end| end <= now);
+        if ended {
+            leaked.push(name.clone());
         }
     }
-    let mut ours = BTreeSet::new();
-    for fragment in &fragments {
-        let pattern = format!("v-%-{}-%", like_escape(fragment));
-        let found = roles_like(&pool, &pattern)
-            .await
-            .map_err(|f| f.into_plugin_error("listing database users"))?;
-        ours.extend(found);
-    }
-    let leaked: Vec<String> = ours.difference(&known).cloned().collect();
     let mut dropped = Vec::new();
     if fix {
         for name in &leaked {
             drop_role(&pool, name)
                 .await
                 .map_err(|f| f.into_plugin_error(&format!("dropping {name}")))?;
+            storage
+                .write(vec![Write::Delete(format!("{prefix}{name}"))])
+                .await?;
             dropped.push(name.clone());
         }
     }
     let data = json!({
-        "checked": ours.len(),
+        "checked": existing.len(),
         "leaked": leaked,
         "dropped": dropped,
     });
@@ -73,10 +65,11 @@ pub(crate) async fn run(
 pub(crate) async fn report_all(
     pools: &Pools,
     storage: &dyn PluginStorage,
+    now: i64,
 ) -> Result<(), PluginError> {
     let mut findings = Vec::new();
     for db_name in storage.list("config/").await? {
-        if let Reply::Data(data) = run(pools, storage, &db_name, &Map::new()).await? {
+        if let Reply::Data(data) = run(pools, storage, &db_name, &Map::new(), now).await? {
             let leaked = data
                 .get("leaked")
                 .and_then(Value::as_array)
@@ -90,7 +83,7 @@ pub(crate) async fn report_all(
         return Ok(());
     }
     Err(PluginError::Backend(format!(
-        "reconciliation at start found database users that look like ours but have no lease ({}); \
+        "reconciliation at start found database users this mount created whose lease has ended ({}); \
          list them with database/reconcile/NAME and drop them with fix=true",
         findings.join(", ")
     )))

@@ -164,8 +164,33 @@ pub(crate) async fn delete(storage: &dyn PluginStorage, name: &str) -> Result<Re
     Ok(Reply::Empty)
 }
 
+/// What `users/DB/NAME` holds for a user this mount created: its role and
+/// when its lease ends (kept current on renewal), so reconciliation can tell
+/// a user whose lease is over from a live one.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct UserRecord {
+    pub(crate) role: String,
+    #[serde(default)]
+    pub(crate) expire_at: Option<i64>,
+}
+
+impl UserRecord {
+    /// Reads a record; records written before lease ends were kept are the
+    /// role name alone (a JSON string), with no known end.
+    pub(crate) fn parse(bytes: &[u8]) -> Self {
+        serde_json::from_slice(bytes).unwrap_or_else(|_| Self {
+            role: serde_json::from_slice(bytes).unwrap_or_default(),
+            expire_at: None,
+        })
+    }
+}
+
+fn user_key(db_name: &str, username: &str) -> String {
+    format!("users/{db_name}/{username}")
+}
+
 /// Plans a new user for `role_name`. Records the username under
-/// `users/DB/NAME` first, so reconciliation never mistakes it for a leak.
+/// `users/DB/NAME` first: reconciliation only ever considers recorded names.
 pub(crate) async fn plan_credentials(
     storage: &dyn PluginStorage,
     role_name: &str,
@@ -191,10 +216,14 @@ pub(crate) async fn plan_credentials(
     let username = names::username(req.display_name, role_name, req.now);
     let password = names::password();
     // Durable with the pending lease the core writes next, before the user exists.
+    let record = UserRecord {
+        role: role_name.to_string(),
+        expire_at: Some(req.now.saturating_add(ttl)),
+    };
     storage
         .write_relaxed(vec![Write::Put(
-            format!("users/{}/{username}", role.db_name),
-            serde_json::to_vec(role_name).unwrap_or_default(),
+            user_key(&role.db_name, &username),
+            serde_json::to_vec(&record).unwrap_or_default(),
         )])
         .await?;
     let internal = UserLease {
@@ -274,7 +303,20 @@ pub(crate) async fn renew_user(
     };
     run_in_transaction(&pool, &sql, &[])
         .await
-        .map_err(|f| f.into_plugin_error("renew statements"))
+        .map_err(|f| f.into_plugin_error("renew statements"))?;
+    // The lease's new end, durable with the lease record the core writes next.
+    let key = user_key(&user.db_name, &user.username);
+    let mut record = match storage.get(&key).await? {
+        Some(bytes) => UserRecord::parse(&bytes),
+        None => return Ok(()),
+    };
+    record.expire_at = Some(lease.expire_at);
+    storage
+        .write_relaxed(vec![Write::Put(
+            key,
+            serde_json::to_vec(&record).unwrap_or_default(),
+        )])
+        .await
 }
 
 /// Drops the user (revocation, or rollback of a pending lease) and forgets it.

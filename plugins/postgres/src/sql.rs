@@ -167,16 +167,19 @@ pub(crate) async fn role_exists(pool: &Pool, name: &str) -> Result<bool, Failure
     Ok(row.is_some())
 }
 
-/// Role names matching a LIKE pattern.
-pub(crate) async fn roles_like(pool: &Pool, pattern: &str) -> Result<Vec<String>, Failure> {
+/// Which of `names` exist as roles, in order.
+pub(crate) async fn existing_roles(pool: &Pool, names: &[String]) -> Result<Vec<String>, Failure> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
     let client = pool
         .get()
         .await
         .map_err(|e| Failure::Connection(e.to_string()))?;
     let rows = client
         .query(
-            "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname",
-            &[&pattern],
+            "SELECT rolname FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname",
+            &[&names],
         )
         .await
         .map_err(|e| describe(&e, &[]))?;

@@ -9,6 +9,12 @@
 //! Replaced values cannot reach a running process's environment, so they
 //! are also kept in a 0600 file whose path the command gets in
 //! `$QM_SECRETS_FILE` (`NAME='value'` lines, for `. "$QM_SECRETS_FILE"`).
+//!
+//! The command does not inherit the credentials exec logged in with
+//! (`QM_TOKEN`, `VAULT_TOKEN`, `BAO_TOKEN`, the `--jwt-env` variable): it
+//! gets the secrets it was given, not the identity that fetched them.
+//! `--keep-token` passes them on; a variable named by `--env` or `--set` is
+//! always set.
 
 use super::client::Client;
 use super::login::{login, LoginArgs};
@@ -53,9 +59,28 @@ pub(crate) struct ExecArgs {
     /// Leave the leases to expire instead of revoking them when the command ends.
     #[arg(long)]
     no_revoke: bool,
+    /// Let the command inherit QM_TOKEN, VAULT_TOKEN, BAO_TOKEN and the
+    /// --jwt-env variable (removed from its environment by default).
+    #[arg(long)]
+    keep_token: bool,
     /// The command and its arguments (after --).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
+}
+
+/// Variables that carry exec's own credentials.
+const TOKEN_VARS: [&str; 3] = ["QM_TOKEN", "VAULT_TOKEN", "BAO_TOKEN"];
+
+/// The variables removed from the command's environment.
+fn withheld(args: &ExecArgs) -> Vec<String> {
+    if args.keep_token {
+        return Vec::new();
+    }
+    TOKEN_VARS
+        .iter()
+        .map(|v| v.to_string())
+        .chain(args.login.jwt_env().map(String::from))
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -145,8 +170,9 @@ async fn supervise(args: ExecArgs, client: Client, mut held: Held, rotate: OnRot
         return EXIT_EXEC_FAILED;
     };
 
+    let withheld = withheld(&args);
     // Listening before the command starts: no signal falls between.
-    let mut child = match held.spawn(&args.command) {
+    let mut child = match held.spawn(&args.command, &withheld) {
         Ok(child) => child,
         Err(code) => {
             held.release(&client, !args.no_revoke).await;
@@ -172,7 +198,7 @@ async fn supervise(args: ExecArgs, client: Client, mut held: Held, rotate: OnRot
                     OnRotate::Restart => {
                         held::forward(&child, Signal::SIGTERM);
                         let _ = child.wait().await;
-                        match held.spawn(&args.command) {
+                        match held.spawn(&args.command, &withheld) {
                             Ok(restarted) => child = restarted,
                             Err(code) => break code,
                         }

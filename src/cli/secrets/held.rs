@@ -194,12 +194,21 @@ impl Held {
         write_private(&dir.join("secrets.env.new"), &file, &text)
     }
 
-    /// Starts the command with the secrets in its environment; on failure
+    /// Starts the command with the secrets in its environment and without
+    /// the `withheld` variables (exec's own credentials); on failure
     /// the exit code a shell would give (127 not found, 126 not runnable).
-    pub(crate) fn spawn(&self, command: &[String]) -> Result<tokio::process::Child, i32> {
+    pub(crate) fn spawn(
+        &self,
+        command: &[String],
+        withheld: &[String],
+    ) -> Result<tokio::process::Child, i32> {
         let (program, rest) = command.split_first().ok_or(127)?;
         let mut command = tokio::process::Command::new(program);
-        command.args(rest).envs(&self.vars);
+        command.args(rest);
+        for name in withheld {
+            command.env_remove(name);
+        }
+        command.envs(&self.vars);
         if let Some(file) = self.file() {
             command.env("QM_SECRETS_FILE", file);
         }

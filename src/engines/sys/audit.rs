@@ -1,6 +1,7 @@
-//! `sys/audit` (list, enable, disable audit devices) and
+//! `sys/audit` (list, enable, disable audit devices),
 //! `sys/audit-hash/NAME` (the HMAC a value has in a device's log, to search
-//! for it).
+//! for it) and `sys/audit-chain/NAME` (ours, sudo: the device's chain key
+//! and head, which `qm audit verify` checks a log with).
 
 use crate::core::pipeline::Ctx;
 use crate::core::request::{Operation, Response};
@@ -41,7 +42,18 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                 .ok_or_else(|| ApiError::bad(format!("unknown audit backend {name:?}")))?;
             Ok(Response::json(json!({ "hash": hash })))
         }
-        ("audit" | "audit-hash", _, _) => Err(ApiError::UnsupportedOperation),
+        ("audit-chain", false, Read) => {
+            let chain = audit
+                .chain(name)
+                .ok_or_else(|| ApiError::bad(format!("unknown audit backend {name:?}")))?;
+            Ok(Response::json(json!({
+                "chain_key": chain.key_hex.as_str(),
+                "seq": chain.head.seq,
+                "hash": chain.head.hash,
+                "file_path": chain.file_path,
+            })))
+        }
+        ("audit" | "audit-hash" | "audit-chain", _, _) => Err(ApiError::UnsupportedOperation),
         _ => Err(ApiError::NoHandler(format!(
             "no handler for route \"sys/{path}\". route entry not found."
         ))),

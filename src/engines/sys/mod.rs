@@ -50,7 +50,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         "nhi" => nhi::handle(ctx, path, op).await,
         "wrapping" => wrapping::handle(ctx, path, op).await,
         "metrics" if op == Operation::Read => metrics::handle(ctx).await,
-        "audit" | "audit-hash" => audit::handle(ctx, path, op).await,
+        "audit" | "audit-hash" | "audit-chain" => audit::handle(ctx, path, op).await,
         "internal" if path.starts_with("internal/ui/mounts") => mounts::ui_mounts(ctx, path).await,
         "policies" | "policy" | "capabilities" | "capabilities-self" | "capabilities-accessor" => {
             policies::handle(ctx, path, op).await
