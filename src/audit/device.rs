@@ -45,7 +45,7 @@ fn last_line(file: &mut File) -> std::io::Result<Option<Vec<u8>>> {
     file.take(1 << 20).read_to_end(&mut tail)?;
     let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
     Ok(match body.iter().rposition(|b| *b == b'\n') {
-        Some(newline) => body.get(newline + 1..).map(<[u8]>::to_vec),
+        Some(newline) => body.get(newline.saturating_add(1)..).map(<[u8]>::to_vec),
         None if body.is_empty() => None,
         None => Some(body.to_vec()),
     })

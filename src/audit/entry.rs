@@ -150,49 +150,55 @@ pub fn response_entry(
     outcome: &Result<Response, ApiError>,
 ) -> Map<String, Value> {
     let mut entry = envelope("response", req, subject, now);
-    let mut response = json!({
-        "mount_type": subject.mount_type,
-        "mount_accessor": subject.mount_accessor,
-    });
+    let mut response = Map::new();
+    response.insert("mount_type".into(), json!(subject.mount_type));
+    response.insert("mount_accessor".into(), json!(subject.mount_accessor));
     match outcome {
         Ok(answer) => {
-            response["data"] = match (&answer.data, &answer.raw) {
+            let data = match (&answer.data, &answer.raw) {
                 (Some(data), _) => Value::Object(data.clone()),
                 (None, Some(raw)) => raw.clone(),
                 (None, None) => Value::Null,
             };
+            response.insert("data".into(), data);
             if let Some(lease) = &answer.lease {
-                response["secret"] = json!({ "lease_id": lease.lease_id });
+                response.insert("secret".into(), json!({ "lease_id": lease.lease_id }));
             }
             if let Some(auth) = &answer.auth {
-                response["auth"] = json!({
-                    "client_token": auth.client_token,
-                    "accessor": auth.accessor,
-                    "policies": auth.policies,
-                    "token_policies": auth.token_policies,
-                    "metadata": auth.metadata,
-                    "token_ttl": auth.lease_duration,
-                });
+                response.insert(
+                    "auth".into(),
+                    json!({
+                        "client_token": auth.client_token,
+                        "accessor": auth.accessor,
+                        "policies": auth.policies,
+                        "token_policies": auth.token_policies,
+                        "metadata": auth.metadata,
+                        "token_ttl": auth.lease_duration,
+                    }),
+                );
             }
             if let Some(wrap) = &answer.wrap_info {
-                response["wrap_info"] = json!({
-                    "token": wrap.token,
-                    "accessor": wrap.accessor,
-                    "ttl": wrap.ttl,
-                    "creation_time": wrap.creation_time,
-                    "creation_path": wrap.creation_path,
-                    "wrapped_accessor": wrap.wrapped_accessor,
-                });
+                response.insert(
+                    "wrap_info".into(),
+                    json!({
+                        "token": wrap.token,
+                        "accessor": wrap.accessor,
+                        "ttl": wrap.ttl,
+                        "creation_time": wrap.creation_time,
+                        "creation_path": wrap.creation_path,
+                        "wrapped_accessor": wrap.wrapped_accessor,
+                    }),
+                );
             }
             if !answer.warnings.is_empty() {
-                response["warnings"] = json!(answer.warnings);
+                response.insert("warnings".into(), json!(answer.warnings));
             }
         }
         Err(error) => {
             entry.insert("error".into(), error.to_string().into());
         }
     }
-    entry.insert("response".into(), response);
+    entry.insert("response".into(), Value::Object(response));
     entry
 }
 

@@ -60,7 +60,7 @@ impl std::fmt::Display for Broken {
                 f,
                 "the chain breaks at line {line}: it was altered, or lines were removed or \
                  inserted right after it (line {} does not carry its keyed hash)",
-                line + 1
+                line.saturating_add(1)
             ),
             Self::FileLink => write!(
                 f,
@@ -126,7 +126,7 @@ impl<'k> Verifier<'k> {
         let mut first_seq = None;
         for (index, line) in reader.lines().enumerate() {
             let line = line?;
-            let number = index + 1;
+            let number = index.saturating_add(1);
             let Ok(Value::Object(entry)) = serde_json::from_str::<Value>(&line) else {
                 return Ok(Err(Broken::NotJson { line: number }));
             };
@@ -149,12 +149,14 @@ impl<'k> Verifier<'k> {
                         _ if number == 1 => Broken::FileLink,
                         (Some(before), Some(seq)) if seq > before.saturating_add(1) => {
                             Broken::Removed {
-                                line: number - 1,
-                                from: before + 1,
-                                to: seq - 1,
+                                line: number.saturating_sub(1),
+                                from: before.saturating_add(1),
+                                to: seq.saturating_sub(1),
                             }
                         }
-                        _ => Broken::Chain { line: number - 1 },
+                        _ => Broken::Chain {
+                            line: number.saturating_sub(1),
+                        },
                     }));
                 }
             } else if link.starts_with(KEYED) {
@@ -169,7 +171,7 @@ impl<'k> Verifier<'k> {
                 }
             }
             self.previous = Some((line, seq));
-            self.lines += 1;
+            self.lines = self.lines.saturating_add(1);
             count = number;
         }
         if live && !self.head_seen {

@@ -306,7 +306,7 @@ impl Barrier {
             .as_ref()
             .and_then(|u| u.keyring.active())
             .ok_or(BarrierError::Sealed)?;
-        let mut out = Vec::with_capacity(HEADER_LEN + plain.len() + 40);
+        let mut out = Vec::with_capacity(plain.len().saturating_add(HEADER_LEN + 40));
         out.push(FORMAT);
         out.extend_from_slice(&active.term.to_be_bytes());
         out.extend_from_slice(&aead::seal(&active.key, key.as_bytes(), plain));
@@ -314,16 +314,22 @@ impl Barrier {
     }
 
     fn decrypt(&self, key: &str, sealed: &[u8]) -> Result<Vec<u8>, BarrierError> {
-        if sealed.len() < HEADER_LEN || sealed[0] != FORMAT {
-            return Err(BarrierError::Tampered(key.into()));
+        let tampered = || BarrierError::Tampered(key.into());
+        let (header, body) = sealed.split_at_checked(HEADER_LEN).ok_or_else(tampered)?;
+        let [format, term @ ..] = header else {
+            return Err(tampered());
+        };
+        let term: [u8; 4] = term.try_into().map_err(|_| tampered())?;
+        if *format != FORMAT {
+            return Err(tampered());
         }
-        let term = u32::from_be_bytes([sealed[1], sealed[2], sealed[3], sealed[4]]);
+        let term = u32::from_be_bytes(term);
         let state = self.unsealed.read().map_err(|_| BarrierError::Sealed)?;
         let keyring = &state.as_ref().ok_or(BarrierError::Sealed)?.keyring;
         let term_key = keyring
             .by_term(term)
             .ok_or_else(|| BarrierError::Tampered(key.into()))?;
-        aead::open(&term_key.key, key.as_bytes(), &sealed[HEADER_LEN..])
+        aead::open(&term_key.key, key.as_bytes(), body)
             .ok_or_else(|| BarrierError::Tampered(key.into()))
     }
 

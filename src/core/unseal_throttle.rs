@@ -40,7 +40,7 @@ impl UnsealThrottle {
                 .checked_mul(1u32.checked_shl(over).unwrap_or(u32::MAX))
                 .unwrap_or(MAX_DELAY)
                 .min(MAX_DELAY);
-            self.closed_until = Some(now + delay);
+            self.closed_until = now.checked_add(delay);
         }
     }
 

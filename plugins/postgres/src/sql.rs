@@ -54,8 +54,12 @@ pub(crate) fn set_password_sql(username: &str, password: &str, statements: &[Str
 /// Unix seconds as Postgres timestamptz text (`2026-01-02 15:04:05+0000`).
 pub(crate) fn expiration(unix: i64) -> String {
     let secs = u64::try_from(unix).unwrap_or(0);
-    let text = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs))
-        .to_string();
+    let text = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH
+            .checked_add(Duration::from_secs(secs))
+            .unwrap_or(std::time::UNIX_EPOCH),
+    )
+    .to_string();
     text.replace('T', " ").replace('Z', "+0000")
 }
 
@@ -132,9 +136,9 @@ pub(crate) async fn run_in_transaction(
     sql: &str,
     secrets: &[&str],
 ) -> Result<(), Failure> {
-    let mut attempt = 0;
+    let mut attempt: u32 = 0;
     loop {
-        attempt += 1;
+        attempt = attempt.saturating_add(1);
         let client = pool
             .get()
             .await
@@ -146,8 +150,8 @@ pub(crate) async fn run_in_transaction(
             Ok(()) => return Ok(()),
             Err(e) if retryable(&e) && attempt < ATTEMPTS => {
                 let base = 10u64 << attempt;
-                let jitter = rand::random::<u64>() % base;
-                tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+                let jitter = rand::random::<u64>().checked_rem(base).unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(base.saturating_add(jitter))).await;
             }
             Err(e) => return Err(describe(&e, secrets)),
         }

@@ -29,8 +29,12 @@ fn key(name: &str) -> String {
 
 fn rfc3339(unix: i64) -> String {
     let secs = u64::try_from(unix).unwrap_or(0);
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(secs))
+            .unwrap_or(std::time::UNIX_EPOCH),
+    )
+    .to_string()
 }
 
 async fn load(storage: &dyn PluginStorage, name: &str) -> Result<StaticRole, PluginError> {
@@ -130,13 +134,13 @@ pub(crate) async fn creds(
     now: i64,
 ) -> Result<Reply, PluginError> {
     let role = load(storage, name).await?;
-    let next = role.last_rotation + role.rotation_period;
+    let next = role.last_rotation.saturating_add(role.rotation_period);
     let data = json!({
         "username": role.username,
         "password": role.password,
         "last_vault_rotation": rfc3339(role.last_rotation),
         "rotation_period": role.rotation_period,
-        "ttl": (next - now).max(0),
+        "ttl": next.saturating_sub(now).max(0),
     });
     Ok(Reply::json(data))
 }
@@ -164,7 +168,7 @@ pub(crate) async fn rotate_due(
         let Some(mut role) = storage.get_json::<StaticRole>(&key(&name)).await? else {
             continue;
         };
-        if role.last_rotation + role.rotation_period > now {
+        if role.last_rotation.saturating_add(role.rotation_period) > now {
             continue;
         }
         match rotate_password(pools, storage, &mut role, now).await {

@@ -70,8 +70,10 @@ pub(super) async fn seal_status(core: &Core) -> Result<Value, ApiError> {
         "storage_type": "sled",
     });
     if !sealed {
-        status["cluster_name"] = json!(core.settings.cluster_name);
-        status["cluster_id"] = json!(core.cluster_id);
+        if let Some(status) = status.as_object_mut() {
+            status.insert("cluster_name".into(), json!(core.settings.cluster_name));
+            status.insert("cluster_id".into(), json!(core.cluster_id));
+        }
     }
     Ok(status)
 }
