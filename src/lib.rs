@@ -26,6 +26,7 @@ pub mod engines;
 pub mod error;
 pub mod http;
 pub mod lease;
+pub mod logical;
 pub mod metrics;
 pub mod nhi;
 pub mod plugins;

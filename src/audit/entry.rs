@@ -7,8 +7,8 @@
 
 use crate::auth::token::store::TokenEntry;
 use crate::clock::rfc3339;
-use crate::core::request::{Request, Response};
 use crate::error::ApiError;
+use crate::logical::{Request, Response};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn secrets_are_hashed_and_structure_kept() {
-        let mut req = Request::new(crate::core::request::Operation::Update, "secret/data/x");
+        let mut req = Request::new(crate::logical::Operation::Update, "secret/data/x");
         req.token = Some(zeroize::Zeroizing::new("hvs.callertoken".into()));
         req.data = json!({"data": {"password": "s3cret", "n": 4}})
             .as_object()

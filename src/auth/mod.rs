@@ -11,9 +11,9 @@ pub mod token;
 pub mod token_params;
 
 use crate::barrier::StorageView;
-use crate::core::mounts::MountEntry;
-use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
+use crate::logical::MountEntry;
+use crate::logical::{Operation, Response};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::net::IpAddr;

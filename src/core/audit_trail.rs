@@ -5,12 +5,12 @@
 //! Only requests that reach an unsealed core are audited; health, seal
 //! status and unseal are not.
 
-use super::request::{Request, Response};
 use super::Active;
 use crate::audit::entry::{self, Subject};
 use crate::auth::token::store::TokenEntry;
-use crate::core::mounts::MountEntry;
 use crate::error::ApiError;
+use crate::logical::MountEntry;
+use crate::logical::{Request, Response};
 use std::sync::Arc;
 
 #[derive(Default)]

@@ -5,9 +5,9 @@
 //! children and leases, whether or not the tokens have a TTL.
 
 use super::leases::Pace;
-use super::mounts::MountEntry;
 use super::{Active, Core};
 use crate::error::ApiError;
+use crate::logical::MountEntry;
 
 /// Which tokens to look for.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -7,11 +7,11 @@
 //! leaves a pending lease that the next unseal rolls back.
 
 use super::mounts::{Backend, Mounted};
-use super::request::{LeaseBlock, Response};
 use super::{Active, Core};
 use crate::auth::token::store::TokenEntry;
 use crate::error::ApiError;
 use crate::lease::{LeaseKind, LeaseRecord, LeaseState};
+use crate::logical::{LeaseBlock, Response};
 use futures::StreamExt;
 use qm_plugin_sdk::{LeaseInfo, SecretPlan};
 use rand::distributions::{Alphanumeric, DistString};

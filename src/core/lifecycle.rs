@@ -5,12 +5,13 @@
 //! and a root token, then seals again, as Vault does. Unseal collects shares
 //! until the threshold is reached, rebuilds the key and opens the keyring.
 
-use super::mounts::{MountEntry, Mounts};
+use super::mounts::Mounts;
 use super::{Active, Core, UnsealProgress};
 use crate::auth::token::store::{NewToken, TokenStore};
 use crate::barrier::seal::{self, SealConfig, SealKind, SEAL_CONFIG_PATH};
 use crate::barrier::{BarrierError, StorageView};
 use crate::error::ApiError;
+use crate::logical::MountEntry;
 use crate::policy::PolicyStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;

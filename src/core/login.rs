@@ -4,12 +4,12 @@
 //! takes is traceable to the workload.
 
 use super::mounts::Mounted;
-use super::request::Response;
 use super::{Active, Core};
 use crate::auth::token::store::NewToken;
 use crate::auth::token_params::{normalize_policies, refuse_root};
 use crate::auth::Login;
 use crate::error::ApiError;
+use crate::logical::Response;
 
 impl Core {
     pub(crate) async fn issue_login(

@@ -10,7 +10,8 @@ mod lifecycle;
 mod login;
 pub mod mounts;
 pub mod pipeline;
-pub mod request;
+mod sys;
+mod token_api;
 mod unseal_throttle;
 mod wrapping;
 

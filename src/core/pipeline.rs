@@ -4,16 +4,15 @@
 //! the path needs it), and dispatch.
 
 use super::audit_trail::Trail;
-use super::mounts::{Backend, MountEntry, Mounted};
-use super::request::{Operation, Request, Response};
+use super::mounts::{Backend, Mounted};
+use super::{sys, token_api};
 use super::{Active, Core};
-use crate::auth::token::{
-    self,
-    store::{TokenEntry, Uses},
-};
+use crate::auth::token::store::{TokenEntry, Uses};
 use crate::auth::{cidr, AuthMethod, AuthReply, AuthRequest};
-use crate::engines::{sys, EngineRequest};
+use crate::engines::EngineRequest;
 use crate::error::ApiError;
+use crate::logical::MountEntry;
+use crate::logical::{Operation, Request, Response};
 use crate::nhi::{paths, OwnershipFields};
 use crate::policy::{Acl, Capabilities};
 use qm_plugin_sdk::{Reply, Request as PluginRequest};
@@ -483,7 +482,7 @@ impl Core {
                 if matches!(mounted.backend, Backend::System) {
                     sys::handle(&ctx).await
                 } else {
-                    token::handle(&ctx).await
+                    token_api::handle(&ctx).await
                 }
             }
         }

@@ -6,11 +6,11 @@
 //! The wrapped response is kept with the wrapping token in the token store
 //! and goes when the token is revoked or expires.
 
-use super::request::{AuthBlock, LeaseBlock, Response, WrapInfo};
 use super::{Active, Core};
 use crate::auth::token::store::{NewToken, TokenEntry, WRAPPING_POLICY};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::logical::{AuthBlock, LeaseBlock, Response, WrapInfo};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 

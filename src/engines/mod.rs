@@ -4,12 +4,11 @@
 
 pub mod kv;
 pub mod plugin_storage;
-pub mod sys;
 
 use crate::barrier::StorageView;
-use crate::core::mounts::MountEntry;
-use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
+use crate::logical::MountEntry;
+use crate::logical::{Operation, Response};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 

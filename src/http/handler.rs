@@ -3,9 +3,9 @@
 //! Vault's wire shape. Each request gets a tracing span with its id, path,
 //! operation, status and duration, and never its body or token.
 
-use crate::core::request::{Operation, Request, Response};
 use crate::core::Core;
 use crate::error::ApiError;
+use crate::logical::{Operation, Request, Response};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;

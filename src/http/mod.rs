@@ -1,7 +1,7 @@
 //! The HTTP edge: actix-web turns requests into core [`Request`]s and core
 //! responses into Vault's JSON envelope or `{"errors": [...]}`.
 //!
-//! [`Request`]: crate::core::request::Request
+//! [`Request`]: crate::logical::Request
 
 mod handler;
 mod tls;

@@ -27,11 +27,13 @@
 //! 100,000 identities. Active leases are counted up to 10,000.
 
 use super::paths::{self, APPROLE, AWS_ROLE, DB_ROLE, JWT_ROLE, LEASE, STATIC_DB_USER, TOKEN};
+use crate::auth::token::store::TokenStore;
 use crate::clock::rfc3339;
-use crate::core::mounts::Mounted;
-use crate::core::{Active, Core};
 use crate::error::ApiError;
+use crate::lease::LeaseStore;
+use crate::logical::MountEntry;
 use crate::policy::Capabilities;
+use crate::policy::PolicyStore;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -86,10 +88,34 @@ pub struct Identity {
     pub expire_unix: Option<i64>,
 }
 
+/// The mounted backends as the inventory reads them: which are mounted, and
+/// a LIST or a read on one, on the broker's own behalf (the core serves it).
+#[async_trait::async_trait]
+pub trait Backends: Sync {
+    fn mounts(&self) -> Vec<MountEntry>;
+    async fn list(&self, mount: &MountEntry, path: &str) -> Result<Vec<String>, ApiError>;
+    /// `None` when nothing is stored at `path`.
+    async fn read(
+        &self,
+        mount: &MountEntry,
+        path: &str,
+    ) -> Result<Option<Map<String, Value>>, ApiError>;
+}
+
+/// Everything a listing reads.
+pub struct Sources<'a> {
+    pub backends: &'a dyn Backends,
+    pub nhi: &'a super::NhiStore,
+    pub tokens: &'a TokenStore,
+    pub leases: &'a LeaseStore,
+    pub policies: &'a PolicyStore,
+    pub now: i64,
+    pub weights: &'a super::RiskWeights,
+}
+
 /// Facts gathered once per listing.
 struct Context<'a> {
-    core: &'a Core,
-    active: &'a Active,
+    src: &'a Sources<'a>,
     now: i64,
     offboarded: HashMap<String, bool>,
     policy_rules: HashMap<String, Vec<(String, Capabilities)>>,
@@ -101,14 +127,14 @@ impl Context<'_> {
         if let Some(gone) = self.offboarded.get(owner) {
             return Ok(*gone);
         }
-        let gone = self.active.nhi.offboarded(owner).await?.is_some();
+        let gone = self.src.nhi.offboarded(owner).await?.is_some();
         self.offboarded.insert(owner.to_string(), gone);
         Ok(gone)
     }
 
     /// Whether the workload's policies allow writes it never made.
     fn unused_writes(&self, id: &str, permissions: &[String]) -> Option<(u32, String)> {
-        let (seen, writes) = self.active.nhi.drift.usage(id)?;
+        let (seen, writes) = self.src.nhi.drift.usage(id)?;
         let allows_writes = permissions.iter().any(|line| {
             let caps = line.rsplit(": ").next().unwrap_or_default();
             caps.split(',')
@@ -138,7 +164,7 @@ impl Context<'_> {
                 continue;
             }
             if !self.policy_rules.contains_key(name) {
-                let rules = match self.active.policies.get(name).await? {
+                let rules = match self.src.policies.get(name).await? {
                     Some(policy) => policy
                         .rules
                         .iter()
@@ -183,30 +209,29 @@ fn parse_time(text: &str) -> Option<i64> {
 /// The identities `scan` keeps, in source order; the flag says whether
 /// every identity was read (so a count of them is the total).
 pub async fn collect(
-    core: &Core,
-    active: &Active,
+    src: &Sources<'_>,
     scan: &Scan<'_>,
 ) -> Result<(Vec<Identity>, bool), ApiError> {
     let mut ctx = Context {
-        core,
-        active,
-        now: core.clock.now_unix(),
+        src,
+        now: src.now,
         offboarded: HashMap::new(),
         policy_rules: HashMap::new(),
-        weights: &core.settings.nhi.risk_weights,
+        weights: src.weights,
     };
     let mut out = Vec::new();
-    for mounted in active.mounts.snapshot().iter() {
-        for (list, kind) in paths::role_collections(&mounted.entry.kind) {
-            for name in core.backend_list(mounted, list).await? {
+    for mount in src.backends.mounts() {
+        for (list, kind) in paths::role_collections(&mount.kind) {
+            for name in src.backends.list(&mount, list).await? {
                 if scan.full(&out) {
                     return Ok((out, false));
                 }
-                let config = core
-                    .backend_read(mounted, &format!("{list}{name}"))
+                let config = src
+                    .backends
+                    .read(&mount, &format!("{list}{name}"))
                     .await?
                     .unwrap_or_default();
-                let identity = role_identity(&mut ctx, mounted, list, kind, &name, &config).await?;
+                let identity = role_identity(&mut ctx, &mount, list, kind, &name, &config).await?;
                 if (scan.keep)(&identity) {
                     out.push(identity);
                 }
@@ -217,7 +242,7 @@ pub async fn collect(
     let mut chunk: usize = 256;
     let mut seen: usize = 0;
     loop {
-        let accessors = active
+        let accessors = src
             .tokens
             .accessors_limited(seen.saturating_add(chunk))
             .await?;
@@ -226,7 +251,7 @@ pub async fn collect(
             if scan.full(&out) {
                 return Ok((out, false));
             }
-            if let Some(entry) = active.tokens.lookup_accessor(accessor).await? {
+            if let Some(entry) = src.tokens.lookup_accessor(accessor).await? {
                 if entry.is_wrapping() {
                     continue;
                 }
@@ -247,17 +272,14 @@ pub async fn collect(
     }
     let (mut chunk, mut seen): (usize, usize) = (256, 0);
     loop {
-        let ids = active
-            .leases
-            .ids_limited(seen.saturating_add(chunk))
-            .await?;
+        let ids = src.leases.ids_limited(seen.saturating_add(chunk)).await?;
         let done = ids.len() < seen.saturating_add(chunk);
         for lease_id in ids.iter().skip(seen) {
             if scan.full(&out) {
                 return Ok((out, false));
             }
             // A token's own lease is the token, listed already.
-            let record = active.leases.get(lease_id).await?;
+            let record = src.leases.get(lease_id).await?;
             if let Some(record) = record.filter(|r| r.kind == crate::lease::LeaseKind::Secret) {
                 let identity = lease_identity(&mut ctx, &record).await?;
                 if (scan.keep)(&identity) {
@@ -284,11 +306,11 @@ async fn lease_identity(
     let mut meta = super::IdentityMeta::default();
     let mut permissions = Vec::new();
     if let Some(role) = paths::role_of_lease(&record.lease_id) {
-        meta = ctx.active.nhi.meta(&role).await?.unwrap_or_default();
+        meta = ctx.src.nhi.meta(&role).await?.unwrap_or_default();
         permissions.push(format!("a credential of {role}"));
     }
     if let Some(hash) = &record.token_hash {
-        match ctx.active.tokens.lookup_hash(hash).await? {
+        match ctx.src.tokens.lookup_hash(hash).await? {
             Some(token) if meta.owner.is_empty() => {
                 meta.owner = token.meta.get("owner").cloned().unwrap_or_default();
             }
@@ -330,14 +352,14 @@ async fn lease_identity(
 
 async fn role_identity(
     ctx: &mut Context<'_>,
-    mounted: &Mounted,
+    mount: &MountEntry,
     list: &str,
     kind: &'static str,
     name: &str,
     config: &Map<String, Value>,
 ) -> Result<Identity, ApiError> {
-    let id = format!("{}{list}{name}", mounted.entry.path);
-    let meta = ctx.active.nhi.meta(&id).await?.unwrap_or_default();
+    let id = format!("{}{list}{name}", mount.path);
+    let meta = ctx.src.nhi.meta(&id).await?.unwrap_or_default();
     let mut reasons: Vec<(u32, String)> = Vec::new();
     let mut permissions = Vec::new();
     let mut orphaned = false;
@@ -355,8 +377,9 @@ async fn role_identity(
                 .and_then(Value::as_str)
                 .unwrap_or_default();
             if ctx
-                .core
-                .backend_read(mounted, &format!("config/{db}"))
+                .src
+                .backends
+                .read(mount, &format!("config/{db}"))
                 .await?
                 .is_none()
             {
@@ -447,13 +470,13 @@ async fn role_identity(
     let mut active_leases = 0;
     for prefix in paths::lease_prefixes(&id, kind) {
         let count = ctx
-            .active
+            .src
             .leases
             .count_with_prefix(&prefix, COUNT_LEASES_UP_TO)
             .await?;
         active_leases = count.saturating_add(active_leases);
     }
-    let last_used = ctx.active.nhi.last_used(&id).await?;
+    let last_used = ctx.src.nhi.last_used(&id).await?;
     let created = (meta.created > 0).then_some(meta.created);
     finish(
         ctx,
@@ -461,7 +484,7 @@ async fn role_identity(
             id,
             kind,
             name: name.to_string(),
-            mount: mounted.entry.path.clone(),
+            mount: mount.path.clone(),
             meta,
             created,
             last_used,
@@ -504,8 +527,8 @@ async fn token_identity(
         }
         Some(_) => {}
     }
-    let active_leases = ctx.active.leases.of_token(&entry.id_hash).await?.len();
-    let last_used = ctx.active.nhi.last_used(&id).await?;
+    let active_leases = ctx.src.leases.of_token(&entry.id_hash).await?.len();
+    let last_used = ctx.src.nhi.last_used(&id).await?;
     finish(
         ctx,
         Record {

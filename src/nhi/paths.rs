@@ -2,7 +2,7 @@
 //! or read (`database/roles/app`), and the paths that mint credentials
 //! through a role (`database/creds/app` uses `database/roles/app`).
 
-use crate::core::mounts::MountEntry;
+use crate::logical::MountEntry;
 
 /// The kinds of identity the inventory knows.
 pub const DB_ROLE: &str = "db_role";

@@ -8,8 +8,8 @@ mod secret_ids;
 
 use super::{cidr, AuthMethod, AuthReply, AuthRequest};
 use crate::clock::rfc3339;
-use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
+use crate::logical::{Operation, Response};
 use crate::params::{optional_duration, optional_str, optional_strings, optional_u64};
 use role::Role;
 use secret_ids::{SecretIdEntry, Store};

@@ -15,8 +15,8 @@ mod jwt_keys;
 
 use super::{AuthMethod, AuthReply, AuthRequest};
 use crate::barrier::StorageView;
-use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
+use crate::logical::{Operation, Response};
 use crate::params::optional_str;
 use config::JwtConfig;
 use role::JwtRole;

@@ -10,8 +10,8 @@ mod metadata;
 
 use super::{Engine, EngineRequest};
 use crate::barrier::{StorageView, Write};
-use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
+use crate::logical::{Operation, Response};
 use crate::params::{optional_bool, optional_duration, optional_string_map, optional_u64};
 use metadata::{KeyMetadata, KvConfig, VersionState};
 use serde_json::{json, Map, Value};

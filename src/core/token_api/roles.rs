@@ -6,8 +6,8 @@
 use crate::auth::token_params::normalize_policies;
 use crate::barrier::StorageView;
 use crate::core::pipeline::Ctx;
-use crate::core::request::Response;
 use crate::error::ApiError;
+use crate::logical::Response;
 use crate::params::{optional_bool, optional_duration, optional_strings};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

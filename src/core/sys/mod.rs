@@ -1,4 +1,5 @@
-//! The `sys/` backend: seal lifecycle, mounts, policies and capabilities.
+//! The `sys/` backend: seal lifecycle, mounts, policies, leases, audit and
+//! the inventory's endpoints.
 //! Served by the core itself, since it manages the core.
 
 mod audit;
@@ -11,13 +12,16 @@ mod seal;
 mod wrapping;
 
 use crate::core::pipeline::Ctx;
-use crate::core::request::{Operation, Request, Response};
 use crate::core::Core;
 use crate::error::ApiError;
+use crate::logical::{Operation, Request, Response};
 
 /// Answers the paths that need no token (and work while sealed); `None` for
 /// every other path.
-pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Response, ApiError>> {
+pub(super) async fn unauthenticated(
+    core: &Core,
+    req: &Request,
+) -> Option<Result<Response, ApiError>> {
     let path = req.path.strip_prefix("sys/")?;
     Some(match (path, req.operation) {
         ("init", Operation::Read) => seal::init_status(core).await,
@@ -34,7 +38,7 @@ pub async fn unauthenticated(core: &Core, req: &Request) -> Option<Result<Respon
 }
 
 /// Answers authenticated `sys/` paths.
-pub async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let op = ctx.req.operation;
     let path = ctx.path;
     let first = path.split('/').next().unwrap_or("");

@@ -4,8 +4,8 @@
 //! and head, which `qm audit verify` checks a log with).
 
 use crate::core::pipeline::Ctx;
-use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
+use crate::logical::{Operation, Response};
 use crate::params::{optional_str, optional_string_map};
 use serde_json::json;
 

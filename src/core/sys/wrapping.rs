@@ -4,8 +4,8 @@
 //! are served before authentication, in the pipeline.)
 
 use crate::core::pipeline::Ctx;
-use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
+use crate::logical::{Operation, Response};
 use crate::params::optional_str;
 
 fn token_param(ctx: &Ctx<'_>) -> Result<String, ApiError> {

@@ -2,8 +2,8 @@
 //! one, which vaultrs uses) and the capabilities endpoints.
 
 use crate::core::pipeline::Ctx;
-use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
+use crate::logical::{Operation, Response};
 use crate::params::{optional_str, optional_strings};
 use crate::policy::{normalize_name, Acl};
 use serde_json::{json, Map, Value};

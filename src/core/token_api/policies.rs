@@ -5,7 +5,7 @@
 //! only a root caller ever makes a root token.
 
 use super::roles::TokenRole;
-use super::store::WRAPPING_POLICY;
+use crate::auth::token::store::WRAPPING_POLICY;
 use crate::error::ApiError;
 
 /// Policies no token may be given by name.

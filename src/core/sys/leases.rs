@@ -3,9 +3,9 @@
 //! `sys/nhi/jobs/ID` for background revoke-prefix progress.
 
 use crate::core::pipeline::Ctx;
-use crate::core::request::{Operation, Response};
 use crate::core::Revocation;
 use crate::error::ApiError;
+use crate::logical::{Operation, Response};
 use crate::params::{optional_bool, optional_duration, optional_str};
 use serde_json::json;
 

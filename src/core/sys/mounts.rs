@@ -2,11 +2,12 @@
 //! `sys/internal/ui/mounts`, which the CLI asks before every `kv` command.
 
 use crate::core::auth_mount_tokens::Sweep;
-use crate::core::mounts::{Backend, MountConfig, MountEntry, Mounted};
+use crate::core::mounts::{Backend, Mounted};
 use crate::core::pipeline::Ctx;
-use crate::core::request::{Operation, Response};
 use crate::duration::field_seconds;
 use crate::error::ApiError;
+use crate::logical::{MountConfig, MountEntry};
+use crate::logical::{Operation, Response};
 use crate::params::optional_str;
 use serde_json::{json, Map, Value};
 

@@ -3,9 +3,9 @@
 
 use crate::clock::rfc3339;
 use crate::core::pipeline::Ctx;
-use crate::core::request::{Operation, Response};
 use crate::core::{Core, InitParams};
 use crate::error::ApiError;
+use crate::logical::{Operation, Response};
 use crate::params::{optional_bool, optional_str, optional_u64};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};

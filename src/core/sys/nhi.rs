@@ -3,8 +3,9 @@
 //! (`identities/ID`), and offboarding an owner (`owners/OWNER/offboard`).
 
 use crate::core::pipeline::Ctx;
-use crate::core::request::{Operation, Response};
 use crate::error::ApiError;
+use crate::logical::MountEntry;
+use crate::logical::{Operation, Response};
 use crate::nhi::inventory::{self, Identity, Scan};
 use crate::nhi::paths::{self, APPROLE, JWT_ROLE, TOKEN};
 use crate::params::{optional_bool, optional_duration, optional_str, optional_u64};
@@ -54,7 +55,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                 want: Some(1),
                 leases: true,
             };
-            let (found, _) = inventory::collect(ctx.core, ctx.active, &scan).await?;
+            let (found, _) = collect(ctx, &scan).await?;
             let found = found.into_iter().next().ok_or(ApiError::NotFound)?;
             Ok(Response::json(json!(found)))
         }
@@ -69,6 +70,60 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             "no handler for route \"sys/{path}\". route entry not found."
         ))),
     }
+}
+
+/// The core's mounts as the inventory reads them.
+struct MountedBackends<'a> {
+    core: &'a crate::core::Core,
+    active: &'a crate::core::Active,
+}
+
+#[async_trait::async_trait]
+impl inventory::Backends for MountedBackends<'_> {
+    fn mounts(&self) -> Vec<MountEntry> {
+        self.active
+            .mounts
+            .snapshot()
+            .iter()
+            .map(|m| m.entry.clone())
+            .collect()
+    }
+
+    async fn list(&self, mount: &MountEntry, path: &str) -> Result<Vec<String>, ApiError> {
+        match self.active.mounts.get(&mount.path) {
+            Some(mounted) => self.core.backend_list(&mounted, path).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn read(
+        &self,
+        mount: &MountEntry,
+        path: &str,
+    ) -> Result<Option<Map<String, Value>>, ApiError> {
+        match self.active.mounts.get(&mount.path) {
+            Some(mounted) => self.core.backend_read(&mounted, path).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// The identities `scan` keeps, read from this core's stores and mounts.
+async fn collect(ctx: &Ctx<'_>, scan: &Scan<'_>) -> Result<(Vec<Identity>, bool), ApiError> {
+    let backends = MountedBackends {
+        core: ctx.core,
+        active: ctx.active,
+    };
+    let sources = inventory::Sources {
+        backends: &backends,
+        nhi: &ctx.active.nhi,
+        tokens: &ctx.active.tokens,
+        leases: &ctx.active.leases,
+        policies: &ctx.active.policies,
+        now: ctx.core.clock.now_unix(),
+        weights: &ctx.core.settings.nhi.risk_weights,
+    };
+    inventory::collect(&sources, scan).await
 }
 
 /// Where token identities live: their ids carry the token's accessor.
@@ -145,7 +200,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         want,
         leases,
     };
-    let (mut found, complete) = inventory::collect(ctx.core, ctx.active, &scan).await?;
+    let (mut found, complete) = collect(ctx, &scan).await?;
     match sort {
         "source" => {}
         "id" => found.sort_by(|a, b| a.id.cmp(&b.id)),
@@ -231,7 +286,7 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
         want: None,
         leases: false,
     };
-    let (all, _) = inventory::collect(core, active, &scan).await?;
+    let (all, _) = collect(ctx, &scan).await?;
     let owned: Vec<&Identity> = all.iter().collect();
     if dry_run {
         let mut shown = all.clone();
@@ -319,7 +374,7 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         want: None,
         leases: false,
     };
-    let (matched, _) = inventory::collect(ctx.core, ctx.active, &scan).await?;
+    let (matched, _) = collect(ctx, &scan).await?;
     if optional_bool(data, "dry_run")?.unwrap_or(false) {
         let mut shown = matched.clone();
         hide_accessors(ctx, &mut shown);

@@ -2,8 +2,8 @@
 //! summary (what `qm status` shows).
 
 use crate::core::pipeline::Ctx;
-use crate::core::request::Response;
 use crate::error::ApiError;
+use crate::logical::Response;
 use crate::metrics::Counts;
 use crate::params::optional_str;
 use serde_json::json;
