@@ -13,7 +13,6 @@ use crate::engines::EngineRequest;
 use crate::error::ApiError;
 use crate::logical::MountEntry;
 use crate::logical::{Operation, Request, Response};
-use crate::nhi::{paths, OwnershipFields};
 use crate::policy::{Acl, Capabilities};
 use qm_plugin_sdk::{Reply, Request as PluginRequest};
 
@@ -120,7 +119,9 @@ impl Core {
             Err(sealed) => return Err(sealed),
         };
         trail.start(&active);
-        if let Some(answer) = self.tokenless(&active, req, trail).await {
+        // Routed once: the login check and the handler use the same answer.
+        let routed = active.mounts.route(&req.path);
+        if let Some(answer) = self.tokenless(&active, req, routed.as_ref(), trail).await {
             return answer;
         }
         let caller = self.authenticate(&active, req).await?;
@@ -128,7 +129,7 @@ impl Core {
         let policies = active.policies.resolve(&caller.policies).await?;
         let acl = Acl::from_policies(&policies);
 
-        let Some((mounted, relative)) = active.mounts.route(&req.path) else {
+        let Some((mounted, relative)) = routed else {
             return Err(if acl.is_root() {
                 ApiError::NoHandler(format!(
                     "no handler for route \"{}\". route entry not found.",
@@ -179,173 +180,24 @@ impl Core {
             return Err(ApiError::PermissionDenied);
         }
         let now = self.clock.now_unix();
-        active
+        let seen = crate::nhi::hooks::Seen {
+            caller: &caller,
+            mount: &mounted.entry,
+            relative: &relative,
+            now,
+        };
+        let noted = active
             .nhi
-            .touch(&format!("auth/token/accessors/{}", caller.accessor), now);
-        let identity = paths::identity_at(&mounted.entry, &relative);
-        let ownership = match (&identity, req.operation) {
-            (Some(_), Operation::Create | Operation::Update) => {
-                Some(OwnershipFields::take(&mut req.data)?)
-            }
-            _ => None,
-        };
-        // A role is new to the inventory when it has no ownership record yet.
-        let new_identity = match &identity {
-            Some((id, _)) if ownership.is_some() => active.nhi.meta(id).await?.is_none(),
-            _ => false,
-        };
-        self.require_owner(req, &mounted.entry, ownership.as_ref(), new_identity)?;
-        if !caller.is_root() {
-            self.watch_drift(&active, &caller, req, &mounted.entry.path, now)?;
-        }
-        if let Some(role) = paths::role_used(&mounted.entry, &relative) {
-            if let Some(why) = active.nhi.disabled(&role).await? {
-                return Err(ApiError::Forbidden(format!("{role} is disabled: {why}")));
-            }
-            active.nhi.touch(&role, now);
-        }
+            .before_request(&seen, req, &self.settings.nhi, &self.metrics)
+            .await?;
         let answer = self
             .dispatch(&active, &caller, &acl, req, &mounted, &relative)
             .await;
-        let answer = match (answer, identity) {
-            (Ok(response), Some((id, _))) => {
-                self.track_identity(&active, &id, req.operation, ownership, response, now)
-                    .await
-            }
-            (answer, _) => answer,
-        };
+        let answer = active.nhi.after_response(noted, answer, now).await;
         if uses == Uses::Last {
             self.revoke_token(&active, &caller.id_hash).await?;
         }
         answer
-    }
-
-    /// With `require_owner` (server `[nhi]` or the mount's option), a new
-    /// role must name its `owner` and a new token its `meta.owner`.
-    fn require_owner(
-        &self,
-        req: &Request,
-        mount: &MountEntry,
-        ownership: Option<&OwnershipFields>,
-        new_identity: bool,
-    ) -> Result<(), ApiError> {
-        let required = self.settings.nhi.require_owner
-            || mount
-                .options
-                .get("require_owner")
-                .is_some_and(|v| v == "true");
-        if !required || !matches!(req.operation, Operation::Create | Operation::Update) {
-            return Ok(());
-        }
-        if let Some(fields) = ownership {
-            if new_identity && !fields.has_owner() {
-                return Err(ApiError::bad(
-                    "owner: required: every identity on this server must name its owner",
-                ));
-            }
-        } else if req.path.starts_with("auth/token/create") {
-            let owner = req
-                .data
-                .get("meta")
-                .and_then(|m| m.get("owner"))
-                .and_then(serde_json::Value::as_str);
-            if owner.is_none_or(str::is_empty) {
-                return Err(ApiError::bad(
-                    "meta.owner: required: every token on this server must name its owner",
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks a request against its workload's baseline; reports each
-    /// departure, and refuses it on a mount where drift is denied.
-    fn watch_drift(
-        &self,
-        active: &Active,
-        caller: &TokenEntry,
-        req: &Request,
-        mount: &str,
-        now: i64,
-    ) -> Result<(), ApiError> {
-        let workload = match caller.path.strip_suffix("login") {
-            Some(auth_mount) => ["role_name", "role"]
-                .iter()
-                .find_map(|key| caller.meta.get(*key))
-                .map(|role| format!("{auth_mount}role/{role}")),
-            None => None,
-        }
-        .unwrap_or_else(|| format!("auth/token/accessors/{}", caller.accessor));
-        let config = active.nhi.drift_config();
-        let seen = crate::nhi::drift::Seen {
-            identity: &workload,
-            path: &req.path,
-            mount,
-            addr: req.remote_addr,
-            now,
-            write: !matches!(req.operation, Operation::Read | Operation::List),
-        };
-        let alerts = active.nhi.drift.observe(&config, &seen);
-        let mut refused = None;
-        for alert in alerts {
-            self.metrics.drift_alert(alert.reason);
-            tracing::warn!(identity = %alert.identity, reason = alert.reason, detail = %alert.detail, path = %alert.path, "drift");
-            if let Some(url) = &config.webhook_url {
-                let (url, body) = (url.clone(), serde_json::json!(alert));
-                tokio::spawn(async move {
-                    let client = reqwest::Client::builder()
-                        .timeout(std::time::Duration::from_secs(2))
-                        .build()
-                        .unwrap_or_default();
-                    if let Err(e) = client.post(&url).json(&body).send().await {
-                        tracing::warn!(error = %e, "drift webhook failed");
-                    }
-                });
-            }
-            if alert.denied && refused.is_none() {
-                refused = Some(format!(
-                    "refused: this request departs from the workload's baseline ({}: {})",
-                    alert.reason, alert.detail
-                ));
-            }
-            active.nhi.drift.record(alert);
-        }
-        match refused {
-            Some(why) => Err(ApiError::Forbidden(why)),
-            None => Ok(()),
-        }
-    }
-
-    /// Keeps a role's ownership record in step with the role: written with
-    /// it, shown with it, deleted with it.
-    async fn track_identity(
-        &self,
-        active: &Active,
-        id: &str,
-        operation: Operation,
-        ownership: Option<OwnershipFields>,
-        mut response: Response,
-        now: i64,
-    ) -> Result<Response, ApiError> {
-        match (operation, ownership) {
-            (Operation::Create | Operation::Update, Some(fields)) => {
-                active.nhi.record_write(id, fields, now).await?;
-            }
-            (Operation::Delete, _) => active.nhi.forget(id).await?,
-            (Operation::Read, _) => {
-                if let (Some(data), Some(meta)) = (&mut response.data, active.nhi.meta(id).await?) {
-                    data.insert("owner".into(), meta.owner.into());
-                    data.insert("purpose".into(), meta.purpose.into());
-                    data.insert("environment".into(), meta.environment.into());
-                    data.insert("labels".into(), serde_json::json!(meta.labels));
-                    if let Some(why) = meta.disabled {
-                        data.insert("disabled".into(), why.into());
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(response)
     }
 
     /// A LIST on a backend on the core's own behalf (the inventory).
@@ -529,6 +381,7 @@ impl Core {
         &self,
         active: &Active,
         req: &Request,
+        routed: Option<&(Mounted, String)>,
         trail: &mut Trail,
     ) -> Option<Result<Response, ApiError>> {
         match req.path.as_str() {
@@ -550,11 +403,11 @@ impl Core {
             }
             _ => {}
         }
-        let (mounted, relative) = active.mounts.route(&req.path)?;
+        let (mounted, relative) = routed?;
         let Backend::Auth(method) = &mounted.backend else {
             return None;
         };
-        if !method.is_login_path(&relative) {
+        if !method.is_login_path(relative) {
             return None;
         }
         trail.mount(&mounted.entry);
@@ -562,7 +415,7 @@ impl Core {
             return Some(Err(unrecorded));
         }
         Some(
-            self.auth_request(active, req, &mounted, &relative, method.as_ref())
+            self.auth_request(active, req, mounted, relative, method.as_ref())
                 .await,
         )
     }

@@ -15,6 +15,7 @@
 //! `owners/<owner>` (offboarding time), `drift-config`.
 
 pub mod drift;
+pub mod hooks;
 pub mod inventory;
 pub mod paths;
 
