@@ -84,7 +84,7 @@ mod tests {
     use super::super::fixtures::{bound_claims, check};
     use super::super::{JwtError, RoleBounds};
     use super::ClaimMatch;
-    use crate::auth::jwt::jwt_keys::TestKey;
+    use crate::auth::jwt::test_keys::TestKey;
     use serde_json::json;
 
     #[test]

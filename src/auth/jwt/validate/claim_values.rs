@@ -51,7 +51,7 @@ pub(super) fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&
 mod tests {
     use super::super::fixtures::{bound_claims, check};
     use super::super::{ClaimMatch, JwtError, RoleBounds};
-    use crate::auth::jwt::jwt_keys::TestKey;
+    use crate::auth::jwt::test_keys::TestKey;
     use serde_json::json;
     use std::collections::BTreeMap;
 

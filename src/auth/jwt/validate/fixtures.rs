@@ -2,7 +2,7 @@
 //! claims valid at it, and tokens signed with throwaway keys.
 
 use super::{verify, ClaimMatch, JwtError, KeySet, RoleBounds, Verified};
-use crate::auth::jwt::jwt_keys::TestKey;
+use crate::auth::jwt::test_keys::TestKey;
 use serde_json::{json, Value};
 
 pub(super) const NOW: i64 = 1_700_000_000;

@@ -55,7 +55,7 @@ mod tests {
     use super::super::fixtures::{claims, pem_keys, NOW};
     use super::super::{verify, JwtError, RoleBounds};
     use super::MAX_ECHOED_ALG;
-    use crate::auth::jwt::jwt_keys::TestKey;
+    use crate::auth::jwt::test_keys::TestKey;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use serde_json::{json, Value};

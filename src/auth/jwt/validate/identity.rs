@@ -42,7 +42,7 @@ pub(super) fn metadata(
 mod tests {
     use super::super::fixtures::check;
     use super::super::RoleBounds;
-    use crate::auth::jwt::jwt_keys::TestKey;
+    use crate::auth::jwt::test_keys::TestKey;
     use serde_json::json;
 
     #[test]

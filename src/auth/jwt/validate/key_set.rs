@@ -137,7 +137,7 @@ fn parse_jwk(value: Value) -> Option<TrustedKey> {
 mod tests {
     use super::super::fixtures::{claims, NOW};
     use super::super::{verify, JwtError, KeySet, RoleBounds};
-    use crate::auth::jwt::jwt_keys::{jwks, TestKey};
+    use crate::auth::jwt::test_keys::{jwks, TestKey};
     use serde_json::json;
 
     #[test]

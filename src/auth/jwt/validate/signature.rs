@@ -42,7 +42,7 @@ pub(super) fn verify_signature(keys: &KeySet, jwt: &str) -> Result<Map<String, V
 mod tests {
     use super::super::fixtures::{claims, pem_keys, NOW};
     use super::super::{verify, JwtError, KeySet, RoleBounds};
-    use crate::auth::jwt::jwt_keys::{jwks, TestKey};
+    use crate::auth::jwt::test_keys::{jwks, TestKey};
     use serde_json::json;
 
     #[test]

@@ -68,7 +68,7 @@ pub(super) fn check_times(
 mod tests {
     use super::super::fixtures::{check, claims, pem_keys, NOW};
     use super::super::{verify, JwtError, RoleBounds};
-    use crate::auth::jwt::jwt_keys::TestKey;
+    use crate::auth::jwt::test_keys::TestKey;
     use serde_json::{json, Value};
 
     #[test]
