@@ -10,8 +10,7 @@ mod role;
 pub mod validate;
 
 #[cfg(test)]
-#[path = "../../../tests/integration/jwt_keys.rs"]
-mod jwt_keys;
+mod test_keys;
 
 use super::{AuthMethod, AuthReply, AuthRequest};
 use crate::barrier::StorageView;
