@@ -81,6 +81,36 @@ impl From<BarrierError> for ApiError {
     }
 }
 
+impl From<crate::lease::LedgerError> for ApiError {
+    fn from(e: crate::lease::LedgerError) -> Self {
+        match e {
+            crate::lease::LedgerError::Barrier(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::auth::token::store::TokenError> for ApiError {
+    fn from(e: crate::auth::token::store::TokenError) -> Self {
+        use crate::auth::token::store::TokenError as T;
+        match e {
+            T::Exists | T::NotRenewable => Self::BadRequest(e.to_string()),
+            T::Corrupt(what) => Self::Internal(what.into()),
+            T::Barrier(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::policy::PolicyError> for ApiError {
+    fn from(e: crate::policy::PolicyError) -> Self {
+        use crate::policy::PolicyError as P;
+        match e {
+            P::Invalid(message) => Self::BadRequest(message),
+            P::Corrupt(..) => Self::Internal(e.to_string()),
+            P::Barrier(e) => e.into(),
+        }
+    }
+}
+
 impl From<qm_plugin_sdk::PluginError> for ApiError {
     fn from(e: qm_plugin_sdk::PluginError) -> Self {
         use qm_plugin_sdk::PluginError as P;

@@ -71,12 +71,12 @@ pub(crate) enum Revocation {
 /// and never `database/creds/app-admin/...`.
 async fn prefix_ids(active: &Active, prefix: &str) -> Result<Vec<String>, ApiError> {
     if prefix.is_empty() || prefix.ends_with('/') {
-        return active.leases.ids_with_prefix(prefix).await;
+        return Ok(active.leases.ids_with_prefix(prefix).await?);
     }
     if active.leases.get(prefix).await?.is_some() {
         return Ok(vec![prefix.to_string()]);
     }
-    active.leases.ids_with_prefix(&format!("{prefix}/")).await
+    Ok(active.leases.ids_with_prefix(&format!("{prefix}/")).await?)
 }
 
 /// Background jobs by id. A std mutex: held for map access only.
@@ -267,10 +267,10 @@ impl Core {
             last_error: None,
             last_renewal: previous.as_ref().map(|_| self.clock.now_unix()),
         };
-        active
+        Ok(active
             .leases
             .put(&record, previous.as_ref(), &self.boot_id)
-            .await
+            .await?)
     }
 
     /// Revokes one lease. Returns the plugin's warnings. On failure the lease
@@ -423,7 +423,7 @@ impl Core {
         id_hash: &str,
     ) -> Result<(), ApiError> {
         self.release_token(active, id_hash, Pace::Durable).await?;
-        active.tokens.revoke_orphan(id_hash).await
+        Ok(active.tokens.revoke_orphan(id_hash).await?)
     }
 
     /// Revokes the leases a token holds and forgets its own lease.

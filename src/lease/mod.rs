@@ -27,8 +27,14 @@ mod record;
 
 pub use record::{LeaseKind, LeaseRecord, LeaseState};
 
-use crate::barrier::{StorageView, Write};
-use crate::error::ApiError;
+use crate::barrier::{BarrierError, StorageView, Write};
+
+/// What can go wrong in the ledger: only its storage, through the barrier.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Barrier(#[from] BarrierError),
+}
 
 pub struct LeaseStore {
     view: StorageView,
@@ -49,7 +55,7 @@ impl LeaseStore {
         Self { view }
     }
 
-    pub async fn get(&self, lease_id: &str) -> Result<Option<LeaseRecord>, ApiError> {
+    pub async fn get(&self, lease_id: &str) -> Result<Option<LeaseRecord>, LedgerError> {
         Ok(self.view.get_json(&format!("id/{lease_id}")).await?)
     }
 
@@ -60,7 +66,7 @@ impl LeaseStore {
         record: &LeaseRecord,
         previous: Option<&LeaseRecord>,
         boot_id: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), LedgerError> {
         Ok(self
             .view
             .write_in_order(Self::writes_for(record, previous, boot_id))
@@ -73,7 +79,7 @@ impl LeaseStore {
         record: &LeaseRecord,
         previous: Option<&LeaseRecord>,
         boot_id: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), LedgerError> {
         Ok(self
             .view
             .write_relaxed_in_order(Self::writes_for(record, previous, boot_id))?)
@@ -81,7 +87,7 @@ impl LeaseStore {
 
     /// Writes many new records at once, then syncs: for bulk loads
     /// (migrations, benchmarks), not for issuing.
-    pub async fn import(&self, records: &[LeaseRecord], boot_id: &str) -> Result<(), ApiError> {
+    pub async fn import(&self, records: &[LeaseRecord], boot_id: &str) -> Result<(), LedgerError> {
         let writes = records
             .iter()
             .flat_map(|r| Self::writes_for(r, None, boot_id))
@@ -123,12 +129,12 @@ impl LeaseStore {
     }
 
     /// Removes a record and every index entry of it.
-    pub async fn delete(&self, record: &LeaseRecord) -> Result<(), ApiError> {
+    pub async fn delete(&self, record: &LeaseRecord) -> Result<(), LedgerError> {
         Ok(self.view.write_in_order(Self::deletion(record)).await?)
     }
 
     /// Like [`LeaseStore::delete`], durable with the caller's next durable write.
-    pub fn delete_relaxed(&self, record: &LeaseRecord) -> Result<(), ApiError> {
+    pub fn delete_relaxed(&self, record: &LeaseRecord) -> Result<(), LedgerError> {
         Ok(self.view.write_relaxed_in_order(Self::deletion(record))?)
     }
 
@@ -157,7 +163,7 @@ impl LeaseStore {
         lease_id: &str,
         due_at: Option<i64>,
         token_hash: Option<&str>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), LedgerError> {
         let mut writes = vec![
             Write::Delete(format!("pending/{lease_id}")),
             Write::Delete(format!("failing/{lease_id}")),
@@ -172,7 +178,7 @@ impl LeaseStore {
     }
 
     /// Leases whose revocation has failed at least once: (retrying, irrevocable).
-    pub async fn failing_counts(&self) -> Result<(usize, usize), ApiError> {
+    pub async fn failing_counts(&self) -> Result<(usize, usize), LedgerError> {
         let mut counts: (usize, usize) = (0, 0);
         for key in self.view.keys("failing/").await? {
             match self.view.get_json::<bool>(&key).await? {
@@ -186,7 +192,7 @@ impl LeaseStore {
 
     /// Active leases grouped by everything but their last segment
     /// (`database/creds/app-ro`), in one scan of the id index.
-    pub async fn counts_by_path(&self) -> Result<Vec<(String, usize)>, ApiError> {
+    pub async fn counts_by_path(&self) -> Result<Vec<(String, usize)>, LedgerError> {
         let mut counts = std::collections::BTreeMap::<String, usize>::new();
         for key in self.view.keys("id/").await? {
             let id = key.strip_prefix("id/").unwrap_or(&key);
@@ -202,7 +208,7 @@ impl LeaseStore {
     }
 
     /// Up to `limit` leases due at or before `now`, earliest first.
-    pub async fn due(&self, now: i64, limit: usize) -> Result<Vec<(i64, String)>, ApiError> {
+    pub async fn due(&self, now: i64, limit: usize) -> Result<Vec<(i64, String)>, LedgerError> {
         // The head alone first: most ticks find nothing due.
         let head = self.view.keys_limited("due/", 1).await?;
         let head_due = head
@@ -221,7 +227,7 @@ impl LeaseStore {
     }
 
     /// Every lease id starting with `prefix`.
-    pub async fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, ApiError> {
+    pub async fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
         let keys = self.view.keys(&format!("id/{prefix}")).await?;
         Ok(keys
             .into_iter()
@@ -230,7 +236,7 @@ impl LeaseStore {
     }
 
     /// The first `limit` lease ids, in order.
-    pub async fn ids_limited(&self, limit: usize) -> Result<Vec<String>, ApiError> {
+    pub async fn ids_limited(&self, limit: usize) -> Result<Vec<String>, LedgerError> {
         let keys = self.view.keys_limited("id/", limit).await?;
         Ok(keys
             .into_iter()
@@ -239,7 +245,11 @@ impl LeaseStore {
     }
 
     /// Counts lease ids under `prefix`, stopping at `limit`.
-    pub async fn count_with_prefix(&self, prefix: &str, limit: usize) -> Result<usize, ApiError> {
+    pub async fn count_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<usize, LedgerError> {
         Ok(self
             .view
             .keys_limited(&format!("id/{prefix}"), limit)
@@ -248,12 +258,12 @@ impl LeaseStore {
     }
 
     /// Direct children of `prefix` among lease ids (for LIST).
-    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, ApiError> {
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, LedgerError> {
         Ok(self.view.list(&format!("id/{prefix}")).await?)
     }
 
     /// Lease ids held by a token.
-    pub async fn of_token(&self, token_hash: &str) -> Result<Vec<String>, ApiError> {
+    pub async fn of_token(&self, token_hash: &str) -> Result<Vec<String>, LedgerError> {
         let prefix = format!("token/{token_hash}/");
         let keys = self.view.keys(&prefix).await?;
         Ok(keys
@@ -263,7 +273,7 @@ impl LeaseStore {
     }
 
     /// Pending leases written by a boot other than `boot_id`.
-    pub async fn stale_pending(&self, boot_id: &str) -> Result<Vec<String>, ApiError> {
+    pub async fn stale_pending(&self, boot_id: &str) -> Result<Vec<String>, LedgerError> {
         let mut stale = Vec::new();
         for key in self.view.keys("pending/").await? {
             let owner: Option<String> = self.view.get_json(&key).await?;
@@ -278,7 +288,7 @@ impl LeaseStore {
 
     /// Index entries whose record is gone (left by a crash between writes of
     /// older versions); `tidy` removes them. Returns how many were removed.
-    pub async fn tidy(&self) -> Result<usize, ApiError> {
+    pub async fn tidy(&self) -> Result<usize, LedgerError> {
         let mut removed: usize = 0;
         for key in self.view.keys("due/").await? {
             let Some((_, lease_id)) = key.strip_prefix("due/").and_then(parse_due) else {

@@ -11,7 +11,7 @@ pub mod path;
 mod store;
 
 pub use acl::Acl;
-pub use store::{normalize_name, PolicyStore};
+pub use store::{normalize_name, PolicyError, PolicyStore};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -4,7 +4,6 @@
 
 use super::{Policy, DEFAULT_POLICY};
 use crate::barrier::StorageView;
-use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -21,13 +20,26 @@ pub struct PolicyStore {
     cache: RwLock<HashMap<String, Arc<Policy>>>,
 }
 
+/// What can go wrong in the policy store.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A name or a text the client sent is refused (a 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// A stored policy no longer parses (not a client's fault).
+    #[error("stored policy {0:?}: {1}")]
+    Corrupt(String, String),
+    #[error(transparent)]
+    Barrier(#[from] crate::barrier::BarrierError),
+}
+
 /// Policy names from a path. Vault folds them to lower case; we refuse
 /// other spellings instead, so the name the ACL checked is the one written.
-pub fn normalize_name(name: &str) -> Result<String, ApiError> {
+pub fn normalize_name(name: &str) -> Result<String, PolicyError> {
     super::path::stored_name("policy", name, |c| {
         !c.is_control() && !c.is_whitespace() && !matches!(c, '/' | '\\' | '*' | '+')
     })
-    .map_err(ApiError::BadRequest)
+    .map_err(PolicyError::Invalid)
 }
 
 /// Names no policy write or delete may use: `root` is built in, and
@@ -44,14 +56,14 @@ impl PolicyStore {
     }
 
     /// Writes the built-in `default` policy if it is not stored yet.
-    pub async fn ensure_default(&self) -> Result<(), ApiError> {
+    pub async fn ensure_default(&self) -> Result<(), PolicyError> {
         if self.get("default").await?.is_none() {
             self.put("default", DEFAULT_POLICY).await?;
         }
         Ok(())
     }
 
-    pub async fn get(&self, name: &str) -> Result<Option<Arc<Policy>>, ApiError> {
+    pub async fn get(&self, name: &str) -> Result<Option<Arc<Policy>>, PolicyError> {
         if RESERVED.contains(&name) {
             return Ok(Some(Arc::new(Policy {
                 name: name.into(),
@@ -67,7 +79,7 @@ impl PolicyStore {
         };
         let policy = Arc::new(
             Policy::parse(&stored.name, &stored.text)
-                .map_err(|e| ApiError::Internal(format!("stored policy {name:?}: {e}")))?,
+                .map_err(|e| PolicyError::Corrupt(name.to_string(), e))?,
         );
         if let Ok(mut cache) = self.cache.write() {
             cache.insert(name.to_string(), Arc::clone(&policy));
@@ -76,13 +88,13 @@ impl PolicyStore {
     }
 
     /// Parses and stores a policy.
-    pub async fn put(&self, name: &str, text: &str) -> Result<(), ApiError> {
+    pub async fn put(&self, name: &str, text: &str) -> Result<(), PolicyError> {
         if RESERVED.contains(&name) {
-            return Err(ApiError::bad(format!(
+            return Err(PolicyError::Invalid(format!(
                 "cannot update {name:?} policy: the name is reserved"
             )));
         }
-        let policy = Policy::parse(name, text).map_err(ApiError::BadRequest)?;
+        let policy = Policy::parse(name, text).map_err(PolicyError::Invalid)?;
         self.view
             .put_json(
                 name,
@@ -98,9 +110,11 @@ impl PolicyStore {
         Ok(())
     }
 
-    pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, name: &str) -> Result<(), PolicyError> {
         if RESERVED.contains(&name) || name == "default" {
-            return Err(ApiError::bad(format!("cannot delete {name:?} policy")));
+            return Err(PolicyError::Invalid(format!(
+                "cannot delete {name:?} policy"
+            )));
         }
         self.view.delete(name).await?;
         if let Ok(mut cache) = self.cache.write() {
@@ -110,7 +124,7 @@ impl PolicyStore {
     }
 
     /// All policy names, with `root`.
-    pub async fn names(&self) -> Result<Vec<String>, ApiError> {
+    pub async fn names(&self) -> Result<Vec<String>, PolicyError> {
         let mut names = self.view.list("").await?;
         names.push("root".into());
         names.sort();
@@ -118,7 +132,7 @@ impl PolicyStore {
     }
 
     /// The named policies that exist; unknown names are skipped, as Vault does.
-    pub async fn resolve(&self, names: &[String]) -> Result<Vec<Arc<Policy>>, ApiError> {
+    pub async fn resolve(&self, names: &[String]) -> Result<Vec<Arc<Policy>>, PolicyError> {
         let mut policies = Vec::with_capacity(names.len());
         for name in names {
             if let Some(policy) = self.get(name).await? {

@@ -13,7 +13,6 @@
 
 use crate::barrier::{StorageView, Write};
 use crate::clock::Clock;
-use crate::error::ApiError;
 use hmac::{Hmac, Mac};
 use rand::distributions::{Alphanumeric, DistString};
 use serde::{Deserialize, Serialize};
@@ -69,6 +68,20 @@ impl TokenEntry {
     }
 }
 
+/// What can go wrong in the token store.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("a token with this id already exists")]
+    Exists,
+    #[error("invalid lease ID: lease is not renewable")]
+    NotRenewable,
+    /// Stored state that cannot be read back (not a client's fault).
+    #[error("{0}")]
+    Corrupt(&'static str),
+    #[error(transparent)]
+    Barrier(#[from] crate::barrier::BarrierError),
+}
+
 /// What counting a use found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Uses {
@@ -120,10 +133,11 @@ fn random_string(len: usize) -> String {
 
 impl TokenStore {
     /// Opens the store, creating its salt the first time.
-    pub async fn open(view: StorageView, clock: Arc<dyn Clock>) -> Result<Self, ApiError> {
+    pub async fn open(view: StorageView, clock: Arc<dyn Clock>) -> Result<Self, TokenError> {
         let salt = match view.get_json::<String>(SALT_KEY).await? {
-            Some(hex_salt) => hex::decode(hex_salt)
-                .map_err(|_| ApiError::Internal("token salt is corrupt".into()))?,
+            Some(hex_salt) => {
+                hex::decode(hex_salt).map_err(|_| TokenError::Corrupt("token salt is corrupt"))?
+            }
             None => {
                 let salt: [u8; 32] = rand::random();
                 view.put_json(SALT_KEY, &hex::encode(salt)).await?;
@@ -154,7 +168,7 @@ impl TokenStore {
     pub async fn create(
         &self,
         spec: NewToken,
-    ) -> Result<(Zeroizing<String>, TokenEntry), ApiError> {
+    ) -> Result<(Zeroizing<String>, TokenEntry), TokenError> {
         self.create_with(spec, None).await
     }
 
@@ -164,9 +178,9 @@ impl TokenStore {
         &self,
         spec: NewToken,
         mount_accessor: &str,
-    ) -> Result<(Zeroizing<String>, TokenEntry), ApiError> {
+    ) -> Result<(Zeroizing<String>, TokenEntry), TokenError> {
         if mount_accessor.is_empty() || mount_accessor.contains('/') {
-            return Err(ApiError::Internal("invalid mount accessor".into()));
+            return Err(TokenError::Corrupt("invalid mount accessor"));
         }
         self.create_with(spec, Some(mount_accessor)).await
     }
@@ -175,7 +189,7 @@ impl TokenStore {
         &self,
         spec: NewToken,
         mount_accessor: Option<&str>,
-    ) -> Result<(Zeroizing<String>, TokenEntry), ApiError> {
+    ) -> Result<(Zeroizing<String>, TokenEntry), TokenError> {
         let token = Zeroizing::new(
             spec.id
                 .clone()
@@ -188,7 +202,7 @@ impl TokenStore {
             .await?
             .is_some()
         {
-            return Err(ApiError::bad("a token with this id already exists"));
+            return Err(TokenError::Exists);
         }
         let now = self.now();
         let ttl = if spec.period > 0 {
@@ -235,7 +249,7 @@ impl TokenStore {
     }
 
     /// The live entry for a token hash; expired tokens count as absent.
-    pub async fn lookup_hash(&self, id_hash: &str) -> Result<Option<TokenEntry>, ApiError> {
+    pub async fn lookup_hash(&self, id_hash: &str) -> Result<Option<TokenEntry>, TokenError> {
         let entry = self
             .view
             .get_json::<TokenEntry>(&format!("id/{id_hash}"))
@@ -243,11 +257,11 @@ impl TokenStore {
         Ok(entry.filter(|e| e.expire_time.is_none_or(|t| t > self.now())))
     }
 
-    pub async fn lookup(&self, token: &str) -> Result<Option<TokenEntry>, ApiError> {
+    pub async fn lookup(&self, token: &str) -> Result<Option<TokenEntry>, TokenError> {
         self.lookup_hash(&self.hash(token)).await
     }
 
-    pub async fn lookup_accessor(&self, accessor: &str) -> Result<Option<TokenEntry>, ApiError> {
+    pub async fn lookup_accessor(&self, accessor: &str) -> Result<Option<TokenEntry>, TokenError> {
         if accessor.is_empty() || accessor.contains('/') {
             return Ok(None);
         }
@@ -264,7 +278,7 @@ impl TokenStore {
     /// Counts one use of a limited-use token, atomically and durably before
     /// the request is served. The last use marks the token used up (refused
     /// by every later request) and asks the caller to revoke it.
-    pub async fn use_once(&self, entry: &TokenEntry) -> Result<Uses, ApiError> {
+    pub async fn use_once(&self, entry: &TokenEntry) -> Result<Uses, TokenError> {
         if entry.num_uses == 0 {
             return Ok(Uses::Allowed);
         }
@@ -300,12 +314,12 @@ impl TokenStore {
         entry: &TokenEntry,
         increment: Option<i64>,
         max_ttl: i64,
-    ) -> Result<TokenEntry, ApiError> {
+    ) -> Result<TokenEntry, TokenError> {
         if entry.expire_time.is_none() {
             return Ok(entry.clone());
         }
         if !entry.renewable {
-            return Err(ApiError::bad("invalid lease ID: lease is not renewable"));
+            return Err(TokenError::NotRenewable);
         }
         let now = self.now();
         // A periodic token gets its period again, never more than `max_ttl`.
@@ -338,7 +352,7 @@ impl TokenStore {
 
     /// A token and every token created under it, children before parents,
     /// so an interrupted revocation never leaves a child whose parent is gone.
-    pub async fn tree(&self, id_hash: &str) -> Result<Vec<String>, ApiError> {
+    pub async fn tree(&self, id_hash: &str) -> Result<Vec<String>, TokenError> {
         let mut pending = vec![id_hash.to_string()];
         let mut order = Vec::new();
         while let Some(hash) = pending.pop() {
@@ -352,7 +366,7 @@ impl TokenStore {
     }
 
     /// Revokes a token and makes its children orphans.
-    pub async fn revoke_orphan(&self, id_hash: &str) -> Result<(), ApiError> {
+    pub async fn revoke_orphan(&self, id_hash: &str) -> Result<(), TokenError> {
         for child in self.view.list(&format!("parent/{id_hash}/")).await? {
             if let Some(mut entry) = self
                 .view
@@ -372,18 +386,18 @@ impl TokenStore {
     }
 
     /// Deletes one token entry and its index entries (not its children).
-    pub async fn delete(&self, id_hash: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, id_hash: &str) -> Result<(), TokenError> {
         let writes = self.deletion(id_hash).await?;
         Ok(self.view.write(writes).await?)
     }
 
     /// Like [`TokenStore::delete`], durable with the caller's next sync.
-    pub async fn delete_relaxed(&self, id_hash: &str) -> Result<(), ApiError> {
+    pub async fn delete_relaxed(&self, id_hash: &str) -> Result<(), TokenError> {
         let writes = self.deletion(id_hash).await?;
         Ok(self.view.write_relaxed(writes)?)
     }
 
-    async fn deletion(&self, id_hash: &str) -> Result<Vec<Write>, ApiError> {
+    async fn deletion(&self, id_hash: &str) -> Result<Vec<Write>, TokenError> {
         let Some(entry) = self
             .view
             .get_json::<TokenEntry>(&format!("id/{id_hash}"))
@@ -410,7 +424,7 @@ impl TokenStore {
 
     /// The accessor of the auth mount a login token came through. Tokens of
     /// the token store itself never have one, and are not looked up.
-    pub async fn login_mount_of(&self, entry: &TokenEntry) -> Result<Option<String>, ApiError> {
+    pub async fn login_mount_of(&self, entry: &TokenEntry) -> Result<Option<String>, TokenError> {
         if entry.path.starts_with("auth/token/") {
             return Ok(None);
         }
@@ -422,7 +436,7 @@ impl TokenStore {
 
     /// The hashes of the tokens recorded as issued through the auth mount
     /// with this accessor.
-    pub async fn issued_through(&self, mount_accessor: &str) -> Result<Vec<String>, ApiError> {
+    pub async fn issued_through(&self, mount_accessor: &str) -> Result<Vec<String>, TokenError> {
         if mount_accessor.is_empty() || mount_accessor.contains('/') {
             return Ok(Vec::new());
         }
@@ -433,7 +447,7 @@ impl TokenStore {
     }
 
     /// Drops what is left of a mount's index (entries of tokens already gone).
-    pub async fn forget_mount(&self, mount_accessor: &str) -> Result<(), ApiError> {
+    pub async fn forget_mount(&self, mount_accessor: &str) -> Result<(), TokenError> {
         let hashes = self.issued_through(mount_accessor).await?;
         for chunk in hashes.chunks(1000) {
             let deletes = chunk
@@ -453,7 +467,7 @@ impl TokenStore {
     /// Tokens whose creation path lies under `mount_path` (an auth mount's
     /// `auth/NAME/`), for tokens issued before mounts were recorded. Reads
     /// every token entry: for disabling a mount only.
-    pub async fn created_under(&self, mount_path: &str) -> Result<Vec<String>, ApiError> {
+    pub async fn created_under(&self, mount_path: &str) -> Result<Vec<String>, TokenError> {
         if !mount_path.starts_with("auth/") || mount_path.starts_with("auth/token/") {
             return Ok(Vec::new());
         }
@@ -475,7 +489,7 @@ impl TokenStore {
         &self,
         id_hash: &str,
         response: &serde_json::Value,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), TokenError> {
         Ok(self
             .view
             .put_json(&format!("wrapped/{id_hash}"), response)
@@ -483,12 +497,12 @@ impl TokenStore {
     }
 
     /// The response a wrapping token stands for.
-    pub async fn wrapped(&self, id_hash: &str) -> Result<Option<serde_json::Value>, ApiError> {
+    pub async fn wrapped(&self, id_hash: &str) -> Result<Option<serde_json::Value>, TokenError> {
         Ok(self.view.get_json(&format!("wrapped/{id_hash}")).await?)
     }
 
     /// The first `limit` accessors, in order.
-    pub async fn accessors_limited(&self, limit: usize) -> Result<Vec<String>, ApiError> {
+    pub async fn accessors_limited(&self, limit: usize) -> Result<Vec<String>, TokenError> {
         let keys = self.view.keys_limited("accessor/", limit).await?;
         Ok(keys
             .into_iter()
@@ -497,7 +511,7 @@ impl TokenStore {
     }
 
     /// Every accessor, for `auth/token/accessors`.
-    pub async fn accessors(&self) -> Result<Vec<String>, ApiError> {
+    pub async fn accessors(&self) -> Result<Vec<String>, TokenError> {
         Ok(self.view.list("accessor/").await?)
     }
 }
