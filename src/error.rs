@@ -111,6 +111,22 @@ impl From<crate::policy::PolicyError> for ApiError {
     }
 }
 
+impl From<crate::lease::LeaseError> for ApiError {
+    fn from(e: crate::lease::LeaseError) -> Self {
+        use crate::lease::LeaseError as L;
+        match e {
+            L::Invalid(message) => Self::BadRequest(message),
+            L::QuotaReached(message) => Self::TooManyRequests(message),
+            L::NotRevoked(message) => Self::BadGateway(message),
+            L::Plugin(e) => e.into(),
+            L::Ledger(e) => e.into(),
+            L::Token(e) => e.into(),
+            L::Barrier(e) => e.into(),
+            L::Task(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<qm_plugin_sdk::PluginError> for ApiError {
     fn from(e: qm_plugin_sdk::PluginError) -> Self {
         use qm_plugin_sdk::PluginError as P;

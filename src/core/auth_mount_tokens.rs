@@ -4,7 +4,6 @@
 //! again under the same path never inherits or revives them), with their
 //! children and leases, whether or not the tokens have a TTL.
 
-use super::leases::Pace;
 use super::{Active, Core};
 use crate::error::ApiError;
 use crate::logical::MountEntry;
@@ -38,11 +37,7 @@ impl Core {
         }
         hashes.sort();
         hashes.dedup();
-        for hash in &hashes {
-            self.revoke_token_paced(active, hash, Pace::Batched).await?;
-        }
-        // One fsync for the batch, before anyone hears the mount is gone.
-        self.barrier.sync().await?;
+        active.leases.revoke_tokens(&hashes).await?;
         if sweep == Sweep::Recorded {
             active.tokens.forget_mount(&mount.accessor).await?;
         }

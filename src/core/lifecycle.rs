@@ -254,19 +254,30 @@ impl Core {
         .await?;
         let policies = PolicyStore::new(StorageView::new(Arc::clone(&barrier), "sys/policy/"));
         policies.ensure_default().await?;
-        let mounts = Mounts::load(Arc::clone(&barrier)).await?;
-        let leases = crate::lease::LeaseStore::new(StorageView::new(
-            Arc::clone(&self.barrier),
-            "sys/lease/",
-        ));
+        let mounts = Arc::new(Mounts::load(Arc::clone(&barrier)).await?);
+        let tokens = Arc::new(tokens);
+        let leases = Arc::new(crate::lease::LeaseManager::new(crate::lease::Parts {
+            ledger: crate::lease::LeaseStore::new(StorageView::new(
+                Arc::clone(&barrier),
+                "sys/lease/",
+            )),
+            tokens: Arc::clone(&tokens),
+            issuers: Arc::new(super::mounts::MountIssuers {
+                mounts: Arc::clone(&mounts),
+                barrier: Arc::clone(&barrier),
+            }),
+            barrier: Arc::clone(&barrier),
+            clock: Arc::clone(&self.clock),
+            metrics: Arc::clone(&self.metrics),
+            boot_id: self.boot_id.clone(),
+            limits: self.limits(),
+            background: self.background.get().cloned(),
+        }));
         let active = Arc::new(Active {
             mounts,
             tokens,
             policies,
             leases,
-            restored: std::sync::atomic::AtomicBool::new(false),
-            jobs: super::leases::Jobs::default(),
-            quotas: super::leases::QuotaLocks::default(),
             audit: crate::audit::AuditBroker::load(Arc::clone(&self.barrier)).await?,
             nhi: crate::nhi::NhiStore::load(StorageView::new(
                 Arc::clone(&self.barrier),

@@ -25,7 +25,8 @@ impl Core {
             }
             active.nhi.touch(&role, self.clock.now_unix());
         }
-        let (default_ttl, mount_max) = self.mount_ttls(mounted);
+        let (default_ttl, mount_max) =
+            crate::lease::mount_ttls(&mounted.entry.config, self.limits());
         let max_ttl = match login.max_ttl {
             0 => mount_max,
             role_max => role_max.min(mount_max),
@@ -79,7 +80,7 @@ impl Core {
             .tokens
             .create_for_mount(spec, &mounted.entry.accessor)
             .await?;
-        self.track_token(active, &entry).await?;
+        active.leases.track_token(&entry).await?;
         tracing::info!(accessor = %entry.accessor, path, "login token issued");
         Ok(Response {
             // The TTL as issued, not less a second that ticked since.

@@ -5,7 +5,6 @@
 mod audit_trail;
 pub(crate) mod auth_mount_tokens;
 mod expiry;
-mod leases;
 mod lifecycle;
 mod login;
 pub mod mounts;
@@ -15,7 +14,6 @@ mod token_api;
 mod unseal_throttle;
 mod wrapping;
 
-pub(crate) use leases::Revocation;
 pub use lifecycle::{InitParams, InitResult};
 
 use crate::auth::token::store::TokenStore;
@@ -52,16 +50,11 @@ impl Default for Settings {
 
 /// What exists only while unsealed.
 pub struct Active {
-    pub mounts: Mounts,
-    pub tokens: TokenStore,
+    pub mounts: Arc<Mounts>,
+    pub tokens: Arc<TokenStore>,
     pub policies: PolicyStore,
-    pub leases: crate::lease::LeaseStore,
-    /// Whether this unseal's pending leases from earlier boots were rolled back.
-    pub restored: std::sync::atomic::AtomicBool,
-    /// Background revoke-prefix jobs (`sync=false`).
-    pub jobs: leases::Jobs,
-    /// Serializes issuing for roles with `max_active_leases`.
-    pub quotas: leases::QuotaLocks,
+    /// Every lease: issuing, renewing, revoking, expiry.
+    pub leases: Arc<crate::lease::LeaseManager>,
     pub audit: crate::audit::AuditBroker,
     pub nhi: crate::nhi::NhiStore,
 }
@@ -87,11 +80,9 @@ pub struct Core {
     unseal_gate: tokio::sync::Mutex<unseal_throttle::UnsealThrottle>,
     // A std lock: read on every request to clone an Arc, never held across an await.
     active: RwLock<Option<Arc<Active>>>,
-    /// Set by `start_background`, for work that outlives a request.
-    this: std::sync::OnceLock<std::sync::Weak<Core>>,
     /// The runtime background and bulk revocation work runs on.
     background: std::sync::OnceLock<tokio::runtime::Handle>,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Core {
@@ -105,15 +96,17 @@ impl Core {
             lifecycle: tokio::sync::Mutex::new(UnsealProgress::default()),
             unseal_gate: tokio::sync::Mutex::new(Default::default()),
             active: RwLock::new(None),
-            this: std::sync::OnceLock::new(),
             background: std::sync::OnceLock::new(),
-            metrics: crate::metrics::Metrics::new(),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         }
     }
 
-    /// This core as an `Arc`, once background work has started.
-    pub fn arc(&self) -> Option<Arc<Core>> {
-        self.this.get().and_then(std::sync::Weak::upgrade)
+    /// The system-wide lease limits.
+    pub fn limits(&self) -> crate::lease::Limits {
+        crate::lease::Limits {
+            default_ttl: self.settings.default_lease_ttl,
+            max_ttl: self.settings.max_lease_ttl,
+        }
     }
 
     /// The unsealed state, or why there is none.

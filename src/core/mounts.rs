@@ -51,6 +51,26 @@ impl Mounted {
     }
 }
 
+/// The mount table as the lease manager reads it: the plugin mounted at a
+/// path, with its storage.
+pub struct MountIssuers {
+    pub mounts: Arc<Mounts>,
+    pub barrier: Arc<Barrier>,
+}
+
+impl crate::lease::Issuers for MountIssuers {
+    fn issuer(&self, mount: &str) -> Option<crate::lease::Issuer> {
+        let mounted = self.mounts.get(mount)?;
+        match &mounted.backend {
+            Backend::Plugin(plugin) => Some(crate::lease::Issuer {
+                engine: Arc::clone(plugin),
+                storage: Box::new(mounted.plugin_storage(&self.barrier)),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl Mounts {
     /// Loads the stored table, or creates the built-in one (`sys/`,
     /// `auth/token/`) on first unseal.

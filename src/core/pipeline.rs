@@ -15,6 +15,7 @@ use crate::logical::MountEntry;
 use crate::logical::{Operation, Request, Response};
 use crate::policy::{Acl, Capabilities};
 use qm_plugin_sdk::{Reply, Request as PluginRequest};
+use std::sync::Arc;
 
 /// Everything a built-in handler (sys, token) may need about a request.
 pub struct Ctx<'a> {
@@ -195,7 +196,7 @@ impl Core {
             .await;
         let answer = active.nhi.after_response(noted, answer, now).await;
         if uses == Uses::Last {
-            self.revoke_token(&active, &caller.id_hash).await?;
+            active.leases.revoke_token(&caller.id_hash).await?;
         }
         answer
     }
@@ -302,7 +303,7 @@ impl Core {
                         for prefix in prefixes {
                             let full = format!("{}{prefix}", mounted.entry.path);
                             let (_, failed) =
-                                self.revoke_prefix(active, &full, false, None).await?;
+                                active.leases.revoke_prefix(&full, false, None).await?;
                             if failed > 0 {
                                 return Err(ApiError::BadGateway(format!(
                                     "{failed} leases under {full} could not be revoked; they stay scheduled for retry"
@@ -312,8 +313,16 @@ impl Core {
                         Ok(Response::data(data))
                     }
                     Reply::Secret(plan) => {
-                        self.issue_secret(active, caller, mounted, &req.path, plan)
-                            .await
+                        let asked = crate::lease::Asked {
+                            token_hash: &caller.id_hash,
+                            mount: &mounted.entry,
+                            path: &req.path,
+                        };
+                        let issuer = crate::lease::Issuer {
+                            engine: Arc::clone(plugin),
+                            storage: Box::new(storage),
+                        };
+                        Ok(active.leases.issue(&asked, &issuer, plan).await?)
                     }
                 }
             }
@@ -347,7 +356,7 @@ impl Core {
         mounted: &Mounted,
         caller: &'a TokenEntry,
     ) -> PluginRequest<'a> {
-        let (default_ttl, max_ttl) = self.mount_ttls(mounted);
+        let (default_ttl, max_ttl) = crate::lease::mount_ttls(&mounted.entry.config, self.limits());
         PluginRequest {
             operation: req.operation,
             path: relative,

@@ -93,7 +93,7 @@ impl Core {
             .tokens
             .put_wrapped(&entry.id_hash, &stored_form(&response))
             .await?;
-        self.track_token(active, &entry).await?;
+        active.leases.track_token(&entry).await?;
         Ok(Response {
             wrap_info: Some(WrapInfo {
                 token: token.to_string(),
@@ -121,7 +121,7 @@ impl Core {
     pub(crate) async fn unwrap(&self, active: &Active, token: &str) -> Result<Response, ApiError> {
         let entry = self.wrapping_entry(active, token).await?;
         let stored = active.tokens.wrapped(&entry.id_hash).await?;
-        self.revoke_token(active, &entry.id_hash).await?;
+        active.leases.revoke_token(&entry.id_hash).await?;
         let stored = stored.ok_or_else(not_valid)?;
         Ok(from_stored(stored))
     }
@@ -151,7 +151,7 @@ impl Core {
         let rewrapped = self
             .wrap(active, from_stored(stored), entry.creation_ttl, &entry.path)
             .await?;
-        self.revoke_token(active, &entry.id_hash).await?;
+        active.leases.revoke_token(&entry.id_hash).await?;
         Ok(rewrapped)
     }
 }

@@ -3,8 +3,8 @@
 //! `sys/nhi/jobs/ID` for background revoke-prefix progress.
 
 use crate::core::pipeline::Ctx;
-use crate::core::Revocation;
 use crate::error::ApiError;
+use crate::lease::Revocation;
 use crate::logical::{Operation, Response};
 use crate::params::{optional_bool, optional_duration, optional_str};
 use serde_json::json;
@@ -38,26 +38,27 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     match (head, op) {
         ("lookup", List) => {
             let prefix = rest.trim_start_matches('/');
-            Response::keys(ctx.active.leases.list(prefix).await?)
+            Response::keys(ctx.active.leases.ledger().list(prefix).await?)
         }
         ("lookup", Create | Update) => {
             let id = lease_id_param(ctx, rest)?;
-            Ok(Response::json(
-                ctx.core.lookup_lease(ctx.active, &id).await?,
-            ))
+            Ok(Response::json(ctx.active.leases.lookup(&id).await?))
         }
         ("renew", Create | Update) => {
             let id = lease_id_param(ctx, rest)?;
             let increment = optional_duration(&ctx.req.data, "increment")?;
-            ctx.core.renew_lease(ctx.active, &id, increment).await
+            Ok(ctx.active.leases.renew(&id, increment).await?)
         }
         ("revoke", Create | Update) => {
             let id = lease_id_param(ctx, rest)?;
             if optional_bool(&ctx.req.data, "sync")? == Some(false) {
-                let job = background(ctx, Revocation::Lease(id), false)?;
+                let job = ctx
+                    .active
+                    .leases
+                    .start_revoke_job(Revocation::Lease(id), false);
                 return Ok(Response::json(json!({ "job_id": job })).with_status(202));
             }
-            let warnings = ctx.core.revoke_lease(ctx.active, &id).await?;
+            let warnings = ctx.active.leases.revoke(&id).await?;
             Ok(Response {
                 warnings,
                 ..Response::empty()
@@ -72,17 +73,17 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             }
             let force = head == "revoke-force";
             if optional_bool(&ctx.req.data, "sync")? == Some(false) {
-                let job = background(ctx, Revocation::Prefix(prefix), force)?;
+                let job = ctx
+                    .active
+                    .leases
+                    .start_revoke_job(Revocation::Prefix(prefix), force);
                 return Ok(Response::json(json!({ "job_id": job })).with_status(202));
             }
-            let (revoked, failed) = match ctx.core.arc() {
-                Some(core) => core.revoke_prefix_spread(prefix.clone(), force).await?,
-                None => {
-                    ctx.core
-                        .revoke_prefix(ctx.active, &prefix, force, None)
-                        .await?
-                }
-            };
+            let (revoked, failed) = ctx
+                .active
+                .leases
+                .revoke_prefix_spread(prefix.clone(), force)
+                .await?;
             tracing::info!(prefix = %prefix, revoked, failed, force, "revoke-prefix");
             if failed > 0 {
                 return Err(ApiError::BadGateway(format!(
@@ -93,7 +94,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             Ok(Response::empty())
         }
         ("tidy", Create | Update) => {
-            let removed = ctx.active.leases.tidy().await?;
+            let removed = ctx.active.leases.ledger().tidy().await?;
             Ok(Response::json(json!({ "removed_index_entries": removed })))
         }
         ("lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy", _) => {
@@ -105,20 +106,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     }
 }
 
-/// Starts a revocation (of one lease by its exact id, or of a prefix) in the
-/// background.
-fn background(ctx: &Ctx<'_>, target: Revocation, force: bool) -> Result<String, ApiError> {
-    let core = ctx
-        .core
-        .arc()
-        .ok_or_else(|| ApiError::Internal("background work is not running".into()))?;
-    let active = ctx.core.active()?;
-    Ok(core.start_revoke_job(active, target, force))
-}
-
 /// `sys/nhi/jobs/ID`: a background revocation's progress.
 pub(super) fn job(ctx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
-    let job = ctx.active.jobs.get(id).ok_or(ApiError::NotFound)?;
+    let job = ctx.active.leases.job(id).ok_or(ApiError::NotFound)?;
     Ok(Response::json(
         serde_json::to_value(job).unwrap_or_default(),
     ))

@@ -13,9 +13,9 @@ async fn counts(ctx: &Ctx<'_>) -> Result<Counts, ApiError> {
         return Ok(counts);
     }
     let started = std::time::Instant::now();
-    let (retrying, irrevocable) = ctx.active.leases.failing_counts().await?;
+    let (retrying, irrevocable) = ctx.active.leases.ledger().failing_counts().await?;
     let counts = Counts {
-        by_path: ctx.active.leases.counts_by_path().await?,
+        by_path: ctx.active.leases.ledger().counts_by_path().await?,
         retrying,
         irrevocable,
     };

@@ -178,8 +178,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                     .await?;
             }
             let (_, failed) = ctx
-                .core
-                .revoke_prefix(ctx.active, &full_path, false, None)
+                .active
+                .leases
+                .revoke_prefix(&full_path, false, None)
                 .await?;
             if failed > 0 {
                 return Err(ApiError::BadGateway(format!(

@@ -118,7 +118,7 @@ async fn collect(ctx: &Ctx<'_>, scan: &Scan<'_>) -> Result<(Vec<Identity>, bool)
         backends: &backends,
         nhi: &ctx.active.nhi,
         tokens: &ctx.active.tokens,
-        leases: &ctx.active.leases,
+        leases: ctx.active.leases.ledger(),
         policies: &ctx.active.policies,
         now: ctx.core.clock.now_unix(),
         weights: &ctx.core.settings.nhi.risk_weights,
@@ -315,7 +315,7 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
             None => {
                 meta.disabled = Some(format!("owner {owner:?} was offboarded"));
                 for prefix in paths::lease_prefixes(&identity.id, identity.identity_type) {
-                    let (revoked, _) = core.revoke_prefix(active, &prefix, false, None).await?;
+                    let (revoked, _) = active.leases.revoke_prefix(&prefix, false, None).await?;
                     revoked_leases = revoked_leases.saturating_add(revoked);
                 }
                 if matches!(identity.identity_type, APPROLE | JWT_ROLE) {
@@ -382,7 +382,7 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             json!({ "dry_run": true, "identities": shown }),
         ));
     }
-    let (core, active) = (ctx.core, ctx.active);
+    let active = ctx.active;
     let mut revoked_tokens = Vec::new();
     let mut revoked_leases: usize = 0;
     for identity in &matched {
@@ -390,7 +390,7 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             revoked_tokens.push(shown_id(ctx, &identity.id));
         }
         for prefix in paths::lease_prefixes(&identity.id, identity.identity_type) {
-            let (revoked, _) = core.revoke_prefix(active, &prefix, false, None).await?;
+            let (revoked, _) = active.leases.revoke_prefix(&prefix, false, None).await?;
             revoked_leases = revoked_leases.saturating_add(revoked);
         }
     }
@@ -412,7 +412,7 @@ async fn revoke_token_identity(ctx: &Ctx<'_>, identity: &Identity) -> Result<boo
     let accessor = identity.id.trim_start_matches("auth/token/accessors/");
     match ctx.active.tokens.lookup_accessor(accessor).await? {
         Some(entry) => {
-            ctx.core.revoke_token(ctx.active, &entry.id_hash).await?;
+            ctx.active.leases.revoke_token(&entry.id_hash).await?;
             Ok(true)
         }
         None => Ok(false),
@@ -421,7 +421,7 @@ async fn revoke_token_identity(ctx: &Ctx<'_>, identity: &Identity) -> Result<boo
 
 /// Revokes the tokens that logged in through an auth role.
 async fn revoke_login_tokens(ctx: &Ctx<'_>, role: &Identity) -> Result<Vec<String>, ApiError> {
-    let (core, active) = (ctx.core, ctx.active);
+    let active = ctx.active;
     let login_path = format!("{}login", role.mount);
     let key = if role.identity_type == APPROLE {
         "role_name"
@@ -434,7 +434,7 @@ async fn revoke_login_tokens(ctx: &Ctx<'_>, role: &Identity) -> Result<Vec<Strin
             continue;
         };
         if entry.path == login_path && entry.meta.get(key) == Some(&role.name) {
-            core.revoke_token(active, &entry.id_hash).await?;
+            active.leases.revoke_token(&entry.id_hash).await?;
             revoked.push(format!("auth/token/accessors/{accessor}"));
         }
     }

@@ -143,27 +143,26 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             renew(ctx, &entry, "").await
         }
         ("revoke-self", Create | Update) => {
-            ctx.core
-                .revoke_token(ctx.active, &ctx.caller.id_hash)
-                .await?;
+            ctx.active.leases.revoke_token(&ctx.caller.id_hash).await?;
             Ok(Response::empty())
         }
         ("revoke", Create | Update) => {
             if let Some(entry) = tokens.lookup(&token_param(ctx)?).await? {
-                ctx.core.revoke_token(ctx.active, &entry.id_hash).await?;
+                ctx.active.leases.revoke_token(&entry.id_hash).await?;
             }
             Ok(Response::empty())
         }
         ("revoke-accessor", Create | Update) => {
             if let Some(entry) = tokens.lookup_accessor(&accessor_param(ctx)?).await? {
-                ctx.core.revoke_token(ctx.active, &entry.id_hash).await?;
+                ctx.active.leases.revoke_token(&entry.id_hash).await?;
             }
             Ok(Response::empty())
         }
         ("revoke-orphan", Create | Update) => {
             if let Some(entry) = tokens.lookup(&token_param(ctx)?).await? {
-                ctx.core
-                    .revoke_token_orphan(ctx.active, &entry.id_hash)
+                ctx.active
+                    .leases
+                    .revoke_token_orphan(&entry.id_hash)
                     .await?;
             }
             Ok(Response::empty())
@@ -195,12 +194,12 @@ async fn renew(ctx: &Ctx<'_>, entry: &TokenEntry, token: &str) -> Result<Respons
     if let Some(accessor) = ctx.active.tokens.login_mount_of(entry).await? {
         let mounts = ctx.active.mounts.snapshot();
         if let Some(mounted) = mounts.iter().find(|m| m.entry.accessor == accessor) {
-            let (_, mount_max) = ctx.core.mount_ttls(mounted);
+            let (_, mount_max) = crate::lease::mount_ttls(&mounted.entry.config, ctx.core.limits());
             max_ttl = max_ttl.min(mount_max);
         }
     }
     let renewed = ctx.active.tokens.renew(entry, increment, max_ttl).await?;
-    ctx.core.track_token(ctx.active, &renewed).await?;
+    ctx.active.leases.track_token(&renewed).await?;
     let now = ctx.active.tokens.now();
     let mut response = Response {
         auth: Some(auth_block(token, &renewed, now)),
@@ -374,7 +373,7 @@ async fn create(
         bound_cidrs: Vec::new(),
     };
     let (token, entry) = ctx.active.tokens.create(spec).await?;
-    ctx.core.track_token(ctx.active, &entry).await?;
+    ctx.active.leases.track_token(&entry).await?;
     tracing::info!(accessor = %entry.accessor, policies = ?entry.policies, "token created");
     Ok(Response {
         // The TTL as issued, not less a second that ticked since.
