@@ -2,18 +2,23 @@
 //! in an encrypted embedded store, hands out leased credentials, and speaks
 //! the Vault/OpenBao HTTP API so existing clients work unchanged.
 //!
-//! # Layout
-//! - [`storage`]: untrusted bytes on disk (sled), with group commit.
-//! - [`barrier`]: encryption of everything stored; keyring, seal, unseal.
-//! - [`core`]: the request pipeline, mounts, lifecycle (init/unseal/seal).
-//! - [`auth`]: the token store and its endpoints.
-//! - [`policy`]: ACL policies (HCL/JSON) and path matching.
-//! - [`engines`]: built-in engines: `sys/` and KV version 2.
-//! - [`plugins`]: the registry of secrets plugins (`plugins/*` crates).
-//! - [`lease`]: the lease ledger and its indexes.
+//! # Layout (top to bottom; arrows point down only)
+//! - [`cli`]: the `qm` command line (server, and a client for the API).
 //! - [`http`]: actix-web edge: Vault's wire format.
-//! - [`cli`]: the `qm` command line.
-//! - [`config`]: the server's TOML configuration.
+//! - [`core`]: the pipeline (authenticate, authorize, route, audit), and what
+//!   only the core serves: `sys/`, `auth/token/`, logins, wrapping, lifecycle.
+//! - [`nhi`]: identity inventory, risk, drift, and its request hooks.
+//! - [`lease`]: the lease manager and the ledger.
+//! - [`engines`]: mountable engines (KV v2) and the plugin storage adapter.
+//! - [`auth`]: auth methods (AppRole, JWT) and the token store.
+//! - [`audit`]: audit devices with a keyed hash chain.
+//! - [`policy`]: ACL policies, the canonical request path, the policy store.
+//! - [`plugins`]: the registry of secrets plugins (`plugins/*` crates).
+//! - [`logical`]: the request, response and mount types every layer shares.
+//! - [`barrier`]: encryption of everything stored; keyring, seal, unseal.
+//! - [`storage`]: untrusted bytes on disk (sled), with group commit.
+//! - [`config`], [`metrics`], [`clock`], [`error`]: configuration, Prometheus
+//!   metrics, time, and the one mapping of errors to HTTP statuses.
 
 pub mod audit;
 pub mod auth;
