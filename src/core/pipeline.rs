@@ -4,6 +4,7 @@
 //! the path needs it), and dispatch.
 
 use super::audit_trail::Trail;
+use super::ctx::Ctx;
 use super::mounts::{Backend, Mounted};
 use super::{sys, token_api};
 use super::{Active, Core};
@@ -11,23 +12,10 @@ use crate::auth::token::store::{TokenEntry, Uses};
 use crate::auth::{cidr, AuthMethod, AuthReply, AuthRequest};
 use crate::engines::EngineRequest;
 use crate::error::ApiError;
-use crate::logical::MountEntry;
 use crate::logical::{Operation, Request, Response};
 use crate::policy::{Acl, Capabilities};
 use qm_plugin_sdk::{Reply, Request as PluginRequest};
 use std::sync::Arc;
-
-/// Everything a built-in handler (sys, token) may need about a request.
-pub struct Ctx<'a> {
-    pub core: &'a Core,
-    pub active: &'a Active,
-    pub caller: &'a TokenEntry,
-    pub acl: &'a Acl,
-    pub req: &'a Request,
-    /// The path relative to the mount.
-    pub path: &'a str,
-    pub mount: &'a MountEntry,
-}
 
 /// Paths that need `sudo` on top of the operation's capability: Vault's
 /// list (its system backend's and token store's root paths). Matched on the

@@ -3,7 +3,7 @@
 //! for it) and `sys/audit-chain/NAME` (ours, sudo: the device's chain key
 //! and head, which `qm audit verify` checks a log with).
 
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};
 use crate::params::{optional_str, optional_string_map};

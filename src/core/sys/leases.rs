@@ -2,7 +2,7 @@
 //! tidy), the legacy `sys/renew` and `sys/revoke`, and our
 //! `sys/nhi/jobs/ID` for background revoke-prefix progress.
 
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::error::ApiError;
 use crate::lease::Revocation;
 use crate::logical::{Operation, Response};

@@ -1,7 +1,7 @@
 //! `sys/metrics`: Prometheus text with `format=prometheus`; otherwise a JSON
 //! summary (what `qm status` shows).
 
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::error::ApiError;
 use crate::logical::Response;
 use crate::metrics::Counts;

@@ -11,7 +11,7 @@ mod policies;
 mod seal;
 mod wrapping;
 
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::core::Core;
 use crate::error::ApiError;
 use crate::logical::{Operation, Request, Response};

@@ -2,8 +2,8 @@
 //! `sys/internal/ui/mounts`, which the CLI asks before every `kv` command.
 
 use crate::core::auth_mount_tokens::Sweep;
+use crate::core::ctx::Ctx;
 use crate::core::mounts::{Backend, Mounted};
-use crate::core::pipeline::Ctx;
 use crate::duration::field_seconds;
 use crate::error::ApiError;
 use crate::logical::{MountConfig, MountEntry};

@@ -2,7 +2,7 @@
 //! sorted, paged (`offset`, `limit`; `total` when every identity was read), or exported as JSON lines or CSV), one identity
 //! (`identities/ID`), and offboarding an owner (`owners/OWNER/offboard`).
 
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::error::ApiError;
 use crate::logical::MountEntry;
 use crate::logical::{Operation, Response};

@@ -1,7 +1,7 @@
 //! `sys/policies/acl/NAME` (the current API), `sys/policy/NAME` (the legacy
 //! one, which vaultrs uses) and the capabilities endpoints.
 
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};
 use crate::params::{optional_str, optional_strings};

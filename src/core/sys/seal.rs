@@ -2,7 +2,7 @@
 //! `sys/leader`, `sys/rotate` and `sys/key-status`.
 
 use crate::clock::rfc3339;
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::core::{Core, InitParams};
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};

@@ -3,7 +3,7 @@
 //! (Lookups, and a wrapping token unwrapping itself, need no other token and
 //! are served before authentication, in the pipeline.)
 
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};
 use crate::params::optional_str;

@@ -9,7 +9,7 @@ mod roles;
 use crate::auth::token::auth_block;
 use crate::auth::token::store::{NewToken, TokenEntry};
 use crate::clock::rfc3339;
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};
 use crate::params::{

@@ -5,7 +5,7 @@
 
 use crate::auth::token_params::normalize_policies;
 use crate::barrier::StorageView;
-use crate::core::pipeline::Ctx;
+use crate::core::ctx::Ctx;
 use crate::error::ApiError;
 use crate::logical::Response;
 use crate::params::{optional_bool, optional_duration, optional_strings};
