@@ -18,7 +18,7 @@
 //! - [`barrier`]: encryption of everything stored; keyring, seal, unseal.
 //! - [`storage`]: untrusted bytes on disk (sled), with group commit.
 //! - [`config`], [`metrics`], [`clock`], [`error`]: configuration, Prometheus
-//!   metrics, time, and the one mapping of errors to HTTP statuses.
+//!   metrics, time, and the API error every handler answers with.
 
 pub mod audit;
 pub mod auth;

@@ -4,6 +4,7 @@
 //! [`Request`]: crate::logical::Request
 
 mod handler;
+mod status;
 mod tls;
 
 use crate::core::Core;
