@@ -4,6 +4,7 @@
 
 mod audit_trail;
 pub(crate) mod auth_mount_tokens;
+mod backend_reads;
 pub mod ctx;
 mod expiry;
 mod lifecycle;

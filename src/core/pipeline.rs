@@ -189,74 +189,6 @@ impl Core {
         answer
     }
 
-    /// A LIST on a backend on the core's own behalf (the inventory).
-    pub(crate) async fn backend_list(
-        &self,
-        mounted: &Mounted,
-        path: &str,
-    ) -> Result<Vec<String>, ApiError> {
-        let listed = self.backend_call(mounted, Operation::List, path).await;
-        let keys = match listed {
-            Ok(Some(data)) => data.get("keys").cloned(),
-            Ok(None) | Err(ApiError::NotFound) => None,
-            Err(e) => return Err(e),
-        };
-        Ok(keys
-            .and_then(|k| serde_json::from_value(k).ok())
-            .unwrap_or_default())
-    }
-
-    /// A read on a backend on the core's own behalf; `None` if absent.
-    pub(crate) async fn backend_read(
-        &self,
-        mounted: &Mounted,
-        path: &str,
-    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
-        match self.backend_call(mounted, Operation::Read, path).await {
-            Err(ApiError::NotFound) => Ok(None),
-            other => other,
-        }
-    }
-
-    async fn backend_call(
-        &self,
-        mounted: &Mounted,
-        operation: Operation,
-        path: &str,
-    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
-        let mut req = Request::new(operation, format!("{}{path}", mounted.entry.path));
-        req.id = "nhi-inventory".into();
-        let response = match &mounted.backend {
-            Backend::Plugin(plugin) => {
-                let caller = inventory_caller();
-                let plugin_req = self.plugin_request(&req, path, mounted, &caller);
-                match plugin
-                    .handle(&plugin_req, &mounted.plugin_storage(&self.barrier))
-                    .await?
-                {
-                    Reply::Data(data) | Reply::DataWithWarnings(data, _) => Some(data),
-                    _ => None,
-                }
-            }
-            Backend::Auth(method) => {
-                let auth_req = AuthRequest {
-                    operation,
-                    path,
-                    data: &req.data,
-                    remote_addr: None,
-                    now: self.clock.now_unix(),
-                    mount: &mounted.entry,
-                };
-                match method.handle(&auth_req).await? {
-                    AuthReply::Response(response) => response.data,
-                    AuthReply::Login(_) => None,
-                }
-            }
-            _ => None,
-        };
-        Ok(response)
-    }
-
     async fn dispatch(
         &self,
         active: &Active,
@@ -337,7 +269,7 @@ impl Core {
         }
     }
 
-    fn plugin_request<'a>(
+    pub(super) fn plugin_request<'a>(
         &self,
         req: &'a Request,
         relative: &'a str,
@@ -437,28 +369,6 @@ impl Core {
             AuthReply::Response(response) => Ok(*response),
             AuthReply::Login(login) => self.issue_login(active, mounted, login, &req.path).await,
         }
-    }
-}
-
-/// The stand-in caller of the core's own backend calls.
-fn inventory_caller() -> TokenEntry {
-    TokenEntry {
-        id_hash: String::new(),
-        accessor: String::new(),
-        parent_hash: None,
-        policies: Vec::new(),
-        meta: Default::default(),
-        display_name: "inventory".into(),
-        num_uses: 0,
-        creation_time: 0,
-        creation_ttl: 0,
-        explicit_max_ttl: 0,
-        period: 0,
-        expire_time: None,
-        renewable: false,
-        path: String::new(),
-        role: None,
-        bound_cidrs: Vec::new(),
     }
 }
 
