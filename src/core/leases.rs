@@ -13,7 +13,7 @@ use crate::auth::token::store::TokenEntry;
 use crate::error::ApiError;
 use crate::lease::{LeaseKind, LeaseRecord, LeaseState};
 use futures::StreamExt;
-use qm_plugin_sdk::{LeaseInfo, SecretPlan};
+use qm_plugin_sdk::{Internal, LeaseInfo, SecretPlan};
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -42,7 +42,7 @@ fn info(record: &LeaseRecord) -> LeaseInfo {
     LeaseInfo {
         lease_id: record.lease_id.clone(),
         role: record.role.clone(),
-        internal: record.internal.clone(),
+        internal: Internal::from_stored(record.internal.clone()),
         issued_at: record.issued_at,
         expire_at: record.expire_at,
     }
@@ -169,7 +169,7 @@ impl Core {
             kind: LeaseKind::Secret,
             mount: mounted.entry.path.clone(),
             role: plan.role.clone(),
-            internal: plan.internal.clone(),
+            internal: plan.internal.to_stored(),
             token_hash: Some(caller.id_hash.clone()),
             issued_at: now,
             expire_at: now.saturating_add(ttl),
