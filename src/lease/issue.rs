@@ -89,7 +89,7 @@ impl LeaseManager {
             kind: LeaseKind::Secret,
             mount: asked.mount.path.clone(),
             role: plan.role.clone(),
-            internal: plan.internal.clone(),
+            internal: plan.internal.to_stored(),
             token_hash: Some(asked.token_hash.to_string()),
             issued_at: now,
             expire_at: now.saturating_add(ttl),

@@ -10,7 +10,7 @@ use crate::barrier::Barrier;
 use crate::clock::Clock;
 use crate::logical::{LeaseBlock, MountConfig, Response};
 use crate::metrics::Metrics;
-use qm_plugin_sdk::{LeaseInfo, PluginStorage, SecretsEngine};
+use qm_plugin_sdk::{Internal, LeaseInfo, PluginStorage, SecretsEngine};
 use serde_json::{json, Value};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -60,7 +60,7 @@ pub(super) fn info(record: &LeaseRecord) -> LeaseInfo {
     LeaseInfo {
         lease_id: record.lease_id.clone(),
         role: record.role.clone(),
-        internal: record.internal.clone(),
+        internal: Internal::from_stored(record.internal.clone()),
         issued_at: record.issued_at,
         expire_at: record.expire_at,
     }

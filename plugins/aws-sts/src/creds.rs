@@ -1,55 +1,36 @@
-//! `creds/NAME` and `sts/NAME`: plan a session within STS's limits, then
-//! create it when the core has recorded the lease.
+//! `creds/NAME` and `sts/NAME`: plan a session within STS's limits (the
+//! lease's record says how to create it; [`crate::session`] creates it when
+//! the core has recorded the lease), and what revoking one means.
 
-use crate::clients::{aws_error, Clients};
-use crate::config::{load_lease, load_root};
+use crate::config::{load_lease, load_root, LeaseConfig, RootConfig};
+use crate::names::valid_session_name;
 use crate::roles::{
-    self, CredentialType, MAX_ASSUMED_ROLE_TTL, MAX_TOKEN_TTL, MAX_TTL_FROM_SESSION, MIN_TTL,
+    self, AwsRole, CredentialType, MAX_ASSUMED_ROLE_TTL, MAX_TOKEN_TTL, MAX_TTL_FROM_SESSION,
+    MIN_TTL,
 };
 use qm_plugin_sdk::params::{optional_duration, optional_str};
-use qm_plugin_sdk::{LeaseInfo, PluginError, PluginStorage, Reply, Request, SecretPlan};
+use qm_plugin_sdk::{Internal, LeaseInfo, PluginError, PluginStorage, Reply, Request, SecretPlan};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Map;
 
-/// What the lease keeps: how to create the session (no secret).
+/// What the lease keeps: how to create the session (no secret). Stored as
+/// JSON with the lease; the field names are the on-disk format.
 #[derive(Debug, Serialize, Deserialize)]
-struct SessionPlan {
-    role: String,
-    credential_type: CredentialType,
-    role_arn: Option<String>,
-    ttl: i64,
-    role_session_name: Option<String>,
-    display_name: String,
+pub(crate) struct SessionPlan {
+    pub(crate) role: String,
+    pub(crate) credential_type: CredentialType,
+    /// Set for assumed_role sessions.
+    pub(crate) role_arn: Option<String>,
+    pub(crate) ttl: i64,
+    pub(crate) role_session_name: Option<String>,
+    pub(crate) display_name: String,
 }
 
-const MAX_SESSION_NAME: usize = 64;
-const MAX_FEDERATION_NAME: usize = 32;
-
-/// Characters STS accepts in session names: `[\w+=,.@-]`.
-fn session_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+fn bad<T>(message: String) -> Result<T, PluginError> {
+    Err(PluginError::BadRequest(message))
 }
 
-fn cut(text: String, max: usize) -> String {
-    text.chars().take(max).collect()
-}
-
-/// The default session name: the caller's display name and the lease's own
-/// id, so CloudTrail leads back to the identity and the lease.
-fn default_session_name(display_name: &str, lease_id: &str) -> String {
-    let lease = lease_id.rsplit('/').next().unwrap_or(lease_id);
-    let display = cut(session_safe(display_name), 32);
-    cut(format!("qm-{display}-{lease}"), MAX_SESSION_NAME)
-}
-
+/// Plans a session of role `name` for a `creds` or `sts` (`section`) request.
 pub(crate) async fn plan(
     storage: &dyn PluginStorage,
     section: &str,
@@ -59,42 +40,77 @@ pub(crate) async fn plan(
     let role = roles::load(storage, name).await?;
     let root = load_root(storage).await?;
     let lease = load_lease(storage).await?;
-    let bad = |m: String| Err(PluginError::BadRequest(m));
-
-    let requested_arn = optional_str(req.data, "role_arn")?.filter(|a| !a.is_empty());
-    let role_arn = match (role.credential_type, requested_arn) {
-        (CredentialType::AssumedRole, Some(arn)) if role.role_arns.iter().any(|a| a == arn) => {
-            Some(arn.to_string())
-        }
-        (CredentialType::AssumedRole, Some(arn)) => {
-            return bad(format!(
-                "role_arn: {arn:?} is not one of the role's role_arns {:?}",
-                role.role_arns
-            ))
-        }
-        (CredentialType::AssumedRole, None) if role.role_arns.len() == 1 => {
-            role.role_arns.first().cloned()
-        }
-        (CredentialType::AssumedRole, None) => {
-            return bad(format!(
-                "role_arn: required: the role allows {:?}",
-                role.role_arns
-            ))
-        }
-        (_, Some(_)) => return bad("role_arn: only assumed_role roles take a role ARN".into()),
-        (_, None) => None,
+    let role_arn = choose_role_arn(&role, optional_str(req.data, "role_arn")?)?;
+    let ttl = requested_ttl(&role, &root, &lease, req)?;
+    let role_session_name = requested_session_name(&role, section, req)?;
+    let internal = SessionPlan {
+        role: name.to_string(),
+        credential_type: role.credential_type,
+        role_arn,
+        ttl,
+        role_session_name,
+        display_name: req.display_name.to_string(),
     };
+    Ok(Reply::Secret(SecretPlan {
+        role: name.to_string(),
+        data: Map::new(),
+        internal: Internal::encode(&internal)?,
+        ttl,
+        max_ttl: ttl,
+        renewable: false,
+        warnings: Vec::new(),
+        max_active_leases: None,
+    }))
+}
 
-    // Temporary AWS access keys start with ASIA: the root is itself a session.
-    let sts_ceiling = match role.credential_type {
+/// The IAM role to assume: the one asked for if the role allows it, else
+/// the role's only one. Other credential types take none.
+fn choose_role_arn(role: &AwsRole, requested: Option<&str>) -> Result<Option<String>, PluginError> {
+    let requested = requested.filter(|a| !a.is_empty());
+    match (role.credential_type, requested) {
+        (CredentialType::AssumedRole, Some(arn)) if role.role_arns.iter().any(|a| a == arn) => {
+            Ok(Some(arn.to_string()))
+        }
+        (CredentialType::AssumedRole, Some(arn)) => bad(format!(
+            "role_arn: {arn:?} is not one of the role's role_arns {:?}",
+            role.role_arns
+        )),
+        (CredentialType::AssumedRole, None) if role.role_arns.len() == 1 => {
+            Ok(role.role_arns.first().cloned())
+        }
+        (CredentialType::AssumedRole, None) => bad(format!(
+            "role_arn: required: the role allows {:?}",
+            role.role_arns
+        )),
+        (_, Some(_)) => bad("role_arn: only assumed_role roles take a role ARN".into()),
+        (_, None) => Ok(None),
+    }
+}
+
+/// STS's own ceiling for the role's credential type. Temporary AWS access
+/// keys start with ASIA: then the root is itself a session.
+fn sts_ceiling(role: &AwsRole, root: &RootConfig) -> i64 {
+    match role.credential_type {
         CredentialType::AssumedRole => MAX_ASSUMED_ROLE_TTL,
         CredentialType::SessionToken if root.access_key.starts_with("ASIA") => MAX_TTL_FROM_SESSION,
         _ => MAX_TOKEN_TTL,
-    };
+    }
+}
+
+/// The session's TTL: the request's `ttl`, else the role's or mount's
+/// default, checked against STS's bounds, the role's, the mount's and
+/// `config/lease`'s max.
+fn requested_ttl(
+    role: &AwsRole,
+    root: &RootConfig,
+    lease: &LeaseConfig,
+    req: &Request<'_>,
+) -> Result<i64, PluginError> {
+    let ceiling = sts_ceiling(role, root);
     let mut max = if role.max_sts_ttl > 0 {
-        role.max_sts_ttl.min(sts_ceiling)
+        role.max_sts_ttl.min(ceiling)
     } else {
-        sts_ceiling
+        ceiling
     };
     max = max.min(req.mount_max_ttl);
     if lease.lease_max > 0 {
@@ -114,171 +130,44 @@ pub(crate) async fn plan(
         ));
     }
     if ttl > max {
-        return bad(format!(
-            "ttl: {ttl} seconds exceeds the maximum of {max} for this role (STS allows up to {sts_ceiling} for {} credentials{})",
-            match role.credential_type {
-                CredentialType::AssumedRole => "assumed_role",
-                CredentialType::FederationToken => "federation_token",
-                CredentialType::SessionToken => "session_token",
-            },
-            if sts_ceiling == MAX_TTL_FROM_SESSION { " when the root credentials are themselves a session" } else { "" }
-        ));
+        return bad(too_long(role.credential_type, ttl, max, ceiling));
     }
-    let role_session_name =
-        match optional_str(req.data, "role_session_name")?.filter(|n| !n.is_empty()) {
-            Some(given)
-                if given.len() < 2
-                    || given.len() > MAX_SESSION_NAME
-                    || session_safe(given) != given =>
-            {
-                return bad(
-                    "role_session_name: 2 to 64 characters of letters, digits and _+=,.@-".into(),
-                )
-            }
-            Some(given) => Some(given.to_string()),
-            None => None,
-        };
-    if section == "sts"
-        && role.credential_type == CredentialType::SessionToken
-        && role_session_name.is_some()
-    {
-        return bad("role_session_name: session_token credentials have no session name".into());
-    }
-    let internal = SessionPlan {
-        role: name.to_string(),
-        credential_type: role.credential_type,
-        role_arn,
-        ttl,
-        role_session_name,
-        display_name: req.display_name.to_string(),
-    };
-    Ok(Reply::Secret(SecretPlan {
-        role: name.to_string(),
-        data: Map::new(),
-        internal: serde_json::to_value(&internal)
-            .map_err(|e| PluginError::Storage(e.to_string()))?,
-        ttl,
-        max_ttl: ttl,
-        renewable: false,
-        warnings: Vec::new(),
-        max_active_leases: None,
-    }))
+    Ok(ttl)
 }
 
-/// Calls STS for a planned session; returns the credentials for the caller.
-pub(crate) async fn issue(
-    clients: &Clients,
-    storage: &dyn PluginStorage,
-    lease: &LeaseInfo,
-) -> Result<Map<String, Value>, PluginError> {
-    let plan: SessionPlan = serde_json::from_value(lease.internal.clone())
-        .map_err(|e| PluginError::Storage(format!("lease {}: {e}", lease.lease_id)))?;
-    let role = roles::load(storage, &plan.role).await?;
-    let aws = clients.get(&load_root(storage).await?).await?;
-    let duration = i32::try_from(plan.ttl).unwrap_or(i32::MAX);
-    let policy = (!role.policy_document.is_empty()).then(|| role.policy_document.clone());
-    let policy_arns = (!role.policy_arns.is_empty()).then(|| {
-        role.policy_arns
-            .iter()
-            .map(|arn| {
-                aws_sdk_sts::types::PolicyDescriptorType::builder()
-                    .arn(arn)
-                    .build()
-            })
-            .collect::<Vec<_>>()
-    });
-    let tags = if role.session_tags.is_empty() {
-        None
+/// Why a TTL is refused, naming the limit that applies.
+fn too_long(kind: CredentialType, ttl: i64, max: i64, ceiling: i64) -> String {
+    let kind = match kind {
+        CredentialType::AssumedRole => "assumed_role",
+        CredentialType::FederationToken => "federation_token",
+        CredentialType::SessionToken => "session_token",
+    };
+    let from_session = if ceiling == MAX_TTL_FROM_SESSION {
+        " when the root credentials are themselves a session"
     } else {
-        Some(
-            role.session_tags
-                .iter()
-                .map(|(k, v)| aws_sdk_sts::types::Tag::builder().key(k).value(v).build())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| PluginError::BadRequest(format!("session_tags: {e}")))?,
-        )
+        ""
     };
-    let session_name = plan
-        .role_session_name
-        .clone()
-        .unwrap_or_else(|| default_session_name(&plan.display_name, &lease.lease_id));
-    let (credentials, arn) = match plan.credential_type {
-        CredentialType::AssumedRole => {
-            let arn = plan.role_arn.clone().unwrap_or_default();
-            let out = aws
-                .sts
-                .assume_role()
-                .role_arn(&arn)
-                .role_session_name(&session_name)
-                .duration_seconds(duration)
-                .set_policy(policy)
-                .set_policy_arns(policy_arns)
-                .set_tags(tags)
-                .set_external_id((!role.external_id.is_empty()).then(|| role.external_id.clone()))
-                .send()
-                .await
-                .map_err(|e| aws_error(&format!("sts:AssumeRole on {arn}"), e))?;
-            let user_arn = out
-                .assumed_role_user()
-                .map(|u| u.arn().to_string())
-                .unwrap_or_default();
-            (out.credentials, user_arn)
-        }
-        CredentialType::FederationToken => {
-            let name = cut(
-                session_safe(&format!("qm-{}", plan.display_name)),
-                MAX_FEDERATION_NAME,
-            );
-            let out = aws
-                .sts
-                .get_federation_token()
-                .name(name)
-                .duration_seconds(duration)
-                .set_policy(policy)
-                .set_policy_arns(policy_arns)
-                .set_tags(tags)
-                .send()
-                .await
-                .map_err(|e| aws_error("sts:GetFederationToken", e))?;
-            let user_arn = out
-                .federated_user()
-                .map(|u| u.arn().to_string())
-                .unwrap_or_default();
-            (out.credentials, user_arn)
-        }
-        CredentialType::SessionToken => {
-            let out = aws
-                .sts
-                .get_session_token()
-                .duration_seconds(duration)
-                .send()
-                .await
-                .map_err(|e| aws_error("sts:GetSessionToken", e))?;
-            (out.credentials, String::new())
-        }
+    format!(
+        "ttl: {ttl} seconds exceeds the maximum of {max} for this role (STS allows up to {ceiling} for {kind} credentials{from_session})"
+    )
+}
+
+/// The caller's `role_session_name`, if given and valid for the request.
+fn requested_session_name(
+    role: &AwsRole,
+    section: &str,
+    req: &Request<'_>,
+) -> Result<Option<String>, PluginError> {
+    let Some(given) = optional_str(req.data, "role_session_name")?.filter(|n| !n.is_empty()) else {
+        return Ok(None);
     };
-    let credentials =
-        credentials.ok_or_else(|| PluginError::Backend("STS returned no credentials".into()))?;
-    let mut data = Map::new();
-    data.insert(
-        "access_key".into(),
-        Value::String(credentials.access_key_id().to_string()),
-    );
-    data.insert(
-        "secret_key".into(),
-        Value::String(credentials.secret_access_key().to_string()),
-    );
-    data.insert(
-        "security_token".into(),
-        Value::String(credentials.session_token().to_string()),
-    );
-    data.insert(
-        "session_token".into(),
-        Value::String(credentials.session_token().to_string()),
-    );
-    data.insert("arn".into(), Value::String(arn));
-    data.insert("session_name".into(), Value::String(session_name));
-    Ok(data)
+    if !valid_session_name(given) {
+        return bad("role_session_name: 2 to 64 characters of letters, digits and _+=,.@-".into());
+    }
+    if section == "sts" && role.credential_type == CredentialType::SessionToken {
+        return bad("role_session_name: session_token credentials have no session name".into());
+    }
+    Ok(Some(given.to_string()))
 }
 
 /// What revoking an STS lease means, said plainly.
@@ -294,20 +183,4 @@ pub(crate) fn revoke_warning(lease: &LeaseInfo) -> String {
         "AWS STS sessions cannot be ended one by one: the lease {} is revoked, but its credentials stay valid at AWS until {until}. To end every session of this role now, use aws/roles/{role}/revoke-sessions.",
         lease.lease_id
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_names_are_traceable_and_fit_sts() {
-        let name =
-            default_session_name("token-jenkins deploy/prod", "aws/creds/deploy/AbCdEf123456");
-        assert_eq!(name, "qm-token-jenkins-deploy-prod-AbCdEf123456");
-        let long =
-            default_session_name(&"x".repeat(100), &format!("aws/creds/r/{}", "y".repeat(40)));
-        assert_eq!(long.chars().count(), 64);
-        assert_eq!(session_safe("a b/c"), "a-b-c");
-    }
 }

@@ -13,7 +13,9 @@
 mod clients;
 mod config;
 mod creds;
+mod names;
 mod roles;
+mod session;
 
 use qm_plugin_sdk::{
     LeaseInfo, Operation, PluginError, PluginStorage, Reply, Request, SecretsEngine,
@@ -94,7 +96,7 @@ impl SecretsEngine for AwsStsEngine {
         _secret: &Map<String, Value>,
         storage: &dyn PluginStorage,
     ) -> Result<Map<String, Value>, PluginError> {
-        creds::issue(&self.clients, storage, lease).await
+        session::issue(&self.clients, storage, lease).await
     }
 
     async fn revoke(

@@ -23,13 +23,16 @@ pub(crate) struct DbConfig {
     pub(crate) root_rotation_statements: Vec<String>,
 }
 
+/// Neither the password nor the connection URL (which may embed one) is shown.
 impl std::fmt::Debug for DbConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DbConfig")
-            .field("connection_url", &self.connection_url)
+            .field("plugin_name", &self.plugin_name)
+            .field("connection_url", &"<redacted>")
             .field("username", &self.username)
             .field("password", &"<redacted>")
-            .finish()
+            .field("allowed_roles", &self.allowed_roles)
+            .finish_non_exhaustive()
     }
 }
 
@@ -216,4 +219,27 @@ pub(crate) async fn rotate_root(
     storage.put_json(&key(name), &config).await?;
     pools.replace(name, build(&config)?);
     Ok(Reply::Empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_password_even_inside_the_url() {
+        let config = DbConfig {
+            plugin_name: PLUGIN_NAME.into(),
+            connection_url: "postgresql://admin:hunter2-url@db/app".into(),
+            username: "admin".into(),
+            password: "hunter2-field".into(),
+            allowed_roles: vec!["*".into()],
+            max_open_connections: 4,
+            verify_connection: true,
+            password_authentication: "password".into(),
+            root_rotation_statements: Vec::new(),
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("admin"), "{shown}");
+    }
 }

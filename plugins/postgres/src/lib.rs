@@ -30,6 +30,8 @@ pub const PLUGIN_NAME: &str = "postgresql-database-plugin";
 
 /// What a lease of this plugin remembers: enough to create, renew and
 /// revoke the user even if its role changes or goes, never the password.
+/// Stored as JSON with the lease (field names are the on-disk format); a
+/// record missing a field is an error, never an empty username.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct UserLease {
     db_name: String,
@@ -58,15 +60,6 @@ fn no_handler(path: &str) -> PluginError {
     PluginError::NoHandler(format!(
         "no handler for route \"database/{path}\". route entry not found."
     ))
-}
-
-fn lease_user(lease: &LeaseInfo) -> Result<UserLease, PluginError> {
-    serde_json::from_value(lease.internal.clone()).map_err(|e| {
-        PluginError::Storage(format!(
-            "lease {} has unreadable revocation data: {e}",
-            lease.lease_id
-        ))
-    })
 }
 
 #[async_trait::async_trait]
@@ -181,5 +174,46 @@ impl SecretsEngine for PostgresEngine {
             reconcile::report_all(&self.pools, storage, now).await?;
         }
         rotated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qm_plugin_sdk::Internal;
+    use serde_json::json;
+
+    fn lease(internal: Value) -> LeaseInfo {
+        LeaseInfo {
+            lease_id: "database/creds/app/AbC".into(),
+            role: "app".into(),
+            internal: Internal::from_stored(internal),
+            issued_at: 0,
+            expire_at: 0,
+        }
+    }
+
+    #[test]
+    fn lease_records_already_on_disk_still_decode_and_broken_ones_fail() {
+        // The record as every earlier version wrote it.
+        let stored = json!({
+            "db_name": "main",
+            "username": "v-token-app-abc-1700000000",
+            "creation_statements": ["CREATE ROLE \"{{name}}\""],
+            "revocation_statements": [],
+            "renew_statements": [],
+            "rollback_statements": [],
+        });
+        let user: UserLease = lease(stored).decode().unwrap();
+        assert_eq!(user.username, "v-token-app-abc-1700000000");
+        assert_eq!(user.db_name, "main");
+        let error = lease(json!({"db_name": "main"}))
+            .decode::<UserLease>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("lease record for database/creds/app/AbC is missing field `username`"),
+            "{error}"
+        );
     }
 }

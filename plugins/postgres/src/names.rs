@@ -1,7 +1,8 @@
 //! Generated usernames and passwords. Usernames are readable and traceable:
 //! `v-<display>-<role>-<random>-<unix time>`, within Postgres' 63 bytes.
-//! Passwords come from the OS CSPRNG.
+//! Passwords come from the SDK's generator under its default policy.
 
+use qm_plugin_sdk::password::PasswordPolicy;
 use rand::distributions::{Alphanumeric, DistString};
 
 const MAX_IDENTIFIER: usize = 63;
@@ -41,12 +42,9 @@ pub(crate) fn username(display_name: &str, role: &str, now: i64) -> String {
     name
 }
 
-/// 32 characters, always with upper case, lower case and digits.
+/// 32 characters, always with upper case, lower case, a digit and `-`.
 pub(crate) fn password() -> String {
-    format!(
-        "A1a-{}",
-        Alphanumeric.sample_string(&mut rand::rngs::OsRng, 28)
-    )
+    PasswordPolicy::default().generate()
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 use crate::config::load as load_config;
 use crate::pools::Pools;
 use crate::sql::{drop_role, expiration, render_all, run_in_transaction, Vars};
-use crate::{lease_user, names, UserLease};
+use crate::{names, UserLease};
 use qm_plugin_sdk::params::{optional_duration, optional_str, optional_u64};
-use qm_plugin_sdk::{LeaseInfo, PluginError, PluginStorage, Reply, Request, SecretPlan, Write};
+use qm_plugin_sdk::{
+    Internal, LeaseInfo, PluginError, PluginStorage, Reply, Request, SecretPlan, Write,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -223,7 +225,7 @@ pub(crate) async fn plan_credentials(
     storage
         .write_relaxed(vec![Write::Put(
             user_key(&role.db_name, &username),
-            serde_json::to_vec(&record).unwrap_or_default(),
+            serde_json::to_vec(&record).map_err(|e| PluginError::Storage(e.to_string()))?,
         )])
         .await?;
     let internal = UserLease {
@@ -240,8 +242,7 @@ pub(crate) async fn plan_credentials(
     Ok(Reply::Secret(SecretPlan {
         role: role_name.to_string(),
         data,
-        internal: serde_json::to_value(&internal)
-            .map_err(|e| PluginError::Storage(e.to_string()))?,
+        internal: Internal::encode(&internal)?,
         ttl,
         max_ttl,
         renewable: true,
@@ -257,11 +258,17 @@ pub(crate) async fn create_user(
     lease: &LeaseInfo,
     secret: &Map<String, Value>,
 ) -> Result<(), PluginError> {
-    let user = lease_user(lease)?;
+    let user: UserLease = lease.decode()?;
     let password = secret
         .get("password")
         .and_then(Value::as_str)
-        .unwrap_or_default();
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            PluginError::Storage(format!(
+                "the plan of lease {} carries no password",
+                lease.lease_id
+            ))
+        })?;
     let pool = pools.get(storage, &user.db_name).await?;
     let expires = expiration(lease.expire_at);
     let vars = Vars {
@@ -284,7 +291,7 @@ pub(crate) async fn renew_user(
     storage: &dyn PluginStorage,
     lease: &LeaseInfo,
 ) -> Result<(), PluginError> {
-    let user = lease_user(lease)?;
+    let user: UserLease = lease.decode()?;
     let pool = pools.get(storage, &user.db_name).await?;
     let expires = expiration(lease.expire_at);
     let vars = Vars {
@@ -314,7 +321,7 @@ pub(crate) async fn renew_user(
     storage
         .write_relaxed(vec![Write::Put(
             key,
-            serde_json::to_vec(&record).unwrap_or_default(),
+            serde_json::to_vec(&record).map_err(|e| PluginError::Storage(e.to_string()))?,
         )])
         .await
 }
@@ -326,7 +333,7 @@ pub(crate) async fn drop_user(
     lease: &LeaseInfo,
     rollback: bool,
 ) -> Result<(), PluginError> {
-    let user = lease_user(lease)?;
+    let user: UserLease = lease.decode()?;
     let pool = pools.get(storage, &user.db_name).await?;
     let custom = if rollback && !user.rollback_statements.is_empty() {
         &user.rollback_statements

@@ -11,14 +11,24 @@
 //! back at start through [`SecretsEngine::rollback`]) or an active one: never a
 //! credential outside the ledger.
 //!
-//! Revocation and renewal come back to the plugin with the plan's `internal`
-//! data (a serde value the plugin defines, e.g. the username), never with the
-//! secret itself.
+//! Activation, renewal, revocation and rollback come back to the plugin with
+//! the plan's `internal` record (a type the plugin defines, e.g. the
+//! username; see [`lease`]), never with the secret itself. Passwords come
+//! from one generator ([`password`]). With the `testkit` feature, `testkit`
+//! offers an in-memory storage, a request builder and the conformance suite
+//! every plugin runs.
 
 pub mod duration;
+pub mod lease;
 pub mod params;
+pub mod password;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
-use serde::{Deserialize, Serialize};
+pub use lease::{Internal, LeaseInfo, SecretPlan};
+
+use lease::MapKeys;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// The operation of a request, as Vault's ACLs distinguish them.
@@ -47,27 +57,8 @@ pub struct Request<'a> {
     pub now: i64,
 }
 
-/// A credential to be issued: what the core needs to lease it.
-#[derive(Debug)]
-pub struct SecretPlan {
-    /// The role the credential is issued for; part of the lease id.
-    pub role: String,
-    /// Returned to the caller (e.g. username and password). Never stored.
-    pub data: Map<String, Value>,
-    /// Kept with the lease for renew/revoke/rollback (e.g. the username).
-    /// Must not hold the secret.
-    pub internal: Value,
-    pub ttl: i64,
-    pub max_ttl: i64,
-    pub renewable: bool,
-    /// Shown to the caller alongside the credential.
-    pub warnings: Vec<String>,
-    /// Refuse the issue (429) when the role already has this many leases.
-    pub max_active_leases: Option<u64>,
-}
-
-/// What a plugin answers.
-#[derive(Debug)]
+/// What a plugin answers. `Debug` shows keys, never values (a `Data`
+/// answer may carry a static role's password).
 pub enum Reply {
     /// 204.
     Empty,
@@ -104,15 +95,24 @@ impl Reply {
     }
 }
 
-/// A lease as the plugin sees it on renew, revoke and rollback.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LeaseInfo {
-    pub lease_id: String,
-    pub role: String,
-    pub internal: Value,
-    pub issued_at: i64,
-    /// When the lease ends after this renewal (for renew), or ended.
-    pub expire_at: i64,
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => f.write_str("Empty"),
+            Self::Data(data) => f.debug_tuple("Data").field(&MapKeys(data)).finish(),
+            Self::DataWithWarnings(data, warnings) => f
+                .debug_tuple("DataWithWarnings")
+                .field(&MapKeys(data))
+                .field(warnings)
+                .finish(),
+            Self::Secret(plan) => f.debug_tuple("Secret").field(plan).finish(),
+            Self::RevokeLeases { prefixes, data } => f
+                .debug_struct("RevokeLeases")
+                .field("prefixes", prefixes)
+                .field("data", &MapKeys(data))
+                .finish(),
+        }
+    }
 }
 
 /// What went wrong, in terms the core maps to HTTP and to retry decisions.

@@ -1,0 +1,117 @@
+//! The SDK's conformance suite against a real PostgreSQL: `$QM_TEST_PG_URL`,
+//! else `postgresql://postgres@127.0.0.1:5432/postgres` (scripts/test.sh
+//! provides one). Run with the default revocation (end sessions, reassign,
+//! drop) and with a role's own revocation and rollback statements.
+
+use qm_plugin_postgres::{PostgresEngine, PLUGIN_NAME};
+use qm_plugin_sdk::testkit::{conformance, Fixture, TestRequest};
+use qm_plugin_sdk::{PluginError, PluginStorage, SecretsEngine};
+use serde_json::{json, Map, Value};
+
+fn pg_url() -> String {
+    std::env::var("QM_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+}
+
+struct Postgres {
+    admin: tokio_postgres::Client,
+    /// The role's own revocation and rollback statements, if any.
+    custom_statements: bool,
+}
+
+impl Postgres {
+    async fn connect(custom_statements: bool) -> Self {
+        let (admin, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+            .await
+            .expect(
+                "connect to the test Postgres ($QM_TEST_PG_URL or 127.0.0.1:5432; scripts/test.sh)",
+            );
+        tokio::spawn(connection);
+        Self {
+            admin,
+            custom_statements,
+        }
+    }
+}
+
+fn username(credential: &Map<String, Value>) -> Result<&str, String> {
+    credential
+        .get("username")
+        .and_then(Value::as_str)
+        .ok_or_else(|| "the credential has no username".to_string())
+}
+
+#[async_trait::async_trait]
+impl Fixture for Postgres {
+    async fn setup(
+        &self,
+        engine: &dyn SecretsEngine,
+        storage: &dyn PluginStorage,
+    ) -> Result<String, PluginError> {
+        TestRequest::write("config/conformance")
+            .data(json!({
+                "plugin_name": PLUGIN_NAME,
+                "connection_url": pg_url(),
+                "allowed_roles": ["app"],
+            }))
+            .send(engine, storage)
+            .await?;
+        let mut role = Map::new();
+        role.insert("db_name".into(), json!("conformance"));
+        role.insert(
+            "creation_statements".into(),
+            json!(["CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"]),
+        );
+        role.insert("default_ttl".into(), json!("1h"));
+        if self.custom_statements {
+            let drop = json!(["DROP ROLE IF EXISTS \"{{name}}\""]);
+            role.insert("revocation_statements".into(), drop.clone());
+            role.insert("rollback_statements".into(), drop);
+            role.insert(
+                "renew_statements".into(),
+                json!(["ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'"]),
+            );
+        }
+        TestRequest::write("roles/app")
+            .data(Value::Object(role))
+            .send(engine, storage)
+            .await?;
+        Ok("creds/app".into())
+    }
+
+    async fn exists(&self, credential: &Map<String, Value>) -> Result<Option<bool>, String> {
+        let row = self
+            .admin
+            .query_opt(
+                "SELECT 1 FROM pg_roles WHERE rolname = $1",
+                &[&username(credential)?],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(row.is_some()))
+    }
+
+    async fn forget(&self, credential: &Map<String, Value>) -> Result<(), String> {
+        let name = username(credential)?.replace('"', "\"\"");
+        self.admin
+            .batch_execute(&format!("DROP ROLE IF EXISTS \"{name}\""))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conforms_with_the_default_revocation() {
+    let fixture = Postgres::connect(false).await;
+    let report = conformance(PostgresEngine::new, &fixture).await;
+    println!("{report}");
+    report.assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conforms_with_a_roles_own_statements() {
+    let fixture = Postgres::connect(true).await;
+    let report = conformance(PostgresEngine::new, &fixture).await;
+    println!("{report}");
+    report.assert_passed();
+}
