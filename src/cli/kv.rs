@@ -113,120 +113,158 @@ async fn split_path(client: &Client, path: &str) -> Result<(String, String), i32
     }
 }
 
-pub(crate) async fn run(command: KvCommand, args: &ClientArgs) -> i32 {
-    let client = Client::new(args);
-    let path = match &command {
+/// A secret's place: its KV mount and its key there.
+struct SecretPath {
+    mount: String,
+    key: String,
+}
+
+impl SecretPath {
+    /// The API path of the secret in one section (`data`, `metadata`, ...).
+    fn at(&self, section: &str) -> String {
+        format!("{}{section}/{}", self.mount, self.key)
+    }
+}
+
+/// The secret path a command names.
+fn command_path(command: &KvCommand) -> &str {
+    match command {
         KvCommand::Get { path, .. }
         | KvCommand::Put { path, .. }
         | KvCommand::Patch { path, .. }
         | KvCommand::List { path }
         | KvCommand::Delete { path, .. }
         | KvCommand::Undelete { path, .. }
-        | KvCommand::Destroy { path, .. } => path.clone(),
+        | KvCommand::Destroy { path, .. } => path,
         KvCommand::Metadata { command } => match command {
             MetadataCommand::Get { path }
             | MetadataCommand::Put { path, .. }
-            | MetadataCommand::Delete { path } => path.clone(),
+            | MetadataCommand::Delete { path } => path,
         },
-    };
-    let (mount, key) = match split_path(&client, &path).await {
-        Ok(split) => split,
+    }
+}
+
+pub(crate) async fn run(command: KvCommand, args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    let secret = match split_path(&client, command_path(&command)).await {
+        Ok((mount, key)) => SecretPath { mount, key },
         Err(code) => return code,
     };
-    let at = |section: &str| format!("{mount}{section}/{key}");
     match command {
         KvCommand::Get { version, field, .. } => {
-            let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
-            match client
-                .call("GET", &format!("{}{query}", at("data")), None)
-                .await
-            {
-                Ok(Some(body)) => print_secret(&client, &body, field.as_deref()),
-                Ok(None) => {
-                    eprintln!("No value found at {}", at("data"));
-                    EXIT_API_ERROR
-                }
-                Err(e) => fail(e),
-            }
+            get_secret(&client, &secret, version, field.as_deref()).await
         }
-        KvCommand::Put { pairs, cas, .. } => write(&client, "PUT", &at("data"), &pairs, cas).await,
-        KvCommand::Patch { pairs, .. } => write(&client, "PATCH", &at("data"), &pairs, None).await,
-        KvCommand::List { .. } => super::generic::list(&at("metadata"), args).await,
-        KvCommand::Delete { versions, .. } => {
-            let result = if versions.is_empty() {
-                client.call("DELETE", &at("data"), None).await
-            } else {
-                client
-                    .call("PUT", &at("delete"), Some(json!({ "versions": versions })))
-                    .await
-            };
-            done(
-                result.map(|_| ()),
-                &format!("Success! Data deleted (if it existed) at: {}", at("data")),
-            )
+        KvCommand::Put { pairs, cas, .. } => {
+            write(&client, "PUT", &secret.at("data"), &pairs, cas).await
         }
+        KvCommand::Patch { pairs, .. } => {
+            write(&client, "PATCH", &secret.at("data"), &pairs, None).await
+        }
+        KvCommand::List { .. } => super::generic::list(&secret.at("metadata"), args).await,
+        KvCommand::Delete { versions, .. } => delete_versions(&client, &secret, &versions).await,
         KvCommand::Undelete { versions, .. } => {
-            let result = client
-                .call(
-                    "PUT",
-                    &at("undelete"),
-                    Some(json!({ "versions": versions })),
-                )
-                .await;
-            done(
-                result.map(|_| ()),
-                &format!("Success! Data written to: {}", at("undelete")),
-            )
+            change_versions(&client, &secret.at("undelete"), &versions).await
         }
         KvCommand::Destroy { versions, .. } => {
-            let result = client
-                .call("PUT", &at("destroy"), Some(json!({ "versions": versions })))
-                .await;
+            change_versions(&client, &secret.at("destroy"), &versions).await
+        }
+        KvCommand::Metadata { command } => run_metadata(&client, &secret, command).await,
+    }
+}
+
+/// `kv get`: prints the secret (one version, or only one field).
+async fn get_secret(
+    client: &Client,
+    secret: &SecretPath,
+    version: Option<u64>,
+    field: Option<&str>,
+) -> i32 {
+    let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
+    match client
+        .call("GET", &format!("{}{query}", secret.at("data")), None)
+        .await
+    {
+        Ok(Some(body)) => print_secret(client, &body, field),
+        Ok(None) => {
+            eprintln!("No value found at {}", secret.at("data"));
+            EXIT_API_ERROR
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `kv delete`: soft-deletes the latest version, or the listed ones.
+async fn delete_versions(client: &Client, secret: &SecretPath, versions: &[u64]) -> i32 {
+    let result = if versions.is_empty() {
+        client.call("DELETE", &secret.at("data"), None).await
+    } else {
+        client
+            .call(
+                "PUT",
+                &secret.at("delete"),
+                Some(json!({ "versions": versions })),
+            )
+            .await
+    };
+    done(
+        result.map(|_| ()),
+        &format!(
+            "Success! Data deleted (if it existed) at: {}",
+            secret.at("data")
+        ),
+    )
+}
+
+/// `kv undelete` and `kv destroy`: the listed versions, at `path`.
+async fn change_versions(client: &Client, path: &str, versions: &[u64]) -> i32 {
+    let result = client
+        .call("PUT", path, Some(json!({ "versions": versions })))
+        .await;
+    done(
+        result.map(|_| ()),
+        &format!("Success! Data written to: {path}"),
+    )
+}
+
+/// `kv metadata get|put|delete`.
+async fn run_metadata(client: &Client, secret: &SecretPath, command: MetadataCommand) -> i32 {
+    let path = secret.at("metadata");
+    match command {
+        MetadataCommand::Get { .. } => match client.call("GET", &path, None).await {
+            Ok(Some(body)) => {
+                print_response(client, &body);
+                EXIT_OK
+            }
+            Ok(None) => {
+                eprintln!("No value found at {path}");
+                EXIT_API_ERROR
+            }
+            Err(e) => fail(e),
+        },
+        MetadataCommand::Put {
+            max_versions,
+            cas_required,
+            delete_version_after,
+            ..
+        } => {
+            let body = json!({
+                "max_versions": max_versions,
+                "cas_required": cas_required,
+                "delete_version_after": delete_version_after,
+            });
+            let result = client.call("PUT", &path, Some(body)).await;
             done(
                 result.map(|_| ()),
-                &format!("Success! Data written to: {}", at("destroy")),
+                &format!("Success! Data written to: {path}"),
             )
         }
-        KvCommand::Metadata { command } => match command {
-            MetadataCommand::Get { .. } => match client.call("GET", &at("metadata"), None).await {
-                Ok(Some(body)) => {
-                    print_response(&client, &body);
-                    EXIT_OK
-                }
-                Ok(None) => {
-                    eprintln!("No value found at {}", at("metadata"));
-                    EXIT_API_ERROR
-                }
-                Err(e) => fail(e),
-            },
-            MetadataCommand::Put {
-                max_versions,
-                cas_required,
-                delete_version_after,
-                ..
-            } => {
-                let body = json!({
-                    "max_versions": max_versions,
-                    "cas_required": cas_required,
-                    "delete_version_after": delete_version_after,
-                });
-                let result = client.call("PUT", &at("metadata"), Some(body)).await;
-                done(
-                    result.map(|_| ()),
-                    &format!("Success! Data written to: {}", at("metadata")),
-                )
-            }
-            MetadataCommand::Delete { .. } => {
-                let result = client.call("DELETE", &at("metadata"), None).await;
-                done(
-                    result.map(|_| ()),
-                    &format!(
-                        "Success! Data deleted (if it existed) at: {}",
-                        at("metadata")
-                    ),
-                )
-            }
-        },
+        MetadataCommand::Delete { .. } => {
+            let result = client.call("DELETE", &path, None).await;
+            done(
+                result.map(|_| ()),
+                &format!("Success! Data deleted (if it existed) at: {path}"),
+            )
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! `qm lease lookup|renew|revoke`: one lease, or every lease under a prefix.
 
-use super::client::Client;
+use super::client::{CallError, Client};
 use super::generic::{fail, print_response};
 use super::{output, ClientArgs, EXIT_API_ERROR, EXIT_OK};
 use clap::Subcommand;
@@ -40,79 +40,98 @@ pub(crate) enum LeaseCommand {
 
 pub(crate) async fn run(command: LeaseCommand, args: &ClientArgs) -> i32 {
     let client = Client::new(args);
-    let result = match &command {
+    match command {
         LeaseCommand::Lookup {
             lease_id,
             prefix: true,
         } => {
-            return super::generic::list(
+            super::generic::list(
                 &format!("sys/leases/lookup/{}", lease_id.trim_start_matches('/')),
                 args,
             )
             .await
         }
         LeaseCommand::Lookup { lease_id, .. } => {
-            client
+            let result = client
                 .call(
                     "PUT",
                     "sys/leases/lookup",
                     Some(json!({ "lease_id": lease_id })),
                 )
-                .await
+                .await;
+            print_lease(&client, result)
         }
         LeaseCommand::Renew {
             lease_id,
             increment,
         } => {
-            client
+            let result = client
                 .call(
                     "PUT",
                     "sys/leases/renew",
                     Some(json!({ "lease_id": lease_id, "increment": increment })),
                 )
-                .await
+                .await;
+            print_lease(&client, result)
         }
         LeaseCommand::Revoke {
             lease_id,
             prefix,
             force,
             background,
-        } => {
-            let body = json!({ "sync": !background });
-            let path = match (prefix, force) {
-                (_, true) => format!("sys/leases/revoke-force/{lease_id}"),
-                (true, false) => format!("sys/leases/revoke-prefix/{lease_id}"),
-                (false, false) => format!("sys/leases/revoke/{lease_id}"),
-            };
-            client.call("PUT", &path, Some(body)).await
+        } => revoke(&client, &lease_id, prefix, force, background).await,
+    }
+}
+
+/// Prints a looked-up or renewed lease.
+fn print_lease(client: &Client, result: Result<Option<Value>, CallError>) -> i32 {
+    match result {
+        Ok(Some(body)) => {
+            print_response(client, &body);
+            EXIT_OK
         }
+        Ok(None) => {
+            eprintln!("No lease found");
+            EXIT_API_ERROR
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `lease revoke`: one lease, or (`prefix`) all under a prefix, or
+/// (`force`) forgets them without asking the backend; in the background
+/// it prints the job id.
+async fn revoke(
+    client: &Client,
+    lease_id: &str,
+    prefix: bool,
+    force: bool,
+    background: bool,
+) -> i32 {
+    let body = json!({ "sync": !background });
+    let path = match (prefix, force) {
+        (_, true) => format!("sys/leases/revoke-force/{lease_id}"),
+        (true, false) => format!("sys/leases/revoke-prefix/{lease_id}"),
+        (false, false) => format!("sys/leases/revoke/{lease_id}"),
     };
-    match (result, command) {
-        (Ok(Some(body)), LeaseCommand::Revoke { .. }) if client.json => {
+    match client.call("PUT", &path, Some(body)).await {
+        Ok(Some(body)) if client.json => {
             output::json(&body);
             EXIT_OK
         }
-        (Ok(Some(body)), LeaseCommand::Revoke { lease_id, .. }) => {
+        Ok(Some(body)) => {
             match body.pointer("/data/job_id").and_then(Value::as_str) {
                 Some(job) => println!(
                     "Revocation started in the background: job {job} (qm read sys/nhi/jobs/{job})"
                 ),
                 None => {
-                    print_response(&client, &body);
+                    print_response(client, &body);
                     println!("Success! Revoked lease {lease_id}");
                 }
             }
             EXIT_OK
         }
-        (
-            Ok(None),
-            LeaseCommand::Revoke {
-                lease_id,
-                prefix,
-                force,
-                ..
-            },
-        ) => {
+        Ok(None) => {
             let what = if prefix || force {
                 "leases under"
             } else {
@@ -126,14 +145,6 @@ pub(crate) async fn run(command: LeaseCommand, args: &ClientArgs) -> i32 {
             println!("Success! {how} {what} {lease_id}");
             EXIT_OK
         }
-        (Ok(Some(body)), _) => {
-            print_response(&client, &body);
-            EXIT_OK
-        }
-        (Ok(None), _) => {
-            eprintln!("No lease found");
-            EXIT_API_ERROR
-        }
-        (Err(e), _) => fail(e),
+        Err(e) => fail(e),
     }
 }

@@ -118,73 +118,93 @@ pub(crate) async fn run(command: NhiCommand, args: &ClientArgs) -> i32 {
             ]);
             let path = format!("sys/nhi/identities?{query}");
             if export.is_some() {
-                return match client.text(&path).await {
-                    Ok(text) => {
-                        print!("{text}");
-                        EXIT_OK
-                    }
-                    Err(e) => fail(e),
-                };
-            }
-            match client.call("GET", &path, None).await {
-                Ok(Some(body)) if client.json => {
-                    output::json(&body);
-                    EXIT_OK
-                }
-                Ok(Some(body)) => {
-                    let list = body["data"]["identities"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    print_table(&list);
-                    match body["data"]["total"].as_u64() {
-                        Some(total) => println!("({} of {total})", list.len()),
-                        None => println!("({} shown; more with --limit)", list.len()),
-                    }
-                    EXIT_OK
-                }
-                Ok(None) => EXIT_OK,
-                Err(e) => fail(e),
+                export_identities(&client, &path).await
+            } else {
+                list_identities(&client, &path).await
             }
         }
-        NhiCommand::Show { id } => match client
-            .call("GET", &format!("sys/nhi/identities/{id}"), None)
-            .await
-        {
-            Ok(Some(body)) => {
-                print_response(&client, &body);
-                EXIT_OK
-            }
-            Ok(None) => {
-                eprintln!("No identity {id}");
-                super::EXIT_API_ERROR
-            }
-            Err(e) => fail(e),
-        },
+        NhiCommand::Show { id } => show_identity(&client, &id).await,
         NhiCommand::Offboard {
             owner,
             dry_run,
             reassign_to,
-        } => {
-            let mut body = json!({ "dry_run": dry_run });
-            if let Some(to) = reassign_to {
-                body["reassign_to"] = json!(to);
-            }
-            match client
-                .call(
-                    "POST",
-                    &format!("sys/nhi/owners/{owner}/offboard"),
-                    Some(body),
-                )
-                .await
-            {
-                Ok(Some(body)) => {
-                    print_response(&client, &body);
-                    EXIT_OK
-                }
-                Ok(None) => EXIT_OK,
-                Err(e) => fail(e),
-            }
+        } => offboard(&client, &owner, dry_run, reassign_to).await,
+    }
+}
+
+/// `nhi list --export`: prints the server's csv or jsonl as it is.
+async fn export_identities(client: &Client, path: &str) -> i32 {
+    match client.text(path).await {
+        Ok(text) => {
+            print!("{text}");
+            EXIT_OK
         }
+        Err(e) => fail(e),
+    }
+}
+
+/// `nhi list`: a table of identities, and how many of how many.
+async fn list_identities(client: &Client, path: &str) -> i32 {
+    match client.call("GET", path, None).await {
+        Ok(Some(body)) if client.json => {
+            output::json(&body);
+            EXIT_OK
+        }
+        Ok(Some(body)) => {
+            let list = body["data"]["identities"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            print_table(&list);
+            match body["data"]["total"].as_u64() {
+                Some(total) => println!("({} of {total})", list.len()),
+                None => println!("({} shown; more with --limit)", list.len()),
+            }
+            EXIT_OK
+        }
+        Ok(None) => EXIT_OK,
+        Err(e) => fail(e),
+    }
+}
+
+/// `nhi show`: one identity.
+async fn show_identity(client: &Client, id: &str) -> i32 {
+    match client
+        .call("GET", &format!("sys/nhi/identities/{id}"), None)
+        .await
+    {
+        Ok(Some(body)) => {
+            print_response(client, &body);
+            EXIT_OK
+        }
+        Ok(None) => {
+            eprintln!("No identity {id}");
+            super::EXIT_API_ERROR
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `nhi offboard`: an owner's identities revoked and disabled, or handed
+/// to `reassign_to`.
+async fn offboard(client: &Client, owner: &str, dry_run: bool, reassign_to: Option<String>) -> i32 {
+    let mut body = json!({ "dry_run": dry_run });
+    if let Some(to) = reassign_to {
+        body["reassign_to"] = json!(to);
+    }
+    match client
+        .call(
+            "POST",
+            &format!("sys/nhi/owners/{owner}/offboard"),
+            Some(body),
+        )
+        .await
+    {
+        Ok(Some(body)) => {
+            print_response(client, &body);
+            EXIT_OK
+        }
+        Ok(None) => EXIT_OK,
+        Err(e) => fail(e),
     }
 }

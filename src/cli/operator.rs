@@ -51,69 +51,8 @@ pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
             key_shares,
             key_threshold,
             passphrase_stdin,
-        } => {
-            let mut body =
-                json!({ "secret_shares": key_shares, "secret_threshold": key_threshold });
-            if passphrase_stdin {
-                match read_stdin_line("Passphrase: ") {
-                    Some(p) => body["passphrase"] = json!(p),
-                    None => {
-                        eprintln!("Error: no passphrase on standard input");
-                        return EXIT_LOCAL_ERROR;
-                    }
-                }
-            }
-            match client.call("PUT", "sys/init", Some(body)).await {
-                Ok(Some(result)) if client.json => {
-                    output::json(&result);
-                    EXIT_OK
-                }
-                Ok(Some(result)) => {
-                    let keys = result
-                        .get("keys_base64")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    for (i, key) in keys.iter().enumerate() {
-                        println!("Unseal Key {}: {}", i + 1, output::cell(key));
-                    }
-                    println!(
-                        "\nInitial Root Token: {}",
-                        result
-                            .get("root_token")
-                            .map(output::cell)
-                            .unwrap_or_default()
-                    );
-                    if keys.is_empty() {
-                        println!("\nQuartermaster is initialized with a passphrase seal: unseal it with the passphrase.");
-                    } else {
-                        println!(
-                            "\nQuartermaster is initialized with {key_shares} key shares and a key threshold of {key_threshold}.\nKeep the keys apart: {key_threshold} of them are needed to unseal."
-                        );
-                    }
-                    EXIT_OK
-                }
-                Ok(None) => EXIT_API_ERROR,
-                Err(e) => fail(e),
-            }
-        }
-        OperatorCommand::Unseal { key, reset } => {
-            let body = if reset {
-                json!({ "reset": true })
-            } else {
-                let Some(key) = key.or_else(|| read_stdin_line("Unseal Key (will be hidden): "))
-                else {
-                    eprintln!("Error: no unseal key given");
-                    return EXIT_LOCAL_ERROR;
-                };
-                json!({ "key": key })
-            };
-            match client.call("PUT", "sys/unseal", Some(body)).await {
-                Ok(Some(status)) => print_seal_status(&client, &status),
-                Ok(None) => EXIT_API_ERROR,
-                Err(e) => fail(e),
-            }
-        }
+        } => init(&client, key_shares, key_threshold, passphrase_stdin).await,
+        OperatorCommand::Unseal { key, reset } => unseal(&client, key, reset).await,
         OperatorCommand::Seal => match client.call("PUT", "sys/seal", None).await {
             Ok(_) => {
                 println!("Success! Quartermaster is sealed.");
@@ -121,32 +60,107 @@ pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
             }
             Err(e) => fail(e),
         },
-        OperatorCommand::Rotate => {
-            if let Err(e) = client.call("PUT", "sys/rotate", None).await {
-                return fail(e);
-            }
-            match client.call("GET", "sys/key-status", None).await {
-                Ok(Some(status)) => {
-                    let data = status.get("data").cloned().unwrap_or(Value::Null);
-                    println!("Success! Rotated key\n");
-                    output::table(&[
-                        (
-                            "Key Term".into(),
-                            data.get("term").map(output::cell).unwrap_or_default(),
-                        ),
-                        (
-                            "Install Time".into(),
-                            data.get("install_time")
-                                .map(output::cell)
-                                .unwrap_or_default(),
-                        ),
-                    ]);
-                    EXIT_OK
-                }
-                Ok(None) => EXIT_API_ERROR,
-                Err(e) => fail(e),
+        OperatorCommand::Rotate => rotate(&client).await,
+    }
+}
+
+/// `operator init`: prints the unseal keys and the root token.
+async fn init(client: &Client, key_shares: u8, key_threshold: u8, passphrase_stdin: bool) -> i32 {
+    let mut body = json!({ "secret_shares": key_shares, "secret_threshold": key_threshold });
+    if passphrase_stdin {
+        match read_stdin_line("Passphrase: ") {
+            Some(p) => body["passphrase"] = json!(p),
+            None => {
+                eprintln!("Error: no passphrase on standard input");
+                return EXIT_LOCAL_ERROR;
             }
         }
+    }
+    match client.call("PUT", "sys/init", Some(body)).await {
+        Ok(Some(result)) if client.json => {
+            output::json(&result);
+            EXIT_OK
+        }
+        Ok(Some(result)) => {
+            print_init_result(&result, key_shares, key_threshold);
+            EXIT_OK
+        }
+        Ok(None) => EXIT_API_ERROR,
+        Err(e) => fail(e),
+    }
+}
+
+fn print_init_result(result: &Value, key_shares: u8, key_threshold: u8) {
+    let keys = result
+        .get("keys_base64")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, key) in keys.iter().enumerate() {
+        println!("Unseal Key {}: {}", i + 1, output::cell(key));
+    }
+    println!(
+        "\nInitial Root Token: {}",
+        result
+            .get("root_token")
+            .map(output::cell)
+            .unwrap_or_default()
+    );
+    if keys.is_empty() {
+        println!(
+            "\nQuartermaster is initialized with a passphrase seal: unseal it with the passphrase."
+        );
+    } else {
+        println!(
+            "\nQuartermaster is initialized with {key_shares} key shares and a key threshold of {key_threshold}.\nKeep the keys apart: {key_threshold} of them are needed to unseal."
+        );
+    }
+}
+
+/// `operator unseal`: enters one key (from stdin when not given), or
+/// forgets those entered with `reset`.
+async fn unseal(client: &Client, key: Option<String>, reset: bool) -> i32 {
+    let body = if reset {
+        json!({ "reset": true })
+    } else {
+        let Some(key) = key.or_else(|| read_stdin_line("Unseal Key (will be hidden): ")) else {
+            eprintln!("Error: no unseal key given");
+            return EXIT_LOCAL_ERROR;
+        };
+        json!({ "key": key })
+    };
+    match client.call("PUT", "sys/unseal", Some(body)).await {
+        Ok(Some(status)) => print_seal_status(client, &status),
+        Ok(None) => EXIT_API_ERROR,
+        Err(e) => fail(e),
+    }
+}
+
+/// `operator rotate`: adds a key term and shows it.
+async fn rotate(client: &Client) -> i32 {
+    if let Err(e) = client.call("PUT", "sys/rotate", None).await {
+        return fail(e);
+    }
+    match client.call("GET", "sys/key-status", None).await {
+        Ok(Some(status)) => {
+            let data = status.get("data").cloned().unwrap_or(Value::Null);
+            println!("Success! Rotated key\n");
+            output::table(&[
+                (
+                    "Key Term".into(),
+                    data.get("term").map(output::cell).unwrap_or_default(),
+                ),
+                (
+                    "Install Time".into(),
+                    data.get("install_time")
+                        .map(output::cell)
+                        .unwrap_or_default(),
+                ),
+            ]);
+            EXIT_OK
+        }
+        Ok(None) => EXIT_API_ERROR,
+        Err(e) => fail(e),
     }
 }
 

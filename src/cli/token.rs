@@ -3,38 +3,13 @@
 use super::client::Client;
 use super::generic::{fail, print_response};
 use super::{ClientArgs, EXIT_API_ERROR, EXIT_LOCAL_ERROR, EXIT_OK};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
 #[derive(Subcommand)]
 pub(crate) enum TokenCommand {
     /// Create a child token of the current one.
-    Create {
-        /// A policy for the token (repeatable).
-        #[arg(long = "policy")]
-        policies: Vec<String>,
-        #[arg(long)]
-        ttl: Option<String>,
-        #[arg(long)]
-        explicit_max_ttl: Option<String>,
-        #[arg(long)]
-        period: Option<String>,
-        #[arg(long)]
-        display_name: Option<String>,
-        #[arg(long)]
-        num_uses: Option<u64>,
-        /// Create a token without a parent (needs sudo).
-        #[arg(long)]
-        orphan: bool,
-        #[arg(long)]
-        no_default_policy: bool,
-        /// Metadata key=value (repeatable); meta owner=... names the owner.
-        #[arg(long)]
-        metadata: Vec<String>,
-        /// Create through this token role.
-        #[arg(long)]
-        role: Option<String>,
-    },
+    Create(CreateArgs),
     /// Show a token (the current one when none is given).
     Lookup {
         token: Option<String>,
@@ -62,111 +37,159 @@ pub(crate) enum TokenCommand {
     },
 }
 
+// `qm token create`'s flags (its help text is the variant's doc comment).
+#[derive(Args)]
+pub(crate) struct CreateArgs {
+    /// A policy for the token (repeatable).
+    #[arg(long = "policy")]
+    policies: Vec<String>,
+    #[arg(long)]
+    ttl: Option<String>,
+    #[arg(long)]
+    explicit_max_ttl: Option<String>,
+    #[arg(long)]
+    period: Option<String>,
+    #[arg(long)]
+    display_name: Option<String>,
+    #[arg(long)]
+    num_uses: Option<u64>,
+    /// Create a token without a parent (needs sudo).
+    #[arg(long)]
+    orphan: bool,
+    #[arg(long)]
+    no_default_policy: bool,
+    /// Metadata key=value (repeatable); meta owner=... names the owner.
+    #[arg(long)]
+    metadata: Vec<String>,
+    /// Create through this token role.
+    #[arg(long)]
+    role: Option<String>,
+}
+
+/// A call to the token API: method, path and body.
+type TokenCall = (&'static str, String, Option<Value>);
+
 pub(crate) async fn run(command: TokenCommand, args: &ClientArgs) -> i32 {
     let client = Client::new(args);
-    let (method, path, body) = match command {
-        TokenCommand::Create {
-            policies,
-            ttl,
-            explicit_max_ttl,
-            period,
-            display_name,
-            num_uses,
-            orphan,
-            no_default_policy,
-            metadata,
-            role,
-        } => {
-            let mut meta = Map::new();
-            for pair in &metadata {
-                let Some((k, v)) = pair.split_once('=') else {
-                    eprintln!("Error: metadata {pair:?} is not key=value");
-                    return EXIT_LOCAL_ERROR;
-                };
-                meta.insert(k.into(), Value::String(v.into()));
-            }
-            let body = json!({
-                "policies": policies,
-                "ttl": ttl,
-                "explicit_max_ttl": explicit_max_ttl,
-                "period": period,
-                "display_name": display_name,
-                "num_uses": num_uses,
-                "no_parent": orphan,
-                "no_default_policy": no_default_policy,
-                "meta": meta,
-            });
-            let path = match role {
-                Some(role) => format!("auth/token/create/{role}"),
-                None => "auth/token/create".into(),
-            };
-            ("POST", path, Some(body))
-        }
-        TokenCommand::Lookup { token: None, .. } => ("GET", "auth/token/lookup-self".into(), None),
-        TokenCommand::Lookup {
-            token: Some(a),
-            accessor: true,
-        } => (
+    let call = match command {
+        TokenCommand::Create(create) => create_call(create),
+        TokenCommand::Lookup { token, accessor } => Ok(lookup_call(token, accessor)),
+        TokenCommand::Renew { token, increment } => Ok(renew_call(token, increment)),
+        TokenCommand::Revoke {
+            token,
+            accessor,
+            current,
+            mode,
+        } => revoke_call(token, accessor, current, &mode),
+    };
+    match call {
+        Ok((method, path, body)) => send(&client, method, &path, body).await,
+        Err(code) => code,
+    }
+}
+
+/// `token create`: through a role if one is named; the metadata pairs
+/// must be key=value.
+fn create_call(create: CreateArgs) -> Result<TokenCall, i32> {
+    let mut meta = Map::new();
+    for pair in &create.metadata {
+        let Some((k, v)) = pair.split_once('=') else {
+            eprintln!("Error: metadata {pair:?} is not key=value");
+            return Err(EXIT_LOCAL_ERROR);
+        };
+        meta.insert(k.into(), Value::String(v.into()));
+    }
+    let body = json!({
+        "policies": create.policies,
+        "ttl": create.ttl,
+        "explicit_max_ttl": create.explicit_max_ttl,
+        "period": create.period,
+        "display_name": create.display_name,
+        "num_uses": create.num_uses,
+        "no_parent": create.orphan,
+        "no_default_policy": create.no_default_policy,
+        "meta": meta,
+    });
+    let path = match create.role {
+        Some(role) => format!("auth/token/create/{role}"),
+        None => "auth/token/create".into(),
+    };
+    Ok(("POST", path, Some(body)))
+}
+
+/// `token lookup`: the current token, a token, or an accessor.
+fn lookup_call(token: Option<String>, accessor: bool) -> TokenCall {
+    match token {
+        None => ("GET", "auth/token/lookup-self".into(), None),
+        Some(a) if accessor => (
             "POST",
             "auth/token/lookup-accessor".into(),
             Some(json!({ "accessor": a })),
         ),
-        TokenCommand::Lookup { token: Some(t), .. } => (
+        Some(t) => (
             "POST",
             "auth/token/lookup".into(),
             Some(json!({ "token": t })),
         ),
-        TokenCommand::Renew {
-            token: None,
-            increment,
-        } => (
+    }
+}
+
+/// `token renew`: the current token, or the one given.
+fn renew_call(token: Option<String>, increment: Option<String>) -> TokenCall {
+    match token {
+        None => (
             "PUT",
             "auth/token/renew-self".into(),
             Some(json!({ "increment": increment })),
         ),
-        TokenCommand::Renew {
-            token: Some(t),
-            increment,
-        } => (
+        Some(t) => (
             "PUT",
             "auth/token/renew".into(),
             Some(json!({ "token": t, "increment": increment })),
         ),
-        TokenCommand::Revoke { current: true, .. } => {
-            ("PUT", "auth/token/revoke-self".into(), None)
-        }
-        TokenCommand::Revoke {
-            token: Some(a),
-            accessor: true,
-            ..
-        } => (
+    }
+}
+
+/// `token revoke`: the current token, an accessor's, or a token (keeping
+/// its children as orphans with mode "orphan").
+fn revoke_call(
+    token: Option<String>,
+    accessor: bool,
+    current: bool,
+    mode: &str,
+) -> Result<TokenCall, i32> {
+    if current {
+        return Ok(("PUT", "auth/token/revoke-self".into(), None));
+    }
+    match token {
+        Some(a) if accessor => Ok((
             "PUT",
             "auth/token/revoke-accessor".into(),
             Some(json!({ "accessor": a })),
-        ),
-        TokenCommand::Revoke {
-            token: Some(t),
-            mode,
-            ..
-        } if mode == "orphan" => (
+        )),
+        Some(t) if mode == "orphan" => Ok((
             "PUT",
             "auth/token/revoke-orphan".into(),
             Some(json!({ "token": t })),
-        ),
-        TokenCommand::Revoke { token: Some(t), .. } => (
+        )),
+        Some(t) => Ok((
             "PUT",
             "auth/token/revoke".into(),
             Some(json!({ "token": t })),
-        ),
-        TokenCommand::Revoke { token: None, .. } => {
+        )),
+        None => {
             eprintln!("Error: give a token (or an accessor with --accessor), or --self");
-            return EXIT_LOCAL_ERROR;
+            Err(EXIT_LOCAL_ERROR)
         }
-    };
+    }
+}
+
+/// Makes the call and prints the answer (a revocation answers nothing).
+async fn send(client: &Client, method: &str, path: &str, body: Option<Value>) -> i32 {
     let revoking = path.contains("/revoke");
-    match client.call(method, &path, body).await {
+    match client.call(method, path, body).await {
         Ok(Some(body)) => {
-            print_response(&client, &body);
+            print_response(client, &body);
             EXIT_OK
         }
         Ok(None) if revoking => {

@@ -34,6 +34,93 @@ pub struct InitResult {
 
 const MIN_PASSPHRASE_LEN: usize = 12;
 
+/// A new seal: its configuration, its key-encryption key, and the unseal
+/// key shares to hand out (none for the passphrase seal).
+struct NewSeal {
+    config: SealConfig,
+    kek: Zeroizing<[u8; 32]>,
+    keys: Vec<Zeroizing<Vec<u8>>>,
+}
+
+/// A random key split into `shares` Shamir shares, `threshold` of which
+/// rebuild it.
+fn shamir_seal(shares: u8, threshold: u8) -> Result<NewSeal, ApiError> {
+    if shares == 0 || threshold == 0 {
+        return Err(ApiError::bad(
+            "secret_shares and secret_threshold must be at least 1",
+        ));
+    }
+    if threshold > shares {
+        return Err(ApiError::bad(
+            "secret_threshold cannot be larger than secret_shares",
+        ));
+    }
+    if shares > 1 && threshold < 2 {
+        return Err(ApiError::bad(
+            "secret_threshold must be greater than one for multiple shares",
+        ));
+    }
+    let kek = Zeroizing::new(crate::barrier::seal_key());
+    let keys = seal::split(&kek, shares, threshold);
+    let config = SealConfig {
+        kind: SealKind::Shamir,
+        secret_shares: shares,
+        secret_threshold: threshold,
+        kdf: None,
+    };
+    Ok(NewSeal { config, kek, keys })
+}
+
+/// A key derived from the passphrase (at least `MIN_PASSPHRASE_LEN`
+/// characters) with fresh KDF parameters.
+fn passphrase_seal(passphrase: Option<Zeroizing<String>>) -> Result<NewSeal, ApiError> {
+    let passphrase =
+        passphrase.ok_or_else(|| ApiError::bad("passphrase: required by the passphrase seal"))?;
+    if passphrase.chars().count() < MIN_PASSPHRASE_LEN {
+        return Err(ApiError::bad(format!(
+            "passphrase: must be at least {MIN_PASSPHRASE_LEN} characters"
+        )));
+    }
+    let kdf = seal::new_kdf_params();
+    let kek = seal::derive_from_passphrase(&passphrase, &kdf).map_err(ApiError::Internal)?;
+    let config = SealConfig {
+        kind: SealKind::Passphrase,
+        secret_shares: 1,
+        secret_threshold: 1,
+        kdf: Some(kdf),
+    };
+    Ok(NewSeal {
+        config,
+        kek,
+        keys: Vec::new(),
+    })
+}
+
+/// The root token (with the given id in dev mode): no parent, no TTL.
+async fn create_root_token(
+    tokens: &TokenStore,
+    id: Option<String>,
+) -> Result<Zeroizing<String>, ApiError> {
+    let (root, _) = tokens
+        .create(NewToken {
+            parent_hash: None,
+            policies: vec!["root".into()],
+            meta: BTreeMap::new(),
+            display_name: "root".into(),
+            num_uses: 0,
+            ttl: 0,
+            explicit_max_ttl: 0,
+            period: 0,
+            renewable: false,
+            path: "auth/token/root".into(),
+            role: None,
+            id,
+            bound_cidrs: Vec::new(),
+        })
+        .await?;
+    Ok(root)
+}
+
 impl Core {
     pub async fn seal_config(&self) -> Result<Option<SealConfig>, ApiError> {
         match self.barrier.get_plain(SEAL_CONFIG_PATH).await? {
@@ -50,77 +137,13 @@ impl Core {
         if self.seal_config().await?.is_some() {
             return Err(ApiError::bad("Vault is already initialized"));
         }
-        let kind = self.settings.seal_kind;
-        let (config, kek, keys) = match kind {
-            SealKind::Shamir => {
-                let (shares, threshold) = (params.secret_shares, params.secret_threshold);
-                if shares == 0 || threshold == 0 {
-                    return Err(ApiError::bad(
-                        "secret_shares and secret_threshold must be at least 1",
-                    ));
-                }
-                if threshold > shares {
-                    return Err(ApiError::bad(
-                        "secret_threshold cannot be larger than secret_shares",
-                    ));
-                }
-                if shares > 1 && threshold < 2 {
-                    return Err(ApiError::bad(
-                        "secret_threshold must be greater than one for multiple shares",
-                    ));
-                }
-                let kek = Zeroizing::new(crate::barrier::seal_key());
-                let keys = seal::split(&kek, shares, threshold);
-                let config = SealConfig {
-                    kind,
-                    secret_shares: shares,
-                    secret_threshold: threshold,
-                    kdf: None,
-                };
-                (config, kek, keys)
-            }
-            SealKind::Passphrase => {
-                let passphrase = params
-                    .passphrase
-                    .ok_or_else(|| ApiError::bad("passphrase: required by the passphrase seal"))?;
-                if passphrase.chars().count() < MIN_PASSPHRASE_LEN {
-                    return Err(ApiError::bad(format!(
-                        "passphrase: must be at least {MIN_PASSPHRASE_LEN} characters"
-                    )));
-                }
-                let kdf = seal::new_kdf_params();
-                let kek =
-                    seal::derive_from_passphrase(&passphrase, &kdf).map_err(ApiError::Internal)?;
-                let config = SealConfig {
-                    kind,
-                    secret_shares: 1,
-                    secret_threshold: 1,
-                    kdf: Some(kdf),
-                };
-                (config, kek, Vec::new())
-            }
+        let NewSeal { config, kek, keys } = match self.settings.seal_kind {
+            SealKind::Shamir => shamir_seal(params.secret_shares, params.secret_threshold)?,
+            SealKind::Passphrase => passphrase_seal(params.passphrase)?,
         };
         self.barrier.initialize(&kek).await?;
         let active = self.open_active().await?;
-        let root = active
-            .tokens
-            .create(NewToken {
-                parent_hash: None,
-                policies: vec!["root".into()],
-                meta: BTreeMap::new(),
-                display_name: "root".into(),
-                num_uses: 0,
-                ttl: 0,
-                explicit_max_ttl: 0,
-                period: 0,
-                renewable: false,
-                path: "auth/token/root".into(),
-                role: None,
-                id: params.root_token_id,
-                bound_cidrs: Vec::new(),
-            })
-            .await?
-            .0;
+        let root = create_root_token(&active.tokens, params.root_token_id).await?;
         // The seal configuration is written last: a crash before this point
         // leaves an uninitialized store that can simply be initialized again.
         let config_bytes = serde_json::to_vec(&config).unwrap_or_default();

@@ -120,6 +120,108 @@ pub struct Seen<'a> {
     pub write: bool,
 }
 
+/// A request's traits as a baseline remembers them.
+struct Traits {
+    shape: String,
+    network: String,
+    /// The UTC hour.
+    hour: u8,
+    /// Minutes since the epoch.
+    minute: i64,
+}
+
+impl Traits {
+    fn of(seen: &Seen<'_>) -> Self {
+        Self {
+            shape: path_shape(seen.path),
+            network: network(seen.addr),
+            hour: u8::try_from((seen.now / 3600) % 24).unwrap_or(0),
+            minute: seen.now / 60,
+        }
+    }
+}
+
+/// A departure: (reason, detail, the key it is reported once under).
+type Departure = (&'static str, String, String);
+
+impl Baseline {
+    /// Counts the request: in all requests, writes, and its minute.
+    fn count(&mut self, seen: &Seen<'_>, minute: i64) {
+        self.seen = self.seen.saturating_add(1);
+        self.writes = self.writes.saturating_add(u64::from(seen.write));
+        if self.minute.0 == minute {
+            self.minute.1 = self.minute.1.saturating_add(1);
+        } else {
+            self.minute = (minute, 1);
+        }
+    }
+
+    /// Learns the request as normal while still learning; false after.
+    fn learn(&mut self, config: &DriftConfig, seen: &Seen<'_>, traits: &Traits) -> bool {
+        if self.requests >= config.learning_requests {
+            return false;
+        }
+        if self.requests == 0 {
+            self.learned_since = seen.now;
+        }
+        self.requests = self.requests.saturating_add(1);
+        self.paths.insert(traits.shape.clone());
+        self.networks.insert(traits.network.clone());
+        self.hours.insert(traits.hour);
+        self.busiest_minute = self.busiest_minute.max(self.minute.1);
+        true
+    }
+
+    /// How a request departs from what was learned.
+    fn departures(&self, config: &DriftConfig, seen: &Seen<'_>, traits: &Traits) -> Vec<Departure> {
+        let Traits {
+            shape,
+            network: net,
+            hour,
+            minute,
+        } = traits;
+        let mut found = Vec::new();
+        if !self.paths.contains(shape) {
+            found.push((
+                "new path",
+                format!("first use of {shape}"),
+                format!("path:{shape}"),
+            ));
+        }
+        if !self.networks.contains(net) {
+            found.push((
+                "new source network",
+                format!("first request from {net}"),
+                format!("net:{net}"),
+            ));
+        }
+        let limit = self
+            .busiest_minute
+            .saturating_mul(config.burst_factor)
+            .max(MIN_BURST);
+        if self.minute.1 > limit {
+            found.push((
+                "burst",
+                format!(
+                    "{} requests this minute; the busiest learned minute had {}",
+                    self.minute.1, self.busiest_minute
+                ),
+                format!("burst:{minute}"),
+            ));
+        }
+        let learned_a_day =
+            self.hours.len() > 1 && seen.now.saturating_sub(self.learned_since) >= 86_400;
+        if learned_a_day && !self.hours.contains(hour) {
+            found.push((
+                "unusual hour",
+                format!("first request at {hour:02}:00 UTC"),
+                format!("hour:{hour}"),
+            ));
+        }
+        found
+    }
+}
+
 impl DriftWatch {
     /// Learns from or checks one request; returns the departures it makes.
     pub fn observe(&self, config: &DriftConfig, seen: &Seen<'_>) -> Vec<Alert> {
@@ -130,68 +232,13 @@ impl DriftWatch {
             return Vec::new();
         }
         let base = baselines.entry(seen.identity.to_string()).or_default();
-        base.seen = base.seen.saturating_add(1);
-        base.writes = base.writes.saturating_add(u64::from(seen.write));
-        let shape = path_shape(seen.path);
-        let net = network(seen.addr);
-        let hour = u8::try_from((seen.now / 3600) % 24).unwrap_or(0);
-        let minute = seen.now / 60;
-        if base.minute.0 == minute {
-            base.minute.1 = base.minute.1.saturating_add(1);
-        } else {
-            base.minute = (minute, 1);
-        }
-        if base.requests < config.learning_requests {
-            if base.requests == 0 {
-                base.learned_since = seen.now;
-            }
-            base.requests = base.requests.saturating_add(1);
-            base.paths.insert(shape);
-            base.networks.insert(net);
-            base.hours.insert(hour);
-            base.busiest_minute = base.busiest_minute.max(base.minute.1);
+        let traits = Traits::of(seen);
+        base.count(seen, traits.minute);
+        if base.learn(config, seen, &traits) {
             return Vec::new();
         }
-        let mut found: Vec<(&'static str, String, String)> = Vec::new();
-        if !base.paths.contains(&shape) {
-            found.push((
-                "new path",
-                format!("first use of {shape}"),
-                format!("path:{shape}"),
-            ));
-        }
-        if !base.networks.contains(&net) {
-            found.push((
-                "new source network",
-                format!("first request from {net}"),
-                format!("net:{net}"),
-            ));
-        }
-        let limit = base
-            .busiest_minute
-            .saturating_mul(config.burst_factor)
-            .max(MIN_BURST);
-        if base.minute.1 > limit {
-            found.push((
-                "burst",
-                format!(
-                    "{} requests this minute; the busiest learned minute had {}",
-                    base.minute.1, base.busiest_minute
-                ),
-                format!("burst:{minute}"),
-            ));
-        }
-        let learned_a_day =
-            base.hours.len() > 1 && seen.now.saturating_sub(base.learned_since) >= 86_400;
-        if learned_a_day && !base.hours.contains(&hour) {
-            found.push((
-                "unusual hour",
-                format!("first request at {hour:02}:00 UTC"),
-                format!("hour:{hour}"),
-            ));
-        }
         let denied = config.deny_mounts.iter().any(|m| m == seen.mount);
-        found
+        base.departures(config, seen, &traits)
             .into_iter()
             .filter(|(_, _, key)| base.reported.insert(key.clone()))
             .map(|(reason, detail, _)| Alert {

@@ -3,21 +3,17 @@
 //! backend (as OpenBao keeps its token store in the core), over the token
 //! store in `auth::token`.
 
+mod create;
 mod policies;
 mod roles;
 
 use crate::auth::token::auth_block;
-use crate::auth::token::store::{NewToken, TokenEntry};
+use crate::auth::token::store::TokenEntry;
 use crate::clock::rfc3339;
 use crate::core::ctx::Ctx;
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};
-use crate::params::{
-    optional_bool, optional_duration, optional_str, optional_string_map, optional_strings,
-    optional_u64,
-};
-use crate::policy::Capabilities;
-use roles::TokenRole;
+use crate::params::{optional_duration, optional_str};
 use serde_json::{json, Value};
 
 /// The `data` of a lookup. The token itself is shown only to whoever
@@ -67,123 +63,156 @@ fn accessor_param(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::bad("accessor: required"))
 }
 
-/// Display names become `token-NAME`, limited to safe characters.
-fn display_name(raw: Option<&str>) -> String {
-    match raw.map(str::trim).filter(|n| !n.is_empty()) {
-        None => "token".into(),
-        Some(name) => {
-            let clean: String = name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                        c
-                    } else {
-                        '-'
-                    }
-                })
-                .take(64)
-                .collect();
-            format!("token-{clean}")
+/// Serves a request below `auth/token/`, by its first path segment.
+pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    // The pipeline hands LIST paths with exactly one trailing '/' and other
+    // paths with none; only that one is taken off, nothing is re-normalised.
+    let path = match ctx.req.operation {
+        Operation::List => ctx.path.strip_suffix('/').unwrap_or(ctx.path),
+        _ => ctx.path,
+    };
+    let (head, tail) = path.split_once('/').unwrap_or((path, ""));
+    match head {
+        "create" | "create-orphan" => create_route(ctx, head, tail).await,
+        "lookup-self" | "lookup" | "lookup-accessor" => lookup_route(ctx, head).await,
+        "renew-self" | "renew" | "renew-accessor" => renew_route(ctx, head).await,
+        "revoke-self" | "revoke" | "revoke-accessor" | "revoke-orphan" => {
+            revoke_route(ctx, head).await
+        }
+        "accessors" => match ctx.req.operation {
+            Operation::List => Response::keys(ctx.active.tokens.accessors().await?),
+            _ => Err(ApiError::UnsupportedOperation),
+        },
+        "roles" => roles_route(ctx, tail).await,
+        _ => Err(ApiError::NoHandler(format!(
+            "no handler for route \"auth/token/{path}\". route entry not found."
+        ))),
+    }
+}
+
+/// Whether the request writes (`create`/`update`), as the token verbs want.
+fn is_write(ctx: &Ctx<'_>) -> bool {
+    matches!(ctx.req.operation, Operation::Create | Operation::Update)
+}
+
+/// `create`, `create/ROLE` and `create-orphan`.
+async fn create_route(ctx: &Ctx<'_>, head: &str, tail: &str) -> Result<Response, ApiError> {
+    if !is_write(ctx) {
+        return Err(ApiError::UnsupportedOperation);
+    }
+    match head {
+        "create-orphan" => create::create(ctx, true, None).await,
+        _ if tail.is_empty() => create::create(ctx, false, None).await,
+        _ => create::create(ctx, false, Some(tail)).await,
+    }
+}
+
+/// The entry of the `token` parameter, with the token itself.
+async fn entry_of_token_param(ctx: &Ctx<'_>) -> Result<(String, TokenEntry), ApiError> {
+    let token = token_param(ctx)?;
+    let entry = ctx
+        .active
+        .tokens
+        .lookup(&token)
+        .await?
+        .ok_or_else(|| ApiError::bad("bad token"))?;
+    Ok((token, entry))
+}
+
+/// The entry of the `accessor` parameter.
+async fn entry_of_accessor_param(ctx: &Ctx<'_>) -> Result<TokenEntry, ApiError> {
+    ctx.active
+        .tokens
+        .lookup_accessor(&accessor_param(ctx)?)
+        .await?
+        .ok_or_else(|| ApiError::bad("invalid accessor"))
+}
+
+/// `lookup-self`, `lookup` and `lookup-accessor`.
+async fn lookup_route(ctx: &Ctx<'_>, head: &str) -> Result<Response, ApiError> {
+    let now = ctx.active.tokens.now();
+    match head {
+        "lookup-self" if is_write(ctx) || ctx.req.operation == Operation::Read => {
+            let token = ctx.req.token.as_deref().map(String::as_str);
+            Ok(Response::json(lookup_json(ctx.caller, token, now)))
+        }
+        "lookup" if is_write(ctx) => {
+            let (token, entry) = entry_of_token_param(ctx).await?;
+            Ok(Response::json(lookup_json(&entry, Some(&token), now)))
+        }
+        "lookup-accessor" if is_write(ctx) => {
+            let entry = entry_of_accessor_param(ctx).await?;
+            Ok(Response::json(lookup_json(&entry, None, now)))
+        }
+        _ => Err(ApiError::UnsupportedOperation),
+    }
+}
+
+/// `renew-self`, `renew` and `renew-accessor`.
+async fn renew_route(ctx: &Ctx<'_>, head: &str) -> Result<Response, ApiError> {
+    if !is_write(ctx) {
+        return Err(ApiError::UnsupportedOperation);
+    }
+    match head {
+        "renew-self" => {
+            let token = ctx.req.token.as_deref().map(String::as_str).unwrap_or("");
+            renew(ctx, ctx.caller, token).await
+        }
+        "renew" => {
+            let (token, entry) = entry_of_token_param(ctx).await?;
+            renew(ctx, &entry, &token).await
+        }
+        _ => {
+            let entry = entry_of_accessor_param(ctx).await?;
+            renew(ctx, &entry, "").await
         }
     }
 }
 
-pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
-    use Operation::*;
-    let op = ctx.req.operation;
+/// `revoke-self`, `revoke`, `revoke-accessor` and `revoke-orphan`. A token
+/// that is not there is revoked already.
+async fn revoke_route(ctx: &Ctx<'_>, head: &str) -> Result<Response, ApiError> {
+    if !is_write(ctx) {
+        return Err(ApiError::UnsupportedOperation);
+    }
     let tokens = &ctx.active.tokens;
-    let now = tokens.now();
-    // The pipeline hands LIST paths with exactly one trailing '/' and other
-    // paths with none; only that one is taken off, nothing is re-normalised.
-    let path = match op {
-        List => ctx.path.strip_suffix('/').unwrap_or(ctx.path),
-        _ => ctx.path,
-    };
-    let (head, tail) = path.split_once('/').unwrap_or((path, ""));
-    match (head, op) {
-        ("create", Create | Update) if tail.is_empty() => create(ctx, false, None).await,
-        ("create", Create | Update) => create(ctx, false, Some(tail)).await,
-        ("create-orphan", Create | Update) => create(ctx, true, None).await,
-        ("lookup-self", Read | Create | Update) => {
-            let token = ctx.req.token.as_deref().map(String::as_str);
-            Ok(Response::json(lookup_json(ctx.caller, token, now)))
-        }
-        ("lookup", Create | Update) => {
-            let token = token_param(ctx)?;
-            let entry = tokens
-                .lookup(&token)
-                .await?
-                .ok_or_else(|| ApiError::bad("bad token"))?;
-            Ok(Response::json(lookup_json(&entry, Some(&token), now)))
-        }
-        ("lookup-accessor", Create | Update) => {
-            let entry = tokens
-                .lookup_accessor(&accessor_param(ctx)?)
-                .await?
-                .ok_or_else(|| ApiError::bad("invalid accessor"))?;
-            Ok(Response::json(lookup_json(&entry, None, now)))
-        }
-        ("renew-self", Create | Update) => {
-            let token = ctx.req.token.as_deref().map(String::as_str).unwrap_or("");
-            renew(ctx, ctx.caller, token).await
-        }
-        ("renew", Create | Update) => {
-            let token = token_param(ctx)?;
-            let entry = tokens
-                .lookup(&token)
-                .await?
-                .ok_or_else(|| ApiError::bad("bad token"))?;
-            renew(ctx, &entry, &token).await
-        }
-        ("renew-accessor", Create | Update) => {
-            let entry = tokens
-                .lookup_accessor(&accessor_param(ctx)?)
-                .await?
-                .ok_or_else(|| ApiError::bad("invalid accessor"))?;
-            renew(ctx, &entry, "").await
-        }
-        ("revoke-self", Create | Update) => {
+    match head {
+        "revoke-self" => {
             ctx.active.leases.revoke_token(&ctx.caller.id_hash).await?;
-            Ok(Response::empty())
         }
-        ("revoke", Create | Update) => {
+        "revoke" => {
             if let Some(entry) = tokens.lookup(&token_param(ctx)?).await? {
                 ctx.active.leases.revoke_token(&entry.id_hash).await?;
             }
-            Ok(Response::empty())
         }
-        ("revoke-accessor", Create | Update) => {
+        "revoke-accessor" => {
             if let Some(entry) = tokens.lookup_accessor(&accessor_param(ctx)?).await? {
                 ctx.active.leases.revoke_token(&entry.id_hash).await?;
             }
-            Ok(Response::empty())
         }
-        ("revoke-orphan", Create | Update) => {
+        _ => {
             if let Some(entry) = tokens.lookup(&token_param(ctx)?).await? {
                 ctx.active
                     .leases
                     .revoke_token_orphan(&entry.id_hash)
                     .await?;
             }
-            Ok(Response::empty())
         }
-        ("accessors", List) => Response::keys(tokens.accessors().await?),
-        ("roles", List) if tail.is_empty() => Response::keys(roles::list(ctx).await?),
-        ("roles", Read) if !tail.is_empty() => {
-            let role = roles::get(ctx, tail).await?.ok_or(ApiError::NotFound)?;
+    }
+    Ok(Response::empty())
+}
+
+/// `roles/` (list) and `roles/NAME` (read, write, delete).
+async fn roles_route(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
+    match ctx.req.operation {
+        Operation::List if name.is_empty() => Response::keys(roles::list(ctx).await?),
+        Operation::Read if !name.is_empty() => {
+            let role = roles::get(ctx, name).await?.ok_or(ApiError::NotFound)?;
             Ok(Response::json(role.to_json()))
         }
-        ("roles", Create | Update) if !tail.is_empty() => roles::write(ctx, tail).await,
-        ("roles", Delete) if !tail.is_empty() => roles::delete(ctx, tail).await,
-        (
-            "create" | "create-orphan" | "lookup-self" | "lookup" | "lookup-accessor"
-            | "renew-self" | "renew" | "renew-accessor" | "revoke-self" | "revoke"
-            | "revoke-accessor" | "revoke-orphan" | "accessors" | "roles",
-            _,
-        ) => Err(ApiError::UnsupportedOperation),
-        _ => Err(ApiError::NoHandler(format!(
-            "no handler for route \"auth/token/{path}\". route entry not found."
-        ))),
+        Operation::Create | Operation::Update if !name.is_empty() => roles::write(ctx, name).await,
+        Operation::Delete if !name.is_empty() => roles::delete(ctx, name).await,
+        _ => Err(ApiError::UnsupportedOperation),
     }
 }
 
@@ -224,161 +253,4 @@ fn effective_max_ttl(ctx: &Ctx<'_>) -> i64 {
         mount if system > 0 => mount.min(system),
         mount => mount,
     }
-}
-
-/// The lesser of two durations where 0 means unset.
-fn lesser_set(a: i64, b: i64) -> i64 {
-    match (a, b) {
-        (0, other) | (other, 0) => other,
-        (a, b) => a.min(b),
-    }
-}
-
-async fn create(
-    ctx: &Ctx<'_>,
-    orphan_path: bool,
-    role_name: Option<&str>,
-) -> Result<Response, ApiError> {
-    let data = &ctx.req.data;
-    let parent = ctx.caller;
-    // A limited-use token would escape its count through an unlimited child
-    // (or orphan). `num_uses` here is the count before this request's use.
-    if parent.num_uses != 0 {
-        return Err(ApiError::bad(
-            "restricted use token cannot generate child tokens",
-        ));
-    }
-    let privileged = parent.is_root() || ctx.acl.allows(&ctx.req.path, Capabilities::SUDO);
-    let role: Option<TokenRole> = match role_name {
-        Some(name) => Some(
-            roles::get(ctx, name)
-                .await?
-                .ok_or_else(|| ApiError::bad(format!("unknown role {name:?}")))?,
-        ),
-        None => None,
-    };
-    if let Some(kind) = optional_str(data, "type")? {
-        if kind != "service" && kind != "default" && !kind.is_empty() {
-            return Err(ApiError::bad(format!(
-                "type: {kind:?} tokens are not supported; use \"service\""
-            )));
-        }
-    }
-    let id = optional_str(data, "id")?
-        .filter(|i| !i.is_empty())
-        .map(String::from);
-    if id.is_some() && !parent.is_root() {
-        return Err(ApiError::bad(
-            "root or sudo privileges required to specify token id",
-        ));
-    }
-    // With a role, the role decides whether the token is an orphan.
-    let no_parent = role.is_none() && optional_bool(data, "no_parent")?.unwrap_or(false);
-    if no_parent && !privileged {
-        return Err(ApiError::bad(
-            "root or sudo privileges required to create orphan token",
-        ));
-    }
-    let orphan = orphan_path || no_parent || role.as_ref().is_some_and(|r| r.orphan);
-
-    let requested = optional_strings(data, "policies")?.unwrap_or_default();
-    let policies = policies::decide(&policies::PolicyRequest {
-        requested: &requested,
-        no_default_policy: optional_bool(data, "no_default_policy")?.unwrap_or(false),
-        parent: &parent.policies,
-        parent_is_root: parent.is_root(),
-        sudo: privileged,
-        role: role.as_ref(),
-    })?;
-
-    let system_max = effective_max_ttl(ctx);
-    let mut warnings = Vec::new();
-    let mut ttl = optional_duration(data, "ttl")?
-        .or(optional_duration(data, "lease")?)
-        .filter(|t| *t > 0)
-        .unwrap_or(match ctx.mount.config.default_lease_ttl {
-            0 => ctx.core.settings.default_lease_ttl,
-            mount => mount,
-        });
-    let requested_period = optional_duration(data, "period")?.unwrap_or(0);
-    if requested_period > 0 && !privileged {
-        return Err(ApiError::bad(
-            "root or sudo privileges required to create periodic token",
-        ));
-    }
-    // Set both in the request and in the role, the lesser holds; none is
-    // longer than the mount's (and the system's) max TTL.
-    let mut explicit_max_ttl = lesser_set(
-        optional_duration(data, "explicit_max_ttl")?.unwrap_or(0),
-        role.as_ref().map_or(0, |r| r.token_explicit_max_ttl),
-    );
-    if explicit_max_ttl > system_max {
-        explicit_max_ttl = system_max;
-        warnings.push(format!(
-            "explicit_max_ttl was capped to the maximum of {system_max} seconds"
-        ));
-    }
-    let mut period = lesser_set(
-        requested_period,
-        role.as_ref().map_or(0, |r| r.token_period),
-    );
-    if period > system_max {
-        period = system_max;
-        warnings.push(format!(
-            "period was capped to the maximum of {system_max} seconds"
-        ));
-    }
-    if ttl > system_max {
-        ttl = system_max;
-        if period == 0 {
-            warnings.push(format!(
-                "TTL was capped to the maximum of {system_max} seconds"
-            ));
-        }
-    }
-    if !orphan {
-        if let Some(parent_left) = parent
-            .expire_time
-            .map(|t| t.saturating_sub(ctx.active.tokens.now()))
-        {
-            if ttl > parent_left {
-                ttl = parent_left.max(1);
-                warnings.push("TTL was capped to the parent token's remaining TTL".into());
-            }
-        }
-    }
-    let num_uses = optional_u64(data, "num_uses")?.unwrap_or(0);
-    // A role that says not renewable cannot be overridden by the caller.
-    let renewable = optional_bool(data, "renewable")?.unwrap_or(true)
-        && role.as_ref().is_none_or(|r| r.renewable);
-    let meta = optional_string_map(data, "meta")?.unwrap_or_default();
-
-    let spec = NewToken {
-        parent_hash: (!orphan).then(|| parent.id_hash.clone()),
-        policies,
-        meta,
-        display_name: display_name(optional_str(data, "display_name")?),
-        num_uses: i64::try_from(num_uses).map_err(|_| ApiError::bad("num_uses: too large"))?,
-        ttl,
-        explicit_max_ttl,
-        period,
-        renewable,
-        path: match role_name {
-            Some(name) => format!("auth/token/create/{name}"),
-            None if orphan_path => "auth/token/create-orphan".into(),
-            None => "auth/token/create".into(),
-        },
-        role: role_name.map(String::from),
-        id,
-        bound_cidrs: Vec::new(),
-    };
-    let (token, entry) = ctx.active.tokens.create(spec).await?;
-    ctx.active.leases.track_token(&entry).await?;
-    tracing::info!(accessor = %entry.accessor, policies = ?entry.policies, "token created");
-    Ok(Response {
-        // The TTL as issued, not less a second that ticked since.
-        auth: Some(auth_block(&token, &entry, entry.creation_time)),
-        warnings,
-        ..Response::default()
-    })
 }

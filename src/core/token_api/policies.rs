@@ -81,86 +81,124 @@ fn not_subset() -> ApiError {
 pub(super) fn decide(req: &PolicyRequest<'_>) -> Result<Vec<String>, ApiError> {
     let requested = sanitize(req.requested, false);
     let parent = sanitize(req.parent, false);
-    let mut add_default = false;
-    let policies = match req.role {
+    let (policies, add_default) = match req.role {
         Some(role) if role.restricts_policies() => {
-            // Roles that list policies decide `default` themselves.
-            let add_default_here = !req.no_default_policy
-                && !in_list_or_glob(
-                    "default",
-                    &role.disallowed_policies,
-                    &role.disallowed_policies_glob,
-                );
-            let mut chosen = if requested.is_empty() {
-                Vec::new()
-            } else {
-                sanitize(&requested, add_default_here)
-            };
-            if !role.allowed_policies.is_empty() || !role.allowed_policies_glob.is_empty() {
-                let allowed = sanitize(&role.allowed_policies, add_default_here);
-                if chosen.is_empty() {
-                    chosen = allowed;
-                } else if let Some(outside) = chosen
-                    .iter()
-                    .find(|p| !in_list_or_glob(p, &allowed, &role.allowed_policies_glob))
-                {
-                    return Err(ApiError::bad(format!(
-                        "token policies must be subset of the role's allowed policies or glob policies: {outside:?} is not"
-                    )));
-                }
-            } else if chosen.is_empty() {
-                chosen = sanitize(&parent, add_default_here);
-            } else if !req.parent_is_root
-                && !is_subset(&sanitize(&parent, add_default_here), &chosen)
-            {
-                // Vault lets this through; the caller's policies bound it here.
-                return Err(not_subset());
-            }
-            if let Some(banned) = chosen.iter().find(|p| {
-                in_list_or_glob(p, &role.disallowed_policies, &role.disallowed_policies_glob)
-            }) {
-                return Err(ApiError::bad(format!(
-                    "token policy {banned:?} is disallowed by this role"
-                )));
-            }
-            chosen
+            (chosen_by_role(req, role, &requested, &parent)?, false)
         }
         // No policies asked for: the parent's, `default` only if it has it.
-        _ if requested.is_empty() => parent.clone(),
-        // A role that lists no policies bounds by the caller's unless root;
-        // without a role, root or sudo may choose freely.
-        role => {
-            let free = match role {
-                Some(_) => req.parent_is_root,
-                None => req.sudo,
-            };
-            if free {
-                add_default = !req.no_default_policy;
-            } else {
-                if !is_subset(&parent, &requested) {
-                    return Err(not_subset());
-                }
-                add_default = !req.no_default_policy && parent.iter().any(|p| p == "default");
-            }
-            requested
-        }
+        _ if requested.is_empty() => (parent, false),
+        role => requested_within_caller(req, role.is_some(), requested, &parent)?,
     };
     let mut policies = sanitize(&policies, add_default);
     if req.no_default_policy {
         policies.retain(|p| p != "default");
     }
+    check_assignable(&policies, req.parent_is_root)?;
+    Ok(policies)
+}
+
+/// Under a role that lists policies: the requested ones (else the role's
+/// allowed ones, else the caller's), within the allowed ones when the role
+/// lists any (else within the caller's unless root), never a disallowed one.
+fn chosen_by_role(
+    req: &PolicyRequest<'_>,
+    role: &TokenRole,
+    requested: &[String],
+    parent: &[String],
+) -> Result<Vec<String>, ApiError> {
+    // Roles that list policies decide `default` themselves.
+    let add_default = !req.no_default_policy
+        && !in_list_or_glob(
+            "default",
+            &role.disallowed_policies,
+            &role.disallowed_policies_glob,
+        );
+    let requested = if requested.is_empty() {
+        Vec::new()
+    } else {
+        sanitize(requested, add_default)
+    };
+    let chosen = if !role.allowed_policies.is_empty() || !role.allowed_policies_glob.is_empty() {
+        within_allowed(role, requested, add_default)?
+    } else if requested.is_empty() {
+        sanitize(parent, add_default)
+    } else if !req.parent_is_root && !is_subset(&sanitize(parent, add_default), &requested) {
+        // Vault lets this through; the caller's policies bound it here.
+        return Err(not_subset());
+    } else {
+        requested
+    };
+    if let Some(banned) = chosen
+        .iter()
+        .find(|p| in_list_or_glob(p, &role.disallowed_policies, &role.disallowed_policies_glob))
+    {
+        return Err(ApiError::bad(format!(
+            "token policy {banned:?} is disallowed by this role"
+        )));
+    }
+    Ok(chosen)
+}
+
+/// The requested policies if the role allows each (plainly or by glob), or
+/// the role's allowed ones when none were requested.
+fn within_allowed(
+    role: &TokenRole,
+    requested: Vec<String>,
+    add_default: bool,
+) -> Result<Vec<String>, ApiError> {
+    let allowed = sanitize(&role.allowed_policies, add_default);
+    if requested.is_empty() {
+        return Ok(allowed);
+    }
+    if let Some(outside) = requested
+        .iter()
+        .find(|p| !in_list_or_glob(p, &allowed, &role.allowed_policies_glob))
+    {
+        return Err(ApiError::bad(format!(
+            "token policies must be subset of the role's allowed policies or glob policies: {outside:?} is not"
+        )));
+    }
+    Ok(requested)
+}
+
+/// Requested policies without a listing role: a role that lists no
+/// policies bounds them by the caller's unless root; without a role, root
+/// or sudo may choose freely. With whether to add `default`.
+fn requested_within_caller(
+    req: &PolicyRequest<'_>,
+    has_role: bool,
+    requested: Vec<String>,
+    parent: &[String],
+) -> Result<(Vec<String>, bool), ApiError> {
+    let free = if has_role {
+        req.parent_is_root
+    } else {
+        req.sudo
+    };
+    if free {
+        return Ok((requested, !req.no_default_policy));
+    }
+    if !is_subset(parent, &requested) {
+        return Err(not_subset());
+    }
+    let add_default = !req.no_default_policy && parent.iter().any(|p| p == "default");
+    Ok((requested, add_default))
+}
+
+/// Refuses internal policies, and `root` for a caller that is not root.
+fn check_assignable(policies: &[String], parent_is_root: bool) -> Result<(), ApiError> {
     if let Some(internal) = policies
         .iter()
         .find(|p| NON_ASSIGNABLE.contains(&p.as_str()))
     {
         return Err(ApiError::bad(format!("cannot assign policy {internal:?}")));
     }
-    if policies.iter().any(|p| p == "root") && !req.parent_is_root {
+    if policies.iter().any(|p| p == "root") && !parent_is_root {
         return Err(ApiError::bad(
             "root tokens may not be created without parent token being root",
         ));
     }
-    Ok(policies)
+    Ok(())
 }
 
 #[cfg(test)]

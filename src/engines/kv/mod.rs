@@ -51,6 +51,45 @@ fn versions_field(data: &Map<String, Value>) -> Result<Vec<u64>, ApiError> {
     }
 }
 
+/// A data write's secret (`data`) and check-and-set version (`options.cas`).
+fn secret_and_cas(
+    data: &Map<String, Value>,
+) -> Result<(Map<String, Value>, Option<u64>), ApiError> {
+    let secret = match data.get("data") {
+        Some(Value::Object(map)) => map.clone(),
+        Some(_) => {
+            return Err(ApiError::bad(
+                "data: expected a JSON object of key/value pairs",
+            ))
+        }
+        None => return Err(ApiError::bad("no data provided")),
+    };
+    let cas = match data.get("options") {
+        Some(Value::Object(options)) => optional_u64(options, "cas")?,
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(ApiError::bad("options: expected an object")),
+    };
+    Ok((secret, cas))
+}
+
+/// Refuses a write without `cas` where the mount or key requires one, and
+/// one whose `cas` is not the current version.
+fn check_cas(config: &KvConfig, meta: &KeyMetadata, cas: Option<u64>) -> Result<(), ApiError> {
+    if (config.cas_required || meta.cas_required) && cas.is_none() {
+        return Err(ApiError::bad(
+            "check-and-set parameter required for this call",
+        ));
+    }
+    if let Some(cas) = cas {
+        if cas != meta.current_version {
+            return Err(ApiError::bad(
+                "check-and-set parameter did not match the current version",
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl KvEngine {
     pub fn new(view: StorageView) -> Self {
         Self {
@@ -117,6 +156,8 @@ impl KvEngine {
         ))
     }
 
+    /// Writes a new version of a key (or, with `patch`, merges into the
+    /// current one), within check-and-set, trimming the oldest versions.
     async fn write_data(
         &self,
         key: &str,
@@ -124,20 +165,7 @@ impl KvEngine {
         patch: bool,
     ) -> Result<Response, ApiError> {
         Self::check_key(key)?;
-        let secret = match data.get("data") {
-            Some(Value::Object(map)) => map.clone(),
-            Some(_) => {
-                return Err(ApiError::bad(
-                    "data: expected a JSON object of key/value pairs",
-                ))
-            }
-            None => return Err(ApiError::bad("no data provided")),
-        };
-        let cas = match data.get("options") {
-            Some(Value::Object(options)) => optional_u64(options, "cas")?,
-            Some(Value::Null) | None => None,
-            Some(_) => return Err(ApiError::bad("options: expected an object")),
-        };
+        let (secret, cas) = secret_and_cas(data)?;
         let config = self.config().await?;
         let _guard = self.lock(key).await;
         let now = now_rfc3339();
@@ -145,39 +173,9 @@ impl KvEngine {
             .metadata(key)
             .await?
             .unwrap_or_else(|| KeyMetadata::new(&now));
-        if (config.cas_required || meta.cas_required) && cas.is_none() {
-            return Err(ApiError::bad(
-                "check-and-set parameter required for this call",
-            ));
-        }
-        if let Some(cas) = cas {
-            if cas != meta.current_version {
-                return Err(ApiError::bad(
-                    "check-and-set parameter did not match the current version",
-                ));
-            }
-        }
+        check_cas(&config, &meta, cas)?;
         let merged = if patch {
-            let current_is_live = meta
-                .versions
-                .get(&meta.current_version)
-                .is_some_and(|s| !s.destroyed && s.deletion_time.is_empty());
-            if !current_is_live {
-                return Err(ApiError::NotFound);
-            }
-            let mut base: Map<String, Value> = self
-                .view
-                .get_json(&format!("version/{}/{key}", meta.current_version))
-                .await?
-                .unwrap_or_default();
-            for (k, v) in secret {
-                if v.is_null() {
-                    base.remove(&k);
-                } else {
-                    base.insert(k, v);
-                }
-            }
-            base
+            self.patched(key, &meta, secret).await?
         } else {
             secret
         };
@@ -198,6 +196,36 @@ impl KvEngine {
         self.view.write(writes).await?;
         let state = meta.versions.get(&version).cloned().unwrap_or_default();
         Ok(Response::json(state.to_json(version, &meta)))
+    }
+
+    /// The current version of a key with `changes` merged in (a null value
+    /// removes its field); not found unless the current version is live.
+    async fn patched(
+        &self,
+        key: &str,
+        meta: &KeyMetadata,
+        changes: Map<String, Value>,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let current_is_live = meta
+            .versions
+            .get(&meta.current_version)
+            .is_some_and(|s| !s.destroyed && s.deletion_time.is_empty());
+        if !current_is_live {
+            return Err(ApiError::NotFound);
+        }
+        let mut base: Map<String, Value> = self
+            .view
+            .get_json(&format!("version/{}/{key}", meta.current_version))
+            .await?
+            .unwrap_or_default();
+        for (k, v) in changes {
+            if v.is_null() {
+                base.remove(&k);
+            } else {
+                base.insert(k, v);
+            }
+        }
+        Ok(base)
     }
 
     /// Applies `change` to the listed versions of a key.

@@ -1,0 +1,123 @@
+//! A listing: the sources walked in order (mounts in table order with each
+//! one's roles by name, then tokens by accessor, then leases if asked for),
+//! stopping as soon as the page is full.
+
+use super::context::Context;
+use super::leases::lease_identity;
+use super::roles::role_identity;
+use super::tokens::token_identity;
+use super::{Identity, Scan, Sources};
+use crate::error::ApiError;
+use crate::lease::LeaseKind;
+use crate::nhi::paths;
+
+/// Accessors and lease ids are read in chunks growing from this size, so a
+/// first page reads few.
+const FIRST_CHUNK: usize = 256;
+
+/// The identities `scan` keeps, in source order; the flag says whether
+/// every identity was read (so a count of them is the total).
+pub async fn collect(
+    src: &Sources<'_>,
+    scan: &Scan<'_>,
+) -> Result<(Vec<Identity>, bool), ApiError> {
+    let mut ctx = Context::new(src);
+    let mut out = Vec::new();
+    let complete = collect_roles(&mut ctx, scan, &mut out).await?
+        && collect_tokens(&mut ctx, scan, &mut out).await?
+        && (!scan.leases || collect_leases(&mut ctx, scan, &mut out).await?);
+    Ok((out, complete))
+}
+
+/// Adds the roles of every mount; false when the page filled first.
+async fn collect_roles(
+    ctx: &mut Context<'_>,
+    scan: &Scan<'_>,
+    out: &mut Vec<Identity>,
+) -> Result<bool, ApiError> {
+    let backends = ctx.src.backends;
+    for mount in backends.mounts() {
+        for (list, kind) in paths::role_collections(&mount.kind) {
+            for name in backends.list(&mount, list).await? {
+                if scan.full(out) {
+                    return Ok(false);
+                }
+                let config = backends
+                    .read(&mount, &format!("{list}{name}"))
+                    .await?
+                    .unwrap_or_default();
+                let identity = role_identity(ctx, &mount, list, kind, &name, &config).await?;
+                if (scan.keep)(&identity) {
+                    out.push(identity);
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Adds the tokens (not response-wrapping ones) by accessor; false when
+/// the page filled first.
+async fn collect_tokens(
+    ctx: &mut Context<'_>,
+    scan: &Scan<'_>,
+    out: &mut Vec<Identity>,
+) -> Result<bool, ApiError> {
+    let tokens = ctx.src.tokens;
+    let (mut chunk, mut seen) = (FIRST_CHUNK, 0_usize);
+    loop {
+        let accessors = tokens.accessors_limited(seen.saturating_add(chunk)).await?;
+        let done = accessors.len() < seen.saturating_add(chunk);
+        for accessor in accessors.iter().skip(seen) {
+            if scan.full(out) {
+                return Ok(false);
+            }
+            if let Some(entry) = tokens.lookup_accessor(accessor).await? {
+                if entry.is_wrapping() {
+                    continue;
+                }
+                let identity = token_identity(ctx, &entry).await?;
+                if (scan.keep)(&identity) {
+                    out.push(identity);
+                }
+            }
+        }
+        if done {
+            return Ok(true);
+        }
+        seen = accessors.len();
+        chunk = chunk.saturating_mul(4);
+    }
+}
+
+/// Adds the leases of secrets; false when the page filled first.
+async fn collect_leases(
+    ctx: &mut Context<'_>,
+    scan: &Scan<'_>,
+    out: &mut Vec<Identity>,
+) -> Result<bool, ApiError> {
+    let leases = ctx.src.leases;
+    let (mut chunk, mut seen) = (FIRST_CHUNK, 0_usize);
+    loop {
+        let ids = leases.ids_limited(seen.saturating_add(chunk)).await?;
+        let done = ids.len() < seen.saturating_add(chunk);
+        for lease_id in ids.iter().skip(seen) {
+            if scan.full(out) {
+                return Ok(false);
+            }
+            // A token's own lease is the token, listed already.
+            let record = leases.get(lease_id).await?;
+            if let Some(record) = record.filter(|r| r.kind == LeaseKind::Secret) {
+                let identity = lease_identity(ctx, &record).await?;
+                if (scan.keep)(&identity) {
+                    out.push(identity);
+                }
+            }
+        }
+        if done {
+            return Ok(true);
+        }
+        seen = ids.len();
+        chunk = chunk.saturating_mul(4);
+    }
+}
