@@ -55,6 +55,22 @@ fn needs_sudo(path: &str) -> bool {
         })
 }
 
+/// Checks the capability the operation needs (and `sudo` on root paths) on
+/// exactly the canonical path.
+fn authorize(acl: &Acl, req: &Request) -> Result<(), ApiError> {
+    let mut needed = capability_for(req.operation);
+    if needs_sudo(&req.path) {
+        needed = needed.union(Capabilities::SUDO);
+    }
+    // Mount discovery answers any valid token about the mounts it can use
+    // part of (the handler checks that); everything else must be granted.
+    let self_checked = req.path.starts_with("sys/internal/ui/mounts");
+    if !self_checked && !acl.allows(&req.path, needed) {
+        return Err(ApiError::PermissionDenied);
+    }
+    Ok(())
+}
+
 fn capability_for(operation: Operation) -> Capabilities {
     match operation {
         Operation::Read => Capabilities::READ,
@@ -129,39 +145,14 @@ impl Core {
             });
         };
 
-        if req.operation == Operation::Update {
-            let exists = match &mounted.backend {
-                Backend::Engine(engine) => {
-                    let probe = EngineRequest {
-                        operation: req.operation,
-                        path: &relative,
-                        data: &req.data,
-                        mount: &mounted.entry,
-                    };
-                    engine.exists(&probe).await?
-                }
-                Backend::Plugin(plugin) => {
-                    let probe = self.plugin_request(req, &relative, &mounted, &caller);
-                    plugin
-                        .exists(&probe, &mounted.plugin_storage(&self.barrier))
-                        .await?
-                }
-                Backend::System | Backend::Token | Backend::Auth(_) => true,
-            };
-            if !exists {
-                req.operation = Operation::Create;
-            }
+        if req.operation == Operation::Update
+            && !self
+                .target_exists(req, &mounted, &relative, &caller)
+                .await?
+        {
+            req.operation = Operation::Create;
         }
-        let mut needed = capability_for(req.operation);
-        if needs_sudo(&req.path) {
-            needed = needed.union(Capabilities::SUDO);
-        }
-        // Mount discovery answers any valid token about the mounts it can use
-        // part of (the handler checks that); everything else must be granted.
-        let self_checked = req.path.starts_with("sys/internal/ui/mounts");
-        if !self_checked && !acl.allows(&req.path, needed) {
-            return Err(ApiError::PermissionDenied);
-        }
+        authorize(&acl, req)?;
         trail.mount(&mounted.entry);
         trail.request(req)?;
         let uses = active.tokens.use_once(&caller).await?;
@@ -187,6 +178,35 @@ impl Core {
             active.leases.revoke_token(&caller.id_hash).await?;
         }
         answer
+    }
+
+    /// Whether a write's target exists already: the ACL checks `update`
+    /// then, `create` otherwise (the engine or plugin decides).
+    async fn target_exists(
+        &self,
+        req: &Request,
+        mounted: &Mounted,
+        relative: &str,
+        caller: &TokenEntry,
+    ) -> Result<bool, ApiError> {
+        Ok(match &mounted.backend {
+            Backend::Engine(engine) => {
+                let probe = EngineRequest {
+                    operation: req.operation,
+                    path: relative,
+                    data: &req.data,
+                    mount: &mounted.entry,
+                };
+                engine.exists(&probe).await?
+            }
+            Backend::Plugin(plugin) => {
+                let probe = self.plugin_request(req, relative, mounted, caller);
+                plugin
+                    .exists(&probe, &mounted.plugin_storage(&self.barrier))
+                    .await?
+            }
+            Backend::System | Backend::Token | Backend::Auth(_) => true,
+        })
     }
 
     async fn dispatch(
