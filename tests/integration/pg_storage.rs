@@ -415,7 +415,7 @@ async fn the_storage_password_never_reaches_logs_banners_or_errors() {
         .replacen("postgres@", &format!("postgres:{password}@"), 1);
     assert!(url.contains(password), "the test URL carries a user: {url}");
     let mut server = TestServer::with_storage(
-        &format!("type = \"postgresql\"\nha_enabled = true\nconnection_url = \"postgres://ignored@nowhere/x\""),
+        "type = \"postgresql\"\nha_enabled = true\nconnection_url = \"postgres://ignored@nowhere/x\"",
         &[("QM_STORAGE_URL", &url), ("RUST_LOG", "debug")],
     );
     let banner = server.banner.join("\n");
