@@ -48,6 +48,12 @@ pub trait Storage: Send + Sync + 'static {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<String>, StorageError>;
+    /// True when a call waits on the network (Postgres): the barrier's
+    /// async paths then run it on the blocking pool rather than hold an
+    /// async worker for the round trip. sled answers from memory: inline.
+    fn remote(&self) -> bool {
+        false
+    }
     /// Makes every change applied so far durable (fsync; nothing to do
     /// where every apply is already durable, as a Postgres commit is).
     fn flush(&self) -> Result<(), StorageError>;

@@ -2,7 +2,8 @@
 //! for servers that keep their store in a database they already run.
 //!
 //! The `Storage` trait is synchronous and is called both from the barrier's
-//! async code (inline, as sled is) and from blocking threads. So the store
+//! async code (from the blocking pool, as [`Storage::remote`] asks, or
+//! inline for its few synchronous writes) and from blocking threads. So the store
 //! owns a small Tokio runtime of its own ("qm-storage") that drives a
 //! bounded connection pool; a call hands its query to that runtime and waits
 //! on a plain channel, which is safe from any thread. Concurrent calls use
@@ -278,6 +279,10 @@ impl Storage for PostgresStorage {
         limit: usize,
     ) -> Result<Vec<String>, StorageError> {
         self.scan(prefix, limit)
+    }
+
+    fn remote(&self) -> bool {
+        true
     }
 
     /// Nothing to do: every write was committed, and a commit is durable.
