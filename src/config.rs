@@ -8,9 +8,19 @@
 //! [storage]
 //! path = "/var/lib/quartermaster"
 //! ```
+//!
+//! or, with the store in PostgreSQL (`QM_STORAGE_URL` overrides the URL, so
+//! the password can come from the environment):
+//!
+//! ```toml
+//! [storage]
+//! type = "postgresql"
+//! connection_url = "postgres://qm@db:5432/qm?sslmode=verify-full&sslrootcert=/etc/qm/ca.pem"
+//! ```
 
 use crate::barrier::seal::SealKind;
 use crate::duration::parse_seconds;
+use crate::storage::ConnectionUrl;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -65,8 +75,27 @@ impl Default for ListenerConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// The sled data directory; created if missing.
-    pub path: PathBuf,
+    /// `sled` (the default) or `postgresql`.
+    #[serde(rename = "type", default)]
+    pub kind: StorageKind,
+    /// sled: the data directory; created if missing.
+    pub path: Option<PathBuf>,
+    /// postgresql: where the store lives. Holds a password: its `Debug`
+    /// and every message show it redacted.
+    pub connection_url: Option<ConnectionUrl>,
+    /// Accepted for high availability on postgresql storage, which a later
+    /// release adds; a node with it set runs alone and says so.
+    #[serde(default)]
+    pub ha_enabled: bool,
+}
+
+/// Which store holds the data.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    #[default]
+    Sled,
+    Postgresql,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,7 +143,10 @@ impl Config {
             config.listener.address = address;
         }
         if let Ok(storage) = std::env::var("QM_STORAGE_PATH") {
-            config.storage.path = PathBuf::from(storage);
+            config.storage.path = Some(PathBuf::from(storage));
+        }
+        if let Ok(url) = std::env::var("QM_STORAGE_URL") {
+            config.storage.connection_url = Some(ConnectionUrl::from(url));
         }
         if let Ok(level) = std::env::var("QM_LOG_LEVEL") {
             config.log_level = level;
@@ -145,9 +177,7 @@ impl Config {
         if self.listener.workers == Some(0) {
             return Err("listener.workers: must be at least 1".into());
         }
-        if self.storage.path.as_os_str().is_empty() {
-            return Err("storage.path: must not be empty".into());
-        }
+        self.storage.validate()?;
         let default_ttl = parse_seconds(&self.default_lease_ttl)
             .map_err(|e| format!("default_lease_ttl: {e}"))?;
         let max_ttl =
@@ -164,6 +194,27 @@ impl Config {
             parse_seconds(&self.default_lease_ttl).unwrap_or(0),
             parse_seconds(&self.max_lease_ttl).unwrap_or(0),
         )
+    }
+}
+
+impl StorageConfig {
+    fn validate(&self) -> Result<(), String> {
+        match self.kind {
+            StorageKind::Sled => match &self.path {
+                Some(path) if !path.as_os_str().is_empty() => Ok(()),
+                _ => Err("storage.path: required (and not empty) for sled storage".into()),
+            },
+            StorageKind::Postgresql => match &self.connection_url {
+                Some(url) => url
+                    .parse()
+                    .map(|_| ())
+                    .map_err(|e| format!("storage.connection_url: {e}")),
+                None => Err(
+                    "storage.connection_url: required for postgresql storage (or set QM_STORAGE_URL)"
+                        .into(),
+                ),
+            },
+        }
     }
 }
 
@@ -205,5 +256,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("default_lease_ttl"), "{err}");
+    }
+
+    #[test]
+    fn postgresql_storage_needs_a_valid_url_and_never_shows_its_password() {
+        let config = load_text(
+            "[storage]\ntype = \"postgresql\"\nconnection_url = \"postgres://qm:hunter2@db/qm?sslmode=require\"\nha_enabled = true\n",
+        )
+        .unwrap();
+        assert_eq!(config.storage.kind, StorageKind::Postgresql);
+        assert!(config.storage.ha_enabled);
+        assert!(config.storage.path.is_none());
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("postgres://qm:***@db/qm"), "{debug}");
+
+        let err = load_text("[storage]\ntype = \"postgresql\"\n").unwrap_err();
+        assert!(err.contains("storage.connection_url"), "{err}");
+        let err = load_text(
+            "[storage]\ntype = \"postgresql\"\nconnection_url = \"postgres://qm:hunter2@db/qm?sslmode=bogus\"\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("sslmode") && !err.contains("hunter2"), "{err}");
+        let err = load_text("[storage]\ntype = \"sled\"\n").unwrap_err();
+        assert!(err.contains("storage.path"), "{err}");
+        let err = load_text("[storage]\ntype = \"etcd\"\npath = \"/x\"\n").unwrap_err();
+        assert!(err.contains("etcd"), "{err}");
     }
 }

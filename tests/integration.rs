@@ -21,6 +21,7 @@ mod integration {
     mod jwt_auth;
     mod jwt_keys;
     mod nhi;
+    mod pg_storage;
     mod seal;
     mod storage;
     mod token_safety;

@@ -1,5 +1,6 @@
 # Sourced by the wrk benchmarks: installs wrk and curl if missing, builds
-# the release binary, and starts a release server on sled in a temp dir,
+# the release binary, and starts a release server on sled in a temp dir
+# (or on QM_BENCH_STORAGE_URL's Postgres),
 # initialized and unsealed. Sets: work, addr, token; api METHOD PATH BODY;
 # rate THREADS CONNS WRK-ARGS... (requests/s; fails on any non-2xx).
 command -v wrk >/dev/null || { echo "==> installing wrk"; apt-get install -y -qq wrk >/dev/null; }
@@ -16,6 +17,11 @@ address = "127.0.0.1:$port"
 [storage]
 path = "$work/data"
 TOML
+# QM_BENCH_STORAGE_URL=postgres://... runs the server on postgresql storage
+# (an empty database) instead of sled.
+if [ -n "${QM_BENCH_STORAGE_URL:-}" ]; then
+  printf 'type = "postgresql"\nconnection_url = "%s"\n' "$QM_BENCH_STORAGE_URL" >> "$work/server.toml"
+fi
 target/release/qm server --config "$work/server.toml" > "$work/server.out" 2> "$work/server.err" &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null; rm -rf "$work"' EXIT

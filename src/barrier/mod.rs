@@ -12,7 +12,9 @@
 //! run inline, which measured 1.6x more writes/s than sending every call
 //! through `spawn_blocking` (thread hand-offs dominated the profile). The
 //! one large scan, revoke-prefix's, holds a worker for about 1 ms per
-//! 1,000 leases.
+//! 1,000 leases. A store that waits on the network (Postgres,
+//! [`Storage::remote`]) is called from the blocking pool on the async paths
+//! instead, so a worker serves other requests during the round trip.
 
 mod aead;
 mod keyring;
@@ -210,7 +212,8 @@ impl Barrier {
     /// Encrypts and applies all changes atomically, and returns once they are on disk.
     pub async fn write(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
         let ticket = self.commit.enter();
-        self.write_relaxed(writes)?;
+        let changes = self.seal_writes(writes)?;
+        self.on_store(move |s| s.apply(changes)).await?;
         Ok(ticket.durable().await?)
     }
 
@@ -226,7 +229,8 @@ impl Barrier {
     /// [`crate::storage::Storage::apply_in_order`]).
     pub async fn write_in_order(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
         let ticket = self.commit.enter();
-        self.write_relaxed_in_order(writes)?;
+        let changes = self.seal_writes(writes)?;
+        self.on_store(move |s| s.apply_in_order(changes)).await?;
         Ok(ticket.durable().await?)
     }
 
@@ -266,7 +270,8 @@ impl Barrier {
         if self.is_sealed() {
             return Err(BarrierError::Sealed);
         }
-        Ok(self.storage.keys_with_prefix(prefix)?)
+        let prefix = prefix.to_string();
+        Ok(self.on_store(move |s| s.keys_with_prefix(&prefix)).await?)
     }
 
     /// The first `limit` keys under `prefix`, in order (read inline: a
@@ -279,7 +284,10 @@ impl Barrier {
         if self.is_sealed() {
             return Err(BarrierError::Sealed);
         }
-        Ok(self.storage.first_keys_with_prefix(prefix, limit)?)
+        let prefix = prefix.to_string();
+        Ok(self
+            .on_store(move |s| s.first_keys_with_prefix(&prefix, limit))
+            .await?)
     }
 
     /// The direct children of `prefix`, Vault style: `name` for a value,
@@ -334,13 +342,29 @@ impl Barrier {
     }
 
     async fn raw_get(&self, key: &str) -> Result<Option<Vec<u8>>, BarrierError> {
-        Ok(self.storage.get(key)?)
+        let key = key.to_string();
+        Ok(self.on_store(move |s| s.get(&key)).await?)
     }
 
     async fn raw_apply(&self, changes: Vec<Change>) -> Result<(), BarrierError> {
         let ticket = self.commit.enter();
-        self.storage.apply(changes)?;
+        self.on_store(move |s| s.apply(changes)).await?;
         Ok(ticket.durable().await?)
+    }
+
+    /// Runs `op` on the store: inline for a local store, on the blocking
+    /// pool for a remote one (see the module doc).
+    async fn on_store<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&dyn Storage) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        if !self.storage.remote() {
+            return op(self.storage.as_ref());
+        }
+        let storage = Arc::clone(&self.storage);
+        tokio::task::spawn_blocking(move || op(storage.as_ref()))
+            .await
+            .map_err(|e| StorageError::Worker(format!("storage task: {e}")))?
     }
 }
 

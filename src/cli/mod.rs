@@ -14,6 +14,7 @@ mod generic;
 mod kv;
 mod lease;
 mod login;
+mod migrate;
 mod nhi;
 mod operator;
 mod output;

@@ -29,6 +29,8 @@ pub(crate) enum OperatorCommand {
     Seal,
     /// Add a new encryption key term; old data stays readable.
     Rotate,
+    /// Copy a stopped server's store to another backend (no unseal needed).
+    Migrate(super::migrate::MigrateArgs),
 }
 
 fn fail(e: CallError) -> i32 {
@@ -47,6 +49,7 @@ fn read_stdin_line(prompt: &str) -> Option<String> {
 pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
     let client = Client::new(args);
     match command {
+        OperatorCommand::Migrate(args) => super::migrate::run(args),
         OperatorCommand::Init {
             key_shares,
             key_threshold,

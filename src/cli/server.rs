@@ -3,10 +3,10 @@
 
 use crate::barrier::Barrier;
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, StorageConfig, StorageKind};
 use crate::core::{Core, Settings};
 use crate::http::{serve, ListenerOptions};
-use crate::storage::{SledStorage, Storage};
+use crate::storage::{PostgresStorage, SledStorage, Storage};
 use clap::Args;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -147,15 +147,47 @@ fn run_dev(args: ServerArgs) -> i32 {
     })
 }
 
+/// Opens the configured store; returns it and how the banner names it
+/// (a URL without its password).
+fn open_storage(config: &StorageConfig) -> Result<(Arc<dyn Storage>, String), String> {
+    match config.kind {
+        StorageKind::Sled => {
+            let path = config
+                .path
+                .as_deref()
+                .ok_or("storage.path: required for sled storage")?;
+            std::fs::create_dir_all(path)
+                .map_err(|e| format!("creating storage.path {}: {e}", path.display()))?;
+            let store = SledStorage::open(path).map_err(|e| format!("opening storage: {e}"))?;
+            Ok((Arc::new(store), format!("sled at {}", path.display())))
+        }
+        StorageKind::Postgresql => {
+            let url = config
+                .connection_url
+                .as_ref()
+                .ok_or("storage.connection_url: required for postgresql storage")?;
+            if config.ha_enabled {
+                tracing::warn!(
+                    "storage.ha_enabled is set, but high availability is not implemented yet: \
+                     this node runs alone; do not start a second one on the same database"
+                );
+            }
+            let store = PostgresStorage::connect(url)
+                .map_err(|e| format!("opening storage: {}", url.scrub(&e.to_string())))?;
+            Ok((Arc::new(store), format!("postgresql at {}", url.redacted())))
+        }
+    }
+}
+
 fn run_config(config: Config) -> i32 {
     init_logging(&config.log_level);
-    if let Err(e) = std::fs::create_dir_all(&config.storage.path) {
-        eprintln!(
-            "Error creating storage.path {}: {e}",
-            config.storage.path.display()
-        );
-        return super::EXIT_LOCAL_ERROR;
-    }
+    let (storage, storage_name) = match open_storage(&config.storage) {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return super::EXIT_LOCAL_ERROR;
+        }
+    };
     let listener = match bind(&config.listener.address) {
         Ok(l) => l,
         Err(code) => return code,
@@ -184,13 +216,6 @@ fn run_config(config: Config) -> i32 {
     };
     let background_handle = background.handle().clone();
     actix_web::rt::System::new().block_on(async move {
-        let storage: Arc<dyn Storage> = match SledStorage::open(&config.storage.path) {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                eprintln!("Error opening storage: {e}");
-                return super::EXIT_LOCAL_ERROR;
-            }
-        };
         let clock = Arc::new(SystemClock);
         let core = Arc::new(Core::new(
             Barrier::new(storage, clock.clone()),
@@ -202,10 +227,7 @@ fn run_config(config: Config) -> i32 {
         let initialized = matches!(core.seal_config().await, Ok(Some(_)));
         println!("==> Quartermaster server configuration:\n");
         println!("             Api Address: {scheme}://{address}");
-        println!(
-            "                 Storage: sled at {}",
-            config.storage.path.display()
-        );
+        println!("                 Storage: {storage_name}");
         println!("                    Seal: {}", config.seal.kind.as_str());
         println!("             Initialized: {initialized}");
         println!("                 Version: {}\n", env!("CARGO_PKG_VERSION"));

@@ -1,13 +1,16 @@
 //! Physical storage: untrusted bytes under string keys. Everything above this
 //! layer goes through the barrier, which encrypts values before they land here.
+//! Two stores: sled (embedded, the default and `--dev`) and PostgreSQL.
 //!
 //! Implementations are synchronous; the barrier calls them from
 //! `spawn_blocking`, the one place blocking I/O meets the async server.
 
 mod group_commit;
+mod postgres;
 mod sled_store;
 
 pub use group_commit::GroupCommit;
+pub use postgres::{ConnectionUrl, PostgresStorage};
 pub use sled_store::SledStorage;
 
 /// Errors from the physical store. Messages never carry stored values.
@@ -45,6 +48,13 @@ pub trait Storage: Send + Sync + 'static {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<String>, StorageError>;
-    /// Makes every change applied so far durable (fsync).
+    /// True when a call waits on the network (Postgres): the barrier's
+    /// async paths then run it on the blocking pool rather than hold an
+    /// async worker for the round trip. sled answers from memory: inline.
+    fn remote(&self) -> bool {
+        false
+    }
+    /// Makes every change applied so far durable (fsync; nothing to do
+    /// where every apply is already durable, as a Postgres commit is).
     fn flush(&self) -> Result<(), StorageError>;
 }

@@ -14,6 +14,10 @@ pub(crate) struct TestServer {
     pub(crate) root_token: String,
     pub(crate) dir: tempfile::TempDir,
     config_path: Option<PathBuf>,
+    /// Extra environment for the server process (kept for restarts).
+    envs: Vec<(String, String)>,
+    /// The startup banner (stdout up to "server started").
+    pub(crate) banner: Vec<String>,
 }
 
 fn qm_binary() -> &'static str {
@@ -22,11 +26,16 @@ fn qm_binary() -> &'static str {
 
 /// Starts `qm` with `args`, waits for its banner, returns the child, the API
 /// address and the banner lines.
-fn spawn(args: &[&str], log_path: &Path) -> (Child, String, Vec<String>) {
+fn spawn(
+    args: &[&str],
+    log_path: &Path,
+    envs: &[(String, String)],
+) -> (Child, String, Vec<String>) {
     let log = std::fs::File::create(log_path).expect("log file");
     let mut child = Command::new(qm_binary())
         .args(args)
         .env("QM_LOG_LEVEL", "warn")
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()
@@ -73,7 +82,7 @@ impl TestServer {
     pub(crate) fn dev() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let token = format!("root-{}", uuid::Uuid::new_v4());
-        let (child, addr, _) = spawn(
+        let (child, addr, banner) = spawn(
             &[
                 "server",
                 "--dev",
@@ -83,6 +92,7 @@ impl TestServer {
                 &token,
             ],
             &dir.path().join("qm.log"),
+            &[],
         );
         Self {
             child,
@@ -90,6 +100,8 @@ impl TestServer {
             root_token: token,
             dir,
             config_path: None,
+            envs: Vec::new(),
+            banner,
         }
     }
 
@@ -98,19 +110,41 @@ impl TestServer {
     /// as a `[seal]` section) are appended.
     pub(crate) fn from_config(listener_extra: &str, tables: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let storage = format!("path = \"{}\"", dir.path().join("data").display());
+        Self::start_config(dir, listener_extra, &storage, tables, &[])
+    }
+
+    /// `qm server --config` with `storage` as the body of its `[storage]`
+    /// table and `envs` in its environment; sealed and uninitialized.
+    pub(crate) fn with_storage(storage: &str, envs: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_config(dir, "", storage, "", &envs)
+    }
+
+    fn start_config(
+        dir: tempfile::TempDir,
+        listener_extra: &str,
+        storage: &str,
+        tables: &str,
+        envs: &[(String, String)],
+    ) -> Self {
         let config_path = dir.path().join("server.toml");
         let config = format!(
-            "[listener]\naddress = \"127.0.0.1:0\"\n{listener_extra}\n\n[storage]\npath = \"{}\"\n\n{tables}\n",
-            dir.path().join("data").display()
+            "[listener]\naddress = \"127.0.0.1:0\"\n{listener_extra}\n\n[storage]\n{storage}\n\n{tables}\n",
         );
         std::fs::write(&config_path, config).expect("write config");
-        let (child, addr, _) = spawn(
+        let (child, addr, banner) = spawn(
             &[
                 "server",
                 "--config",
                 config_path.to_str().expect("utf-8 path"),
             ],
             &dir.path().join("qm.log"),
+            envs,
         );
         Self {
             child,
@@ -118,6 +152,8 @@ impl TestServer {
             root_token: String::new(),
             dir,
             config_path: Some(config_path),
+            envs: envs.to_vec(),
+            banner,
         }
     }
 
@@ -153,12 +189,14 @@ impl TestServer {
             .config_path
             .clone()
             .expect("restart needs a config server");
-        let (child, addr, _) = spawn(
+        let (child, addr, banner) = spawn(
             &["server", "--config", config.to_str().expect("utf-8 path")],
             &self.dir.path().join("qm-restarted.log"),
+            &self.envs,
         );
         self.child = child;
         self.addr = addr;
+        self.banner = banner;
     }
 
     /// Initializes with one share and unseals; sets the root token.
@@ -318,6 +356,49 @@ pub(crate) fn ok_stdout(output: &Output) -> String {
 pub(crate) fn pg_url() -> String {
     std::env::var("QM_TEST_PG_URL")
         .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test on the test Postgres, dropped by [`TestDatabase::drop`].
+pub(crate) struct TestDatabase {
+    pub(crate) name: String,
+    /// The test Postgres's URL with this database in its path.
+    pub(crate) url: String,
+}
+
+impl TestDatabase {
+    pub(crate) async fn create() -> Self {
+        let name = format!("qm_test_{}", unique());
+        pg().await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        let url = pg_url_for(&name);
+        Self { name, url }
+    }
+
+    pub(crate) async fn drop(self) {
+        let _ = pg()
+            .await
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await;
+    }
+}
+
+/// [`pg_url`] with `database` in place of its database.
+pub(crate) fn pg_url_for(database: &str) -> String {
+    let url = pg_url();
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base.to_string(), format!("?{query}")),
+        None => (url.clone(), String::new()),
+    };
+    let authority_start = base.find("://").expect("a URL") + 3;
+    let host_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    format!("{}/{database}{query}", &base[..host_end])
 }
 
 /// A superuser connection to the test Postgres.

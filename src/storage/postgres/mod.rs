@@ -1,0 +1,324 @@
+//! Storage on PostgreSQL: one table of keys and ciphertext (see [`schema`]),
+//! for servers that keep their store in a database they already run.
+//!
+//! The `Storage` trait is synchronous and is called both from the barrier's
+//! async code (from the blocking pool, as [`Storage::remote`] asks, or
+//! inline for its few synchronous writes) and from blocking threads. So the store
+//! owns a small Tokio runtime of its own ("qm-storage") that drives a
+//! bounded connection pool; a call hands its query to that runtime and waits
+//! on a plain channel, which is safe from any thread. Concurrent calls use
+//! different connections.
+//!
+//! Writes: [`Storage::apply`] and [`Storage::apply_in_order`] are one
+//! transaction each (a single change is one statement, atomic by itself); in
+//! order is thus stronger than it needs to be, and on Postgres no dearer.
+//! Statements inside a transaction are pipelined. [`Storage::flush`] does
+//! nothing: a commit returns once the WAL is flushed (`synchronous_commit`
+//! on, the default; the server warns at start when it is off), so every
+//! applied change is already durable. Keys are text, so a key with a NUL
+//! byte (which Postgres cannot store) is refused.
+
+mod schema;
+mod tls;
+mod url;
+
+pub use url::ConnectionUrl;
+
+use super::{Change, Storage, StorageError};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::future::Future;
+use std::time::Duration;
+use tokio_postgres::types::ToSql;
+
+/// Connections in the pool: enough that a busy server's concurrent storage
+/// calls do not queue behind each other, few enough for a shared Postgres.
+const POOL_SIZE: usize = 16;
+
+/// How long opening a connection may take when the URL does not say.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const GET: &str = "SELECT value FROM qm_store WHERE key = $1";
+const PUT: &str = "INSERT INTO qm_store (key, value) VALUES ($1, $2) \
+                   ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+const DELETE: &str = "DELETE FROM qm_store WHERE key = $1";
+const SCAN_RANGE: &str =
+    "SELECT key FROM qm_store WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3";
+const SCAN_FROM: &str = "SELECT key FROM qm_store WHERE key >= $1 ORDER BY key LIMIT $2";
+
+/// PostgreSQL-backed storage.
+pub struct PostgresStorage {
+    pool: Pool,
+    /// `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+fn pg_error(e: tokio_postgres::Error) -> StorageError {
+    StorageError::Io(format!("postgres: {e}"))
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StorageError {
+    StorageError::Io(format!("postgres pool: {e}"))
+}
+
+/// Refuses what a text key cannot hold.
+fn check_key(key: &str) -> Result<(), StorageError> {
+    if key.contains('\0') {
+        return Err(StorageError::Io(
+            "a storage key contains a NUL byte, which PostgreSQL cannot store".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The smallest string greater than every string that starts with
+/// `prefix`, if there is one: the last character that can grow grows by
+/// one code point (skipping surrogates), the rest of the prefix is cut.
+/// UTF-8 preserves code-point order, so `[prefix, successor)` in byte order
+/// holds exactly the keys that start with `prefix`.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c).checked_add(1)?),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+impl PostgresStorage {
+    /// Connects, checks the database, and creates or migrates the tables.
+    /// Errors never carry the URL's password.
+    pub fn connect(url: &ConnectionUrl) -> Result<Self, StorageError> {
+        let settings = url.parse().map_err(StorageError::Io)?;
+        let connector = tls::connector(settings.ssl_mode, settings.root_cert.as_deref())
+            .map_err(StorageError::Io)?;
+        let mut config = settings.config;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("quartermaster");
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("qm-storage")
+            .enable_all()
+            .build()
+            .map_err(|e| StorageError::Worker(format!("starting the storage runtime: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            connector,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StorageError::Io(format!("postgres pool: {e}")))?;
+        let store = Self {
+            pool,
+            runtime: Some(runtime),
+        };
+        let pool = store.pool.clone();
+        store
+            .run(async move {
+                let mut client = pool.get().await.map_err(pool_error)?;
+                schema::migrate(&mut client).await?;
+                let commit: String = client
+                    .query_one("SHOW synchronous_commit", &[])
+                    .await
+                    .map_err(pg_error)?
+                    .try_get(0)
+                    .map_err(pg_error)?;
+                if commit == "off" {
+                    tracing::warn!(
+                        "the storage database has synchronous_commit=off: \
+                         acknowledged writes can be lost if Postgres crashes"
+                    );
+                }
+                Ok(())
+            })
+            .map_err(|e| StorageError::Io(url.scrub(&e.to_string())))?;
+        Ok(store)
+    }
+
+    /// Runs `work` on the storage runtime and waits for it; callable from
+    /// any thread, async worker or not.
+    fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StorageError>> + Send + 'static,
+    {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| StorageError::Worker("the storage runtime is stopped".into()))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        rx.recv()
+            .map_err(|_| StorageError::Worker("a storage task stopped".into()))?
+    }
+
+    /// Applies `changes` in one transaction (one statement for one change).
+    /// The one place writes reach the table: the HA step adds its
+    /// leadership-term check here.
+    fn write(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        for change in &changes {
+            match change {
+                Change::Put(key, _) | Change::Delete(key) => check_key(key)?,
+            }
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let pool = self.pool.clone();
+        self.run(async move {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            let put = client.prepare_cached(PUT).await.map_err(pg_error)?;
+            let delete = client.prepare_cached(DELETE).await.map_err(pg_error)?;
+            let calls: Vec<(&tokio_postgres::Statement, Vec<&(dyn ToSql + Sync)>)> = changes
+                .iter()
+                .map(|change| match change {
+                    Change::Put(key, value) => (&put, vec![key as &(dyn ToSql + Sync), value as _]),
+                    Change::Delete(key) => (&delete, vec![key as &(dyn ToSql + Sync)]),
+                })
+                .collect();
+            if let [(statement, params)] = calls.as_slice() {
+                client.execute(*statement, params).await.map_err(pg_error)?;
+                return Ok(());
+            }
+            let tx = client.transaction().await.map_err(pg_error)?;
+            // Pipelined: every statement is sent before the first answer.
+            futures::future::try_join_all(
+                calls
+                    .iter()
+                    .map(|(statement, params)| tx.execute(*statement, params)),
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)
+        })
+    }
+
+    fn scan(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StorageError> {
+        check_key(prefix)?;
+        let from = prefix.to_string();
+        let until = prefix_successor(prefix);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let rows = match &until {
+                Some(until) => {
+                    let statement = client.prepare_cached(SCAN_RANGE).await.map_err(pg_error)?;
+                    client.query(&statement, &[&from, until, &limit]).await
+                }
+                None => {
+                    let statement = client.prepare_cached(SCAN_FROM).await.map_err(pg_error)?;
+                    client.query(&statement, &[&from, &limit]).await
+                }
+            }
+            .map_err(pg_error)?;
+            rows.iter()
+                .map(|row| row.try_get::<_, String>(0).map_err(pg_error))
+                .collect()
+        })
+    }
+}
+
+impl Drop for PostgresStorage {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which Tokio forbids inside async code
+        // (where the server drops its store); this does not.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Storage for PostgresStorage {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        check_key(key)?;
+        let key = key.to_string();
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let statement = client.prepare_cached(GET).await.map_err(pg_error)?;
+            let row = client
+                .query_opt(&statement, &[&key])
+                .await
+                .map_err(pg_error)?;
+            row.map(|row| row.try_get::<_, Vec<u8>>(0).map_err(pg_error))
+                .transpose()
+        })
+    }
+
+    fn apply(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        self.write(changes)
+    }
+
+    fn apply_in_order(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        self.write(changes)
+    }
+
+    fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.scan(prefix, usize::MAX)
+    }
+
+    fn first_keys_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        self.scan(prefix, limit)
+    }
+
+    fn remote(&self) -> bool {
+        true
+    }
+
+    /// Nothing to do: every write was committed, and a commit is durable.
+    fn flush(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_successor_bounds_exactly_the_prefix() {
+        assert_eq!(prefix_successor(""), None);
+        assert_eq!(prefix_successor("a/"), Some("a0".into()));
+        assert_eq!(prefix_successor("sys/lease/"), Some("sys/lease0".into()));
+        assert_eq!(prefix_successor("a\u{7F}"), Some("a\u{80}".into()));
+        assert_eq!(prefix_successor("a\u{FFFF}"), Some("a\u{10000}".into()));
+        assert_eq!(prefix_successor("a\u{D7FF}"), Some("a\u{E000}".into()));
+        assert_eq!(prefix_successor("a\u{10FFFF}"), Some("b".into()));
+        assert_eq!(prefix_successor("\u{10FFFF}\u{10FFFF}"), None);
+        // Byte order: the successor sorts after every extension of the prefix.
+        for prefix in ["a/", "é", "a\u{7F}", "z\u{FFFF}", "a\u{10FFFF}", "\u{D7FF}"] {
+            let successor = prefix_successor(prefix).expect("bounded");
+            for tail in ["", "\u{0}", "\u{10FFFF}", "zzz", "\u{FFFF}\u{10FFFF}"] {
+                let key = format!("{prefix}{tail}");
+                assert!(key.as_bytes() < successor.as_bytes(), "{key:?}");
+            }
+            assert!(prefix.as_bytes() < successor.as_bytes());
+        }
+    }
+
+    #[test]
+    fn nul_bytes_are_refused() {
+        assert!(check_key("a\0b").is_err());
+        assert!(check_key("sys/lease/id/database/creds/app/x").is_ok());
+    }
+}

@@ -1,0 +1,82 @@
+//! The tables, created and migrated by the server on first start.
+//!
+//! ```sql
+//! qm_schema (version integer)                              -- one row: the schema version
+//! qm_store  (key text COLLATE "C" PRIMARY KEY, value bytea) -- every storage key
+//! ```
+//!
+//! `COLLATE "C"` orders keys by their UTF-8 bytes, which is sled's order, so
+//! prefix scans return the same keys in the same order on both stores and the
+//! primary key's B-tree serves them as range scans. Several nodes may start at
+//! once against one database: migration runs in one transaction under an
+//! advisory lock. A database written by a newer schema is refused.
+
+use super::pg_error;
+use crate::storage::StorageError;
+
+/// The version this build writes and reads.
+const SCHEMA_VERSION: i32 = 1;
+
+/// `pg_advisory_xact_lock` key serialising migrations ("qm-schema" in ASCII).
+const MIGRATION_LOCK: i64 = 0x716d_2d73_6368_656d;
+
+/// Each version's statements; `MIGRATIONS[n]` takes version n to n+1.
+const MIGRATIONS: [&str; 1] =
+    ["CREATE TABLE qm_store (key text COLLATE \"C\" PRIMARY KEY, value bytea NOT NULL)"];
+
+/// Brings the database to [`SCHEMA_VERSION`].
+pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StorageError> {
+    let encoding: String = client
+        .query_one("SHOW server_encoding", &[])
+        .await
+        .map_err(pg_error)?
+        .try_get(0)
+        .map_err(pg_error)?;
+    if encoding != "UTF8" {
+        return Err(StorageError::Io(format!(
+            "the storage database's encoding is {encoding}; it must be UTF8"
+        )));
+    }
+    let tx = client.transaction().await.map_err(pg_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg_error)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS qm_schema (version integer NOT NULL)")
+        .await
+        .map_err(pg_error)?;
+    let current: Option<i32> = tx
+        .query_one("SELECT max(version) FROM qm_schema", &[])
+        .await
+        .map_err(pg_error)?
+        .try_get(0)
+        .map_err(pg_error)?;
+    let current = current.unwrap_or(0);
+    if current > SCHEMA_VERSION {
+        return Err(StorageError::Io(format!(
+            "the storage schema is version {current}, written by a newer qm; this one knows {SCHEMA_VERSION}"
+        )));
+    }
+    for statement in MIGRATIONS
+        .iter()
+        .skip(usize::try_from(current).unwrap_or(usize::MAX))
+    {
+        tx.batch_execute(statement).await.map_err(pg_error)?;
+    }
+    if current < SCHEMA_VERSION {
+        tx.execute("DELETE FROM qm_schema", &[])
+            .await
+            .map_err(pg_error)?;
+        tx.execute(
+            "INSERT INTO qm_schema (version) VALUES ($1)",
+            &[&SCHEMA_VERSION],
+        )
+        .await
+        .map_err(pg_error)?;
+        tracing::info!(
+            from = current,
+            to = SCHEMA_VERSION,
+            "storage schema migrated"
+        );
+    }
+    tx.commit().await.map_err(pg_error)
+}
