@@ -10,6 +10,7 @@ pub fn build(kind: &str) -> Option<Arc<dyn SecretsEngine>> {
     match kind {
         "database" => Some(Arc::new(qm_plugin_database::DatabaseEngine::new(vec![
             Arc::new(qm_plugin_postgres::PostgresDriver),
+            Arc::new(qm_plugin_mysql::MysqlDriver),
         ]))),
         "aws" => Some(Arc::new(qm_plugin_aws_sts::AwsStsEngine::new())),
         _ => None,
