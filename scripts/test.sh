@@ -6,6 +6,10 @@
 #     (as user postgres, trust auth), else a throwaway cluster made with
 #     initdb/pg_ctl in a temp dir (Debian's postgresql package is installed
 #     if initdb is missing), stopped when the tests end;
+#   - MariaDB: $QM_TEST_MYSQL_URL if set, else 127.0.0.1:3306 if it answers
+#     (as root, no password), else a throwaway server made with
+#     mariadb-install-db/mariadbd in a temp dir (Debian's mariadb-server is
+#     installed if mariadbd is missing), stopped when the tests end;
 #   - moto (PyPI's moto[server]) as the AWS STS and IAM endpoint, on loopback,
 #     unless QM_TEST_AWS_URL is set.
 # Extra arguments go to `cargo test` (for example a test name filter).
@@ -15,6 +19,7 @@ cache="${QM_CACHE_DIR:-$PWD/.cache}"
 mkdir -p "$cache"
 
 source scripts/lib.sh
+ensure_mariadb
 
 venv="$cache/venv"
 if [ ! -x "$venv/bin/bao" ] || [ ! -x "$venv/bin/moto_server" ]; then

@@ -20,6 +20,7 @@ mod integration {
     mod http_errors;
     mod jwt_auth;
     mod jwt_keys;
+    mod mysql;
     mod nhi;
     mod pg_storage;
     mod seal;

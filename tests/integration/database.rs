@@ -667,7 +667,7 @@ async fn bad_input_quota_reconcile_and_static_roles() {
         .root(
             "POST",
             "database/config/broken",
-            Some(json!({"plugin_name": "mysql-database-plugin", "connection_url": "x"})),
+            Some(json!({"plugin_name": "mongodb-database-plugin", "connection_url": "x"})),
         )
         .await;
     assert_eq!(status, 400);

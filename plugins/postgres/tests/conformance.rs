@@ -1,12 +1,20 @@
-//! The SDK's conformance suite against a real PostgreSQL: `$QM_TEST_PG_URL`,
+//! The SDK's conformance suite against the database engine with the
+//! PostgreSQL driver and a real PostgreSQL: `$QM_TEST_PG_URL`,
 //! else `postgresql://postgres@127.0.0.1:5432/postgres` (scripts/test.sh
 //! provides one). Run with the default revocation (end sessions, reassign,
 //! drop) and with a role's own revocation and rollback statements.
 
-use qm_plugin_postgres::{PostgresEngine, PLUGIN_NAME};
+use qm_plugin_database::DatabaseEngine;
+use qm_plugin_postgres::{PostgresDriver, PLUGIN_NAME};
 use qm_plugin_sdk::testkit::{conformance, Fixture, TestRequest};
 use qm_plugin_sdk::{PluginError, PluginStorage, SecretsEngine};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// The database engine with this driver alone.
+fn engine() -> DatabaseEngine {
+    DatabaseEngine::new(vec![Arc::new(PostgresDriver)])
+}
 
 fn pg_url() -> String {
     std::env::var("QM_TEST_PG_URL")
@@ -103,7 +111,7 @@ impl Fixture for Postgres {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conforms_with_the_default_revocation() {
     let fixture = Postgres::connect(false).await;
-    let report = conformance(PostgresEngine::new, &fixture).await;
+    let report = conformance(engine, &fixture).await;
     println!("{report}");
     report.assert_passed();
 }
@@ -111,7 +119,7 @@ async fn conforms_with_the_default_revocation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conforms_with_a_roles_own_statements() {
     let fixture = Postgres::connect(true).await;
-    let report = conformance(PostgresEngine::new, &fixture).await;
+    let report = conformance(engine, &fixture).await;
     println!("{report}");
     report.assert_passed();
 }

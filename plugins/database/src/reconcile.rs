@@ -1,4 +1,4 @@
-//! `database/reconcile/NAME`: the Postgres users this mount created whose
+//! `database/reconcile/NAME`: the database users this mount created whose
 //! lease has ended but which still exist (a `revoke-force`, a revocation
 //! that never got through). With `fix=true` they are dropped. This is how
 //! operators check that nothing leaked.
@@ -8,27 +8,27 @@
 //! removed when it is dropped. A role that merely looks like ours (another
 //! system's, or one made by hand as `v-...`) is never reported or dropped.
 
-use crate::pools::Pools;
-use crate::roles::UserRecord;
-use crate::sql::{drop_role, existing_roles};
+use crate::connections::Connections;
+use crate::users::UserRecord;
 use qm_plugin_sdk::params::optional_bool;
 use qm_plugin_sdk::{PluginError, PluginStorage, Reply, Write};
 use serde_json::{json, Map, Value};
 
 pub(crate) async fn run(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     db_name: &str,
     data: &Map<String, Value>,
     now: i64,
 ) -> Result<Reply, PluginError> {
     let fix = optional_bool(data, "fix")?.unwrap_or(false);
-    let pool = pools.get(storage, db_name).await?;
+    let connection = connections.get(storage, db_name).await?;
     let prefix = format!("users/{db_name}/");
     let recorded = storage.list(&prefix).await?;
-    let existing = existing_roles(&pool, &recorded)
+    let existing = connection
+        .existing_users(&recorded)
         .await
-        .map_err(|f| f.into_plugin_error("listing database users"))?;
+        .map_err(|e| e.into_plugin_error("listing database users"))?;
     let mut leaked = Vec::new();
     for name in &existing {
         let ended = storage
@@ -43,9 +43,10 @@ pub(crate) async fn run(
     let mut dropped = Vec::new();
     if fix {
         for name in &leaked {
-            drop_role(&pool, name)
+            connection
+                .delete_user(name, &[])
                 .await
-                .map_err(|f| f.into_plugin_error(&format!("dropping {name}")))?;
+                .map_err(|e| e.into_plugin_error(&format!("dropping {name}")))?;
             storage
                 .write(vec![Write::Delete(format!("{prefix}{name}"))])
                 .await?;
@@ -63,13 +64,13 @@ pub(crate) async fn run(
 /// Reconciles every configured database without fixing; an error lists
 /// the databases with users that look leaked.
 pub(crate) async fn report_all(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     now: i64,
 ) -> Result<(), PluginError> {
     let mut findings = Vec::new();
     for db_name in storage.list("config/").await? {
-        if let Reply::Data(data) = run(pools, storage, &db_name, &Map::new(), now).await? {
+        if let Reply::Data(data) = run(connections, storage, &db_name, &Map::new(), now).await? {
             let leaked = data
                 .get("leaked")
                 .and_then(Value::as_array)

@@ -2,9 +2,8 @@
 //! The password is stored (encrypted by the core) and never returned;
 //! `rotate-root` replaces it with one nobody knows.
 
-use crate::pools::{build, Pools};
-use crate::sql::{run_in_transaction, set_password_sql};
-use crate::{names, PLUGIN_NAME};
+use crate::connections::Connections;
+use crate::names;
 use qm_plugin_sdk::params::{optional_bool, optional_str, optional_strings, optional_u64};
 use qm_plugin_sdk::{PluginError, PluginStorage, Reply};
 use serde::{Deserialize, Serialize};
@@ -84,7 +83,7 @@ pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Repl
 }
 
 pub(crate) async fn write(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     name: &str,
     data: &Map<String, Value>,
@@ -94,13 +93,12 @@ pub(crate) async fn write(
         .map(String::from)
         .or(existing.as_ref().map(|c| c.plugin_name.clone()))
         .ok_or_else(|| {
-            PluginError::BadRequest("plugin_name: required (postgresql-database-plugin)".into())
+            PluginError::BadRequest(format!(
+                "plugin_name: required ({})",
+                connections.names().join(", ")
+            ))
         })?;
-    if plugin_name != PLUGIN_NAME {
-        return Err(PluginError::BadRequest(format!(
-            "plugin_name: {plugin_name:?} is not available; this server has {PLUGIN_NAME:?}"
-        )));
-    }
+    connections.find(&plugin_name)?;
     let mut config = existing.unwrap_or(DbConfig {
         plugin_name: plugin_name.clone(),
         connection_url: String::new(),
@@ -145,57 +143,47 @@ pub(crate) async fn write(
         config.root_rotation_statements =
             crate::roles::statements(data, "root_rotation_statements")?;
     }
-    let pool = build(&config)?;
+    config.plugin_name = plugin_name;
+    let connection = connections.open(&config)?;
     if config.verify_connection {
-        verify(&pool, &config).await?;
+        if let Err(e) = connection.verify().await {
+            connection.close().await;
+            return Err(PluginError::BadRequest(format!(
+                "error verifying connection: {}",
+                e.message()
+            )));
+        }
     }
     storage.put_json(&key(name), &config).await?;
-    pools.replace(name, pool);
+    connections.replace(name, connection).await;
     Ok(Reply::Empty)
 }
 
-async fn verify(pool: &deadpool_postgres::Pool, config: &DbConfig) -> Result<(), PluginError> {
-    let secrets = [config.password.as_str()];
-    let client = pool.get().await.map_err(|e| {
-        PluginError::BadRequest(crate::sql::sanitize(
-            &format!("error verifying connection: {e}"),
-            &secrets,
-        ))
-    })?;
-    client.simple_query("SELECT 1").await.map_err(|e| {
-        PluginError::BadRequest(crate::sql::sanitize(
-            &format!("error verifying connection: {e}"),
-            &secrets,
-        ))
-    })?;
-    Ok(())
-}
-
 pub(crate) async fn delete(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     name: &str,
 ) -> Result<Reply, PluginError> {
     storage.delete(&key(name)).await?;
-    pools.remove(name);
+    connections.remove(name).await;
     Ok(Reply::Empty)
 }
 
 /// Closes and rebuilds the connection pool.
 pub(crate) async fn reset(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     name: &str,
 ) -> Result<Reply, PluginError> {
     let config = load(storage, name).await?;
-    pools.replace(name, build(&config)?);
+    connections.replace(name, connections.open(&config)?).await;
     Ok(Reply::Empty)
 }
 
 /// Gives the broker's own database user a new password that is stored and
 /// never shown.
 pub(crate) async fn rotate_root(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     name: &str,
 ) -> Result<Reply, PluginError> {
@@ -206,18 +194,18 @@ pub(crate) async fn rotate_root(
         ));
     }
     let new_password = names::password();
-    let statements = set_password_sql(
-        &config.username,
-        &new_password,
-        &config.root_rotation_statements,
-    );
-    let pool = pools.get(storage, name).await?;
-    run_in_transaction(&pool, &statements, &[&new_password, &config.password])
+    let connection = connections.get(storage, name).await?;
+    connection
+        .update_password(
+            &config.username,
+            &new_password,
+            &config.root_rotation_statements,
+        )
         .await
-        .map_err(|f| f.into_plugin_error("root credential rotation"))?;
+        .map_err(|e| e.into_plugin_error("root credential rotation"))?;
     config.password = new_password;
     storage.put_json(&key(name), &config).await?;
-    pools.replace(name, build(&config)?);
+    connections.replace(name, connections.open(&config)?).await;
     Ok(Reply::Empty)
 }
 
@@ -228,7 +216,7 @@ mod tests {
     #[test]
     fn debug_shows_no_password_even_inside_the_url() {
         let config = DbConfig {
-            plugin_name: PLUGIN_NAME.into(),
+            plugin_name: "postgresql-database-plugin".into(),
             connection_url: "postgresql://admin:hunter2-url@db/app".into(),
             username: "admin".into(),
             password: "hunter2-field".into(),

@@ -2,9 +2,8 @@
 //! and rotates every `rotation_period` (and on `rotate-role`).
 
 use crate::config::load as load_config;
+use crate::connections::Connections;
 use crate::names;
-use crate::pools::Pools;
-use crate::sql::{run_in_transaction, set_password_sql};
 use qm_plugin_sdk::params::{optional_duration, optional_str};
 use qm_plugin_sdk::{PluginError, PluginStorage, Reply};
 use serde::{Deserialize, Serialize};
@@ -66,7 +65,7 @@ pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Repl
 /// Creates or updates a static role; a new one is rotated at once, so the
 /// broker knows the password from the start.
 pub(crate) async fn write(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     name: &str,
     data: &Map<String, Value>,
@@ -117,7 +116,7 @@ pub(crate) async fn write(
         )));
     }
     if is_new {
-        rotate_password(pools, storage, &mut role, now).await?;
+        rotate_password(connections, storage, &mut role, now).await?;
     }
     storage.put_json(&key(name), &role).await?;
     Ok(Reply::Empty)
@@ -146,20 +145,20 @@ pub(crate) async fn creds(
 }
 
 pub(crate) async fn rotate(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     name: &str,
     now: i64,
 ) -> Result<Reply, PluginError> {
     let mut role = load(storage, name).await?;
-    rotate_password(pools, storage, &mut role, now).await?;
+    rotate_password(connections, storage, &mut role, now).await?;
     storage.put_json(&key(name), &role).await?;
     Ok(Reply::Empty)
 }
 
 /// Rotates every static role whose period has passed.
 pub(crate) async fn rotate_due(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     now: i64,
 ) -> Result<(), PluginError> {
@@ -171,7 +170,7 @@ pub(crate) async fn rotate_due(
         if role.last_rotation.saturating_add(role.rotation_period) > now {
             continue;
         }
-        match rotate_password(pools, storage, &mut role, now).await {
+        match rotate_password(connections, storage, &mut role, now).await {
             Ok(()) => storage.put_json(&key(&name), &role).await?,
             Err(e) => first_error = first_error.or(Some(e)),
         }
@@ -180,17 +179,17 @@ pub(crate) async fn rotate_due(
 }
 
 async fn rotate_password(
-    pools: &Pools,
+    connections: &Connections,
     storage: &dyn PluginStorage,
     role: &mut StaticRole,
     now: i64,
 ) -> Result<(), PluginError> {
     let password = names::password();
-    let sql = set_password_sql(&role.username, &password, &role.rotation_statements);
-    let pool = pools.get(storage, &role.db_name).await?;
-    run_in_transaction(&pool, &sql, &[&password])
+    let connection = connections.get(storage, &role.db_name).await?;
+    connection
+        .update_password(&role.username, &password, &role.rotation_statements)
         .await
-        .map_err(|f| f.into_plugin_error(&format!("rotating the password of {}", role.username)))?;
+        .map_err(|e| e.into_plugin_error(&format!("rotating the password of {}", role.username)))?;
     role.password = password;
     role.last_rotation = now;
     Ok(())
