@@ -3,30 +3,9 @@
 //! through a token role, unbounded periodic tokens, children of limited-use
 //! tokens, tokens outliving their auth method) and the refusal it meets.
 
+use super::acl_bypass::{policy, token as token_with};
 use super::common::TestServer;
 use serde_json::{json, Value};
-
-/// Writes a policy with the root token.
-async fn policy(server: &TestServer, name: &str, body: &str) {
-    let (status, response) = server
-        .root(
-            "PUT",
-            &format!("sys/policies/acl/{name}"),
-            Some(json!({ "policy": body })),
-        )
-        .await;
-    assert_eq!(status, 204, "policy {name}: {response}");
-}
-
-/// A token the root token creates with these parameters.
-async fn token_with(server: &TestServer, body: Value) -> String {
-    let (status, response) = server.root("POST", "auth/token/create", Some(body)).await;
-    assert_eq!(status, 200, "{response}");
-    response["auth"]["client_token"]
-        .as_str()
-        .expect("token")
-        .to_string()
-}
 
 /// The first error of a Vault-shaped error body.
 fn first_error(body: &Value) -> &str {
