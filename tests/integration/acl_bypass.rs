@@ -540,3 +540,45 @@ async fn reserved_policy_names_cannot_be_written() {
     let (status, _) = raw(&server, "GET", "sys/policies/acl/default", wrapping, None).await;
     assert_eq!(status, 403, "a wrapping token grants nothing");
 }
+
+/// The audit chain key (`sys/audit-chain/NAME`, new in this change) needs
+/// sudo, however the path is spelled; without it nobody learns the key that
+/// would let them rewrite the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_chain_key_needs_sudo_every_spelling() {
+    let server = TestServer::dev();
+    let log = server.temp_path("audit.log");
+    let (status, body) = server
+        .root(
+            "PUT",
+            "sys/audit/file",
+            Some(json!({"type": "file", "options": {"file_path": log}})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    policy(
+        &server,
+        "auditor",
+        r#"path "sys/audit-chain/*" { capabilities = ["read", "update", "list"] }
+           path "sys/audit-hash/*" { capabilities = ["update"] }"#,
+    )
+    .await;
+    let auditor = token(&server, json!({ "policies": ["auditor"] })).await;
+    for spelling in [
+        "sys/audit-chain/file",
+        "sys/audit-chain/file/",
+        "sys/audit-chain/%66ile",
+        "sys/audit-chain/file%2F",
+        "sys//audit-chain/file",
+        "sys/audit-chain/./file",
+        "SYS/audit-chain/file",
+        "sys/AUDIT-CHAIN/file",
+    ] {
+        let (status, body) = raw(&server, "GET", spelling, &auditor, None).await;
+        assert!((400..500).contains(&status), "{spelling}: {status} {body}");
+        assert!(!body.contains("key"), "{spelling} leaked: {body}");
+    }
+    let root = server.root_token.clone();
+    let (status, body) = raw(&server, "GET", "sys/audit-chain/file", &root, None).await;
+    assert_eq!(status, 200, "root reads it: {body}");
+}
