@@ -40,7 +40,6 @@ impl From<crate::lease::LeaseError> for ApiError {
         match e {
             L::Invalid(message) => Self::BadRequest(message),
             L::QuotaReached(message) => Self::TooManyRequests(message),
-            L::NotRevoked(message) => Self::BadGateway(message),
             L::Plugin(e) => e.into(),
             L::Ledger(e) => e.into(),
             L::Token(e) => e.into(),

@@ -1,5 +1,5 @@
 //! What can go wrong managing a lease: the client's mistake, a quota, the
-//! backend that issued it, or the stores beneath.
+//! backend that issued it, the stores beneath, or a background task.
 
 use super::LedgerError;
 use crate::auth::token::store::TokenError;
@@ -13,9 +13,6 @@ pub enum LeaseError {
     /// A role's `max_active_leases` is reached (a 429).
     #[error("{0}")]
     QuotaReached(String),
-    /// Revocations that failed and stay scheduled for retry (a 502).
-    #[error("{0}")]
-    NotRevoked(String),
     /// The plugin that issues or revokes the credential failed.
     #[error(transparent)]
     Plugin(#[from] PluginError),
