@@ -286,12 +286,9 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
         want: None,
         leases: false,
     };
-    let (all, _) = collect(ctx, &scan).await?;
-    let owned: Vec<&Identity> = all.iter().collect();
+    let (mut owned, _) = collect(ctx, &scan).await?;
     if dry_run {
-        let mut shown = all.clone();
-        hide_accessors(ctx, &mut shown);
-        let owned = shown;
+        hide_accessors(ctx, &mut owned);
         return Ok(Response::json(json!({
             "owner": owner,
             "dry_run": true,
@@ -374,12 +371,11 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         want: None,
         leases: false,
     };
-    let (matched, _) = collect(ctx, &scan).await?;
+    let (mut matched, _) = collect(ctx, &scan).await?;
     if optional_bool(data, "dry_run")?.unwrap_or(false) {
-        let mut shown = matched.clone();
-        hide_accessors(ctx, &mut shown);
+        hide_accessors(ctx, &mut matched);
         return Ok(Response::json(
-            json!({ "dry_run": true, "identities": shown }),
+            json!({ "dry_run": true, "identities": matched }),
         ));
     }
     let active = ctx.active;
