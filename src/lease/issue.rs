@@ -7,6 +7,7 @@
 use super::manager::{info, Issuer};
 use super::{LeaseError, LeaseKind, LeaseManager, LeaseRecord, LeaseState};
 use crate::logical::{LeaseBlock, MountEntry, Response};
+use qm_plugin_sdk::ttl::{lease_ttls, LeaseTtls};
 use qm_plugin_sdk::SecretPlan;
 use rand::distributions::{Alphanumeric, DistString};
 
@@ -77,12 +78,7 @@ impl LeaseManager {
     fn pending_record(&self, asked: &Asked<'_>, plan: &SecretPlan) -> (i64, LeaseRecord) {
         let now = self.clock.now_unix();
         let (default_ttl, mount_max) = self.ttls(&asked.mount.config);
-        let max_ttl = if plan.max_ttl > 0 {
-            plan.max_ttl.min(mount_max)
-        } else {
-            mount_max
-        };
-        let ttl = if plan.ttl > 0 { plan.ttl } else { default_ttl }.min(max_ttl);
+        let LeaseTtls { ttl, max_ttl } = lease_ttls(plan.ttl, plan.max_ttl, default_ttl, mount_max);
         let random = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24);
         let record = LeaseRecord {
             lease_id: format!("{}/{random}", asked.path.trim_end_matches('/')),

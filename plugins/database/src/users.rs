@@ -7,6 +7,7 @@ use crate::connections::Connections;
 use crate::driver::NewUser;
 use crate::names;
 use crate::roles::load as load_role;
+use qm_plugin_sdk::ttl::{lease_ttls, LeaseTtls};
 use qm_plugin_sdk::{
     Internal, LeaseInfo, PluginError, PluginStorage, Reply, Request, SecretPlan, Write,
 };
@@ -68,15 +69,12 @@ pub(crate) async fn plan_credentials(
             role.db_name
         )));
     }
-    let max_ttl = match role.max_ttl {
-        0 => req.mount_max_ttl,
-        ttl => ttl.min(req.mount_max_ttl),
-    };
-    let ttl = match role.default_ttl {
-        0 => req.mount_default_ttl,
-        ttl => ttl,
-    }
-    .min(max_ttl);
+    let LeaseTtls { ttl, max_ttl } = lease_ttls(
+        role.default_ttl,
+        role.max_ttl,
+        req.mount_default_ttl,
+        req.mount_max_ttl,
+    );
     let max_len = connections
         .find(&config.plugin_name)?
         .max_username_len(&config.plugin_name);

@@ -24,6 +24,7 @@ pub mod params;
 pub mod password;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod ttl;
 
 pub use lease::{Internal, LeaseInfo, SecretPlan};
 
