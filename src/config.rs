@@ -17,6 +17,19 @@
 //! type = "postgresql"
 //! connection_url = "postgres://qm@db:5432/qm?sslmode=verify-full&sslrootcert=/etc/qm/ca.pem"
 //! ```
+//!
+//! Several servers on one PostgreSQL database form a cluster: one active,
+//! the others standbys that forward to it. `api_addr` is how the others and
+//! clients reach this one (default: the listener's address).
+//!
+//! ```toml
+//! api_addr = "http://10.0.0.5:8200"
+//! [storage]
+//! type = "postgresql"
+//! connection_url = "..."
+//! ha_enabled = true
+//! ha_lock_ttl = "10s"   # how long a stuck active node keeps leadership
+//! ```
 
 use crate::barrier::seal::SealKind;
 use crate::duration::parse_seconds;
@@ -45,6 +58,10 @@ pub struct Config {
     /// Identity inventory settings: `require_owner`, `risk_weights`.
     #[serde(default)]
     pub nhi: crate::nhi::NhiSettings,
+    /// How other nodes and clients reach this node (`http(s)://HOST:PORT`);
+    /// standbys forward requests to the active node's. Default: the
+    /// listener's address.
+    pub api_addr: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,10 +100,17 @@ pub struct StorageConfig {
     /// postgresql: where the store lives. Holds a password: its `Debug`
     /// and every message show it redacted.
     pub connection_url: Option<ConnectionUrl>,
-    /// Accepted for high availability on postgresql storage, which a later
-    /// release adds; a node with it set runs alone and says so.
+    /// Vault's switch for high availability. On postgresql storage a node
+    /// always takes leadership before it writes (so a second node on the
+    /// same database is a standby, never a second writer); with `false`
+    /// it says so at start.
     #[serde(default)]
     pub ha_enabled: bool,
+    /// How long an active node that stopped answering (paused, cut off)
+    /// keeps leadership before a standby takes over (default 10s, at
+    /// least 1s). A node that dies or closes its connection is replaced
+    /// at once.
+    pub ha_lock_ttl: Option<String>,
 }
 
 /// Which store holds the data.
@@ -148,6 +172,9 @@ impl Config {
         if let Ok(url) = std::env::var("QM_STORAGE_URL") {
             config.storage.connection_url = Some(ConnectionUrl::from(url));
         }
+        if let Ok(addr) = std::env::var("QM_API_ADDR") {
+            config.api_addr = Some(addr);
+        }
         if let Ok(level) = std::env::var("QM_LOG_LEVEL") {
             config.log_level = level;
         }
@@ -178,6 +205,13 @@ impl Config {
             return Err("listener.workers: must be at least 1".into());
         }
         self.storage.validate()?;
+        if let Some(addr) = &self.api_addr {
+            if !(addr.starts_with("http://") || addr.starts_with("https://")) {
+                return Err(format!(
+                    "api_addr: {addr:?} must be an http:// or https:// URL"
+                ));
+            }
+        }
         let default_ttl = parse_seconds(&self.default_lease_ttl)
             .map_err(|e| format!("default_lease_ttl: {e}"))?;
         let max_ttl =
@@ -198,7 +232,23 @@ impl Config {
 }
 
 impl StorageConfig {
+    /// The leadership lease's TTL (validated at load).
+    pub fn ha_lock_ttl(&self) -> std::time::Duration {
+        let seconds = self
+            .ha_lock_ttl
+            .as_deref()
+            .and_then(|ttl| parse_seconds(ttl).ok())
+            .unwrap_or(10);
+        std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(10))
+    }
+
     fn validate(&self) -> Result<(), String> {
+        if let Some(ttl) = &self.ha_lock_ttl {
+            let seconds = parse_seconds(ttl).map_err(|e| format!("storage.ha_lock_ttl: {e}"))?;
+            if !(1..=3600).contains(&seconds) {
+                return Err("storage.ha_lock_ttl: must be between 1s and 1h".into());
+            }
+        }
         match self.kind {
             StorageKind::Sled => match &self.path {
                 Some(path) if !path.as_os_str().is_empty() => Ok(()),

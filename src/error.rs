@@ -36,6 +36,10 @@ pub enum ApiError {
     /// The server is sealed (503).
     #[error("Vault is sealed")]
     Sealed,
+    /// This node is not the active node of its cluster, and the request
+    /// could not be handed to one (503: retry).
+    #[error("{0}")]
+    Standby(String),
     /// The server is not initialized yet (503 for data paths, like Vault).
     #[error("Vault is not initialized")]
     NotInitialized,
@@ -57,7 +61,7 @@ impl ApiError {
             Self::UnsupportedOperation => 405,
             Self::PayloadTooLarge(_) => 413,
             Self::TooManyRequests(_) => 429,
-            Self::Sealed | Self::NotInitialized => 503,
+            Self::Sealed | Self::NotInitialized | Self::Standby(_) => 503,
             Self::Internal(_) => 500,
             Self::BadGateway(_) => 502,
         }
@@ -76,6 +80,9 @@ impl From<BarrierError> for ApiError {
     fn from(e: BarrierError) -> Self {
         match e {
             BarrierError::Sealed => Self::Sealed,
+            BarrierError::Storage(crate::storage::StorageError::Fenced(message)) => {
+                Self::Standby(message)
+            }
             other => Self::Internal(other.to_string()),
         }
     }

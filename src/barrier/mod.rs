@@ -209,6 +209,12 @@ impl Barrier {
         }
     }
 
+    /// Whether this node may write now (false on a standby or a deposed
+    /// active node): checked before side effects outside the store.
+    pub fn writable(&self) -> bool {
+        self.storage.writable()
+    }
+
     /// Encrypts and applies all changes atomically, and returns once they are on disk.
     pub async fn write(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
         let ticket = self.commit.enter();

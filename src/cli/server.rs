@@ -4,6 +4,7 @@
 use crate::barrier::Barrier;
 use crate::clock::SystemClock;
 use crate::config::{Config, StorageConfig, StorageKind};
+use crate::core::ha::HaNode;
 use crate::core::{Core, Settings};
 use crate::http::{serve, ListenerOptions};
 use crate::storage::{PostgresStorage, SledStorage, Storage};
@@ -147,9 +148,15 @@ fn run_dev(args: ServerArgs) -> i32 {
     })
 }
 
-/// Opens the configured store; returns it and how the banner names it
-/// (a URL without its password).
-fn open_storage(config: &StorageConfig) -> Result<(Arc<dyn Storage>, String), String> {
+/// The configured store, how the banner names it (a URL without its
+/// password), and for PostgreSQL the store itself, for leadership.
+struct OpenedStorage {
+    storage: Arc<dyn Storage>,
+    name: String,
+    cluster: Option<Arc<PostgresStorage>>,
+}
+
+fn open_storage(config: &StorageConfig) -> Result<OpenedStorage, String> {
     match config.kind {
         StorageKind::Sled => {
             let path = config
@@ -159,29 +166,44 @@ fn open_storage(config: &StorageConfig) -> Result<(Arc<dyn Storage>, String), St
             std::fs::create_dir_all(path)
                 .map_err(|e| format!("creating storage.path {}: {e}", path.display()))?;
             let store = SledStorage::open(path).map_err(|e| format!("opening storage: {e}"))?;
-            Ok((Arc::new(store), format!("sled at {}", path.display())))
+            Ok(OpenedStorage {
+                storage: Arc::new(store),
+                name: format!("sled at {}", path.display()),
+                cluster: None,
+            })
         }
         StorageKind::Postgresql => {
             let url = config
                 .connection_url
                 .as_ref()
                 .ok_or("storage.connection_url: required for postgresql storage")?;
-            if config.ha_enabled {
-                tracing::warn!(
-                    "storage.ha_enabled is set, but high availability is not implemented yet: \
-                     this node runs alone; do not start a second one on the same database"
+            if !config.ha_enabled {
+                tracing::info!(
+                    "storage.ha_enabled is false, but on postgresql storage this node still \
+                     takes leadership before it writes: a second node on the same database \
+                     is a standby, never a second writer"
                 );
             }
-            let store = PostgresStorage::connect(url)
-                .map_err(|e| format!("opening storage: {}", url.scrub(&e.to_string())))?;
-            Ok((Arc::new(store), format!("postgresql at {}", url.redacted())))
+            let store = Arc::new(
+                PostgresStorage::connect_fenced(url)
+                    .map_err(|e| format!("opening storage: {}", url.scrub(&e.to_string())))?,
+            );
+            Ok(OpenedStorage {
+                storage: Arc::clone(&store) as Arc<dyn Storage>,
+                name: format!("postgresql at {}", url.redacted()),
+                cluster: Some(store),
+            })
         }
     }
 }
 
 fn run_config(config: Config) -> i32 {
     init_logging(&config.log_level);
-    let (storage, storage_name) = match open_storage(&config.storage) {
+    let OpenedStorage {
+        storage,
+        name: storage_name,
+        cluster,
+    } = match open_storage(&config.storage) {
         Ok(opened) => opened,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -209,6 +231,11 @@ fn run_config(config: Config) -> i32 {
     } else {
         "http"
     };
+    let api_addr = config
+        .api_addr
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{address}"));
+    let lock_ttl = config.storage.ha_lock_ttl();
     // Kept out of the async block: a runtime must not be dropped inside one.
     let background = match background_runtime() {
         Ok(runtime) => runtime,
@@ -217,17 +244,19 @@ fn run_config(config: Config) -> i32 {
     let background_handle = background.handle().clone();
     actix_web::rt::System::new().block_on(async move {
         let clock = Arc::new(SystemClock);
-        let core = Arc::new(Core::new(
-            Barrier::new(storage, clock.clone()),
-            clock,
-            settings,
-        ));
-        core.start_background(background_handle);
+        let mut core = Core::new(Barrier::new(storage, clock.clone()), clock, settings);
+        if let Some(cluster) = cluster {
+            core = core.with_ha(HaNode::new(cluster, api_addr.clone(), lock_ttl));
+        }
+        let core = Arc::new(core);
+        core.start_background(background_handle.clone());
+        core.start_ha(background_handle);
         reopen_audit_on_sighup(Arc::clone(&core));
         let initialized = matches!(core.seal_config().await, Ok(Some(_)));
         println!("==> Quartermaster server configuration:\n");
-        println!("             Api Address: {scheme}://{address}");
+        println!("             Api Address: {api_addr}");
         println!("                 Storage: {storage_name}");
+        println!("              HA Enabled: {}", core.ha().is_some());
         println!("                    Seal: {}", config.seal.kind.as_str());
         println!("             Initialized: {initialized}");
         println!("                 Version: {}\n", env!("CARGO_PKG_VERSION"));
@@ -239,8 +268,10 @@ fn run_config(config: Config) -> i32 {
             workers: config.listener.workers,
         };
         let served = serve(listener, Arc::clone(&core), options).await;
-        // Stopped (SIGTERM/SIGINT): the audit chain heads are stored last.
+        // Stopped (SIGTERM/SIGINT): the audit chain heads are stored, then
+        // leadership is handed over at once rather than left to lapse.
         core.store_audit_heads().await;
+        let _ = core.step_down_now().await;
         finish(served)
     })
 }

@@ -141,22 +141,43 @@ impl Core {
             SealKind::Shamir => shamir_seal(params.secret_shares, params.secret_threshold)?,
             SealKind::Passphrase => passphrase_seal(params.passphrase)?,
         };
-        self.barrier.initialize(&kek).await?;
-        let active = self.open_active().await?;
-        let root = create_root_token(&active.tokens, params.root_token_id).await?;
-        // The seal configuration is written last: a crash before this point
-        // leaves an uninitialized store that can simply be initialized again.
-        let config_bytes = serde_json::to_vec(&config).unwrap_or_default();
-        self.barrier
-            .put_plain(SEAL_CONFIG_PATH, config_bytes)
-            .await?;
+        let term = match &self.ha {
+            Some(ha) => Some(ha.acquire_for_init()?),
+            None => None,
+        };
+        let result = self
+            .write_new_store(&kek, &config, params.root_token_id)
+            .await;
         self.set_active(None);
         self.barrier.seal();
+        if let (Some(ha), Some(term)) = (&self.ha, term) {
+            ha.release(term);
+        }
         *progress = UnsealProgress::default();
         Ok(InitResult {
             keys,
-            root_token: root,
+            root_token: result?,
         })
+    }
+
+    /// The keyring, the built-ins and the root token, then the seal
+    /// configuration. Leaves the barrier unsealed.
+    async fn write_new_store(
+        &self,
+        kek: &[u8; 32],
+        config: &SealConfig,
+        root_token_id: Option<String>,
+    ) -> Result<Zeroizing<String>, ApiError> {
+        self.barrier.initialize(kek).await?;
+        let active = self.open_active().await?;
+        let root = create_root_token(&active.tokens, root_token_id).await?;
+        // The seal configuration is written last: a crash before this point
+        // leaves an uninitialized store that can simply be initialized again.
+        let config_bytes = serde_json::to_vec(config).unwrap_or_default();
+        self.barrier
+            .put_plain(SEAL_CONFIG_PATH, config_bytes)
+            .await?;
+        Ok(root)
     }
 
     /// Adds one unseal key (or the passphrase). Returns whether the server is
@@ -231,8 +252,16 @@ impl Core {
             }
             Err(other) => return Err(other.into()),
         }
-        self.open_active().await?;
         tracing::info!("unsealed");
+        // A cluster's node becomes active only by taking leadership; if
+        // another node holds it, this one is a standby.
+        if self.ha.is_some() {
+            drop(progress);
+            drop(gate);
+            self.try_take_over().await;
+        } else {
+            self.open_active().await?;
+        }
         Ok(true)
     }
 
@@ -260,15 +289,16 @@ impl Core {
     /// Drops all key material and the unsealed state (storing the audit
     /// chain heads first).
     pub async fn seal(&self) {
-        let _progress = self.lifecycle.lock().await;
         self.store_audit_heads().await;
+        self.release_for_seal().await;
+        let _progress = self.lifecycle.lock().await;
         self.set_active(None);
         self.barrier.seal();
         tracing::info!("sealed");
     }
 
     /// Builds the unsealed state from storage (first time: built-ins).
-    async fn open_active(&self) -> Result<Arc<Active>, ApiError> {
+    pub(super) async fn open_active(&self) -> Result<Arc<Active>, ApiError> {
         let barrier = Arc::clone(&self.barrier);
         let tokens = TokenStore::open(
             StorageView::new(Arc::clone(&barrier), "sys/token/"),
@@ -292,7 +322,14 @@ impl Core {
             barrier: Arc::clone(&barrier),
             clock: Arc::clone(&self.clock),
             metrics: Arc::clone(&self.metrics),
-            boot_id: self.boot_id.clone(),
+            // In a cluster each activation is its own "boot": the pending
+            // leases of every earlier one (another node's, or this node's
+            // before it stepped down, whose writes the fence now refuses)
+            // are rolled back.
+            boot_id: match self.ha {
+                Some(_) => uuid::Uuid::new_v4().to_string(),
+                None => self.boot_id.clone(),
+            },
             limits: self.limits(),
             background: self.background.get().cloned(),
         }));

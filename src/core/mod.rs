@@ -7,6 +7,7 @@ pub(crate) mod auth_mount_tokens;
 mod backend_reads;
 pub mod ctx;
 mod expiry;
+pub mod ha;
 mod lifecycle;
 mod login;
 pub mod mounts;
@@ -85,6 +86,8 @@ pub struct Core {
     /// The runtime background and bulk revocation work runs on.
     background: std::sync::OnceLock<tokio::runtime::Handle>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Set when this node is one of a cluster (PostgreSQL storage).
+    ha: Option<Arc<ha::HaNode>>,
 }
 
 impl Core {
@@ -100,7 +103,15 @@ impl Core {
             active: RwLock::new(None),
             background: std::sync::OnceLock::new(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            ha: None,
         }
+    }
+
+    /// Makes this node one of a cluster: it serves only while it holds
+    /// leadership and is a standby otherwise (see [`ha`]).
+    pub fn with_ha(mut self, node: ha::HaNode) -> Self {
+        self.ha = Some(Arc::new(node));
+        self
     }
 
     /// The system-wide lease limits.
@@ -111,13 +122,17 @@ impl Core {
         }
     }
 
-    /// The unsealed state, or why there is none.
+    /// The unsealed state, or why there is none (sealed, or a standby).
     pub fn active(&self) -> Result<Arc<Active>, ApiError> {
-        self.active
-            .read()
-            .ok()
-            .and_then(|a| a.clone())
-            .ok_or(ApiError::Sealed)
+        if let Some(active) = self.active.read().ok().and_then(|a| a.clone()) {
+            return Ok(active);
+        }
+        if self.ha.is_some() && !self.barrier.is_sealed() {
+            return Err(ApiError::Standby(
+                "this node is a standby and no active node could be reached".into(),
+            ));
+        }
+        Err(ApiError::Sealed)
     }
 
     fn set_active(&self, active: Option<Arc<Active>>) {
@@ -127,6 +142,9 @@ impl Core {
     }
 
     pub fn is_sealed(&self) -> bool {
-        self.active().is_err()
+        match self.ha {
+            Some(_) => self.barrier.is_sealed(),
+            None => self.active().is_err(),
+        }
     }
 }

@@ -18,6 +18,9 @@ impl LeaseManager {
     /// One tick of the schedule: the first one after an unseal rolls back
     /// earlier boots' pending leases; every one revokes what is due.
     pub async fn tick(self: &Arc<Self>) {
+        if !self.barrier.writable() {
+            return;
+        }
         if !self.restored.swap(true, Ordering::SeqCst) {
             self.roll_back_stale_pending().await;
         }

@@ -39,6 +39,9 @@ impl LeaseManager {
         }
         let mut data = plan.data;
         let storage = issuer.storage.as_ref();
+        // A node deposed since the pending record was written leaves it for
+        // the new active node to roll back, and creates nothing.
+        self.still_writable()?;
         match issuer.engine.activate(&info(&record), &data, storage).await {
             Ok(extra) => data.extend(extra),
             Err(error) => {

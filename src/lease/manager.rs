@@ -228,6 +228,20 @@ impl LeaseManager {
         })
     }
 
+    /// Refuses work with effects outside the store (creating or dropping
+    /// a user) once this node may no longer write: a standby's, or a
+    /// deposed active node's (see `core::ha`).
+    pub(super) fn still_writable(&self) -> Result<(), LeaseError> {
+        if self.barrier.writable() {
+            return Ok(());
+        }
+        Err(LeaseError::Barrier(crate::barrier::BarrierError::Storage(
+            crate::storage::StorageError::Fenced(
+                "this node is no longer the active node; the lease is left to the new one".into(),
+            ),
+        )))
+    }
+
     /// `sys/leases/lookup` data.
     pub async fn lookup(&self, lease_id: &str) -> Result<Value, LeaseError> {
         let record = self

@@ -75,6 +75,8 @@ impl LeaseManager {
         record: LeaseRecord,
         pace: Pace,
     ) -> Result<Vec<String>, LeaseError> {
+        // A deposed node leaves the lease to the new active node.
+        self.still_writable()?;
         let outcome = match self.issuers.issuer(&record.mount) {
             Some(issuer) => {
                 let storage = issuer.storage.as_ref();

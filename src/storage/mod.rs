@@ -10,7 +10,7 @@ mod postgres;
 mod sled_store;
 
 pub use group_commit::GroupCommit;
-pub use postgres::{ConnectionUrl, PostgresStorage};
+pub use postgres::{Candidate, ConnectionUrl, Fence, LeaderInfo, NodeInfo, PostgresStorage};
 pub use sled_store::SledStorage;
 
 /// Errors from the physical store. Messages never carry stored values.
@@ -20,6 +20,9 @@ pub enum StorageError {
     Io(String),
     #[error("storage worker failed: {0}")]
     Worker(String),
+    /// A write refused because this node no longer holds leadership.
+    #[error("{0}")]
+    Fenced(String),
 }
 
 /// One change in an atomic batch.
@@ -53,6 +56,12 @@ pub trait Storage: Send + Sync + 'static {
     /// async worker for the round trip. sled answers from memory: inline.
     fn remote(&self) -> bool {
         false
+    }
+    /// Whether this node may write now: false on a standby or a deposed
+    /// active. Work with side effects outside the store (revoking a user)
+    /// checks it first.
+    fn writable(&self) -> bool {
+        true
     }
     /// Makes every change applied so far durable (fsync; nothing to do
     /// where every apply is already durable, as a Postgres commit is).

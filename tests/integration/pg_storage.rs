@@ -98,7 +98,7 @@ async fn a_server_on_postgresql_keeps_secrets_and_leases_across_a_restart() {
         .await
         .expect("schema version")
         .get(0);
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 
     server.restart();
     server.unseal(&key).await;
@@ -428,7 +428,10 @@ async fn the_storage_password_never_reaches_logs_banners_or_errors() {
     write_secret(&server, "x", "y").await;
     server.kill();
     let log = std::fs::read_to_string(server.temp_path("qm.log")).expect("log");
-    assert!(log.contains("ha_enabled"), "the HA warning: {log}");
+    assert!(
+        log.contains("now the active node"),
+        "took leadership: {log}"
+    );
     assert!(log.contains("DEBUG"), "debug logging was on");
     assert!(!log.contains(password), "password in the log");
 

@@ -17,16 +17,24 @@
 //! on, the default; the server warns at start when it is off), so every
 //! applied change is already durable. Keys are text, so a key with a NUL
 //! byte (which Postgres cannot store) is refused.
+//!
+//! A fenced store (a server's, [`PostgresStorage::connect_fenced`]) writes
+//! only while it holds the current leadership term (see [`leader`]): each
+//! write is one pipelined `BEGIN; SELECT qm_fence(term); ...; COMMIT`, so
+//! the check and the change commit together or not at all.
 
+mod leader;
 mod schema;
 mod tls;
 mod url;
 
+pub use leader::{Candidate, Fence, LeaderInfo, NodeInfo};
 pub use url::ConnectionUrl;
 
 use super::{Change, Storage, StorageError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::types::ToSql;
 
@@ -50,7 +58,45 @@ pub struct PostgresStorage {
     pool: Pool,
     /// `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
+    /// Whether writes carry the leadership term (a server's store) or not
+    /// (`qm operator migrate` into an empty database).
+    fenced: bool,
+    fence: Fence,
+    /// The leadership connection (see [`leader`]), opened when first used.
+    lock: LockClient,
 }
+
+/// A dedicated connection for leadership, reopened when it breaks: the
+/// advisory lock lives and dies with it.
+#[derive(Clone)]
+struct LockClient {
+    slot: Arc<tokio::sync::Mutex<Option<tokio_postgres::Client>>>,
+    config: Arc<tokio_postgres::Config>,
+    connector: tokio_postgres_rustls::MakeRustlsConnect,
+}
+
+impl LockClient {
+    async fn client(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<tokio_postgres::Client>>, StorageError> {
+        let mut slot = self.slot.lock().await;
+        if slot.as_ref().is_none_or(tokio_postgres::Client::is_closed) {
+            let (client, connection) = self
+                .config
+                .connect(self.connector.clone())
+                .await
+                .map_err(pg_error)?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            *slot = Some(client);
+        }
+        Ok(slot)
+    }
+}
+
+/// The message of a write refused by the fence.
+const NOT_ACTIVE: &str = "this node is not the active node: its writes are refused";
 
 fn pg_error(e: tokio_postgres::Error) -> StorageError {
     StorageError::Io(format!("postgres: {e}"))
@@ -110,6 +156,11 @@ impl PostgresStorage {
             .enable_all()
             .build()
             .map_err(|e| StorageError::Worker(format!("starting the storage runtime: {e}")))?;
+        let lock = LockClient {
+            slot: Arc::new(tokio::sync::Mutex::new(None)),
+            config: Arc::new(config.clone()),
+            connector: connector.clone(),
+        };
         let manager = Manager::from_config(
             config,
             connector,
@@ -124,6 +175,9 @@ impl PostgresStorage {
         let store = Self {
             pool,
             runtime: Some(runtime),
+            fenced: false,
+            fence: Fence::default(),
+            lock,
         };
         let pool = store.pool.clone();
         store
@@ -148,6 +202,18 @@ impl PostgresStorage {
         Ok(store)
     }
 
+    /// Connects as [`PostgresStorage::connect`] does, for a server: its
+    /// writes are refused unless it holds the leadership term.
+    pub fn connect_fenced(url: &ConnectionUrl) -> Result<Self, StorageError> {
+        let mut store = Self::connect(url)?;
+        store.fenced = true;
+        Ok(store)
+    }
+
+    fn lock_client(&self) -> LockClient {
+        self.lock.clone()
+    }
+
     /// Runs `work` on the storage runtime and waits for it; callable from
     /// any thread, async worker or not.
     fn run<T, F>(&self, work: F) -> Result<T, StorageError>
@@ -167,9 +233,8 @@ impl PostgresStorage {
             .map_err(|_| StorageError::Worker("a storage task stopped".into()))?
     }
 
-    /// Applies `changes` in one transaction (one statement for one change).
-    /// The one place writes reach the table: the HA step adds its
-    /// leadership-term check here.
+    /// Applies `changes` in one transaction (one statement for one change
+    /// when unfenced), the one place writes reach the table.
     fn write(&self, changes: Vec<Change>) -> Result<(), StorageError> {
         for change in &changes {
             match change {
@@ -179,9 +244,17 @@ impl PostgresStorage {
         if changes.is_empty() {
             return Ok(());
         }
+        let term = match self.fenced {
+            true => Some(
+                self.fence
+                    .term()
+                    .ok_or_else(|| StorageError::Fenced(NOT_ACTIVE.into()))?,
+            ),
+            false => None,
+        };
         let pool = self.pool.clone();
         self.run(async move {
-            let mut client = pool.get().await.map_err(pool_error)?;
+            let client = pool.get().await.map_err(pool_error)?;
             let put = client.prepare_cached(PUT).await.map_err(pg_error)?;
             let delete = client.prepare_cached(DELETE).await.map_err(pg_error)?;
             let calls: Vec<(&tokio_postgres::Statement, Vec<&(dyn ToSql + Sync)>)> = changes
@@ -191,20 +264,10 @@ impl PostgresStorage {
                     Change::Delete(key) => (&delete, vec![key as &(dyn ToSql + Sync)]),
                 })
                 .collect();
-            if let [(statement, params)] = calls.as_slice() {
-                client.execute(*statement, params).await.map_err(pg_error)?;
-                return Ok(());
+            match term {
+                Some(term) => fenced_transaction(&client, term, &calls).await,
+                None => plain_transaction(client, &calls).await,
             }
-            let tx = client.transaction().await.map_err(pg_error)?;
-            // Pipelined: every statement is sent before the first answer.
-            futures::future::try_join_all(
-                calls
-                    .iter()
-                    .map(|(statement, params)| tx.execute(*statement, params)),
-            )
-            .await
-            .map_err(pg_error)?;
-            tx.commit().await.map_err(pg_error)
         })
     }
 
@@ -232,6 +295,66 @@ impl PostgresStorage {
                 .collect()
         })
     }
+}
+
+type Call<'a> = (&'a tokio_postgres::Statement, Vec<&'a (dyn ToSql + Sync)>);
+
+/// `BEGIN; SELECT qm_fence(term); calls; COMMIT` in one round trip. Every
+/// message is sent before the first answer is read, and every answer is
+/// awaited (a failed fence or statement aborts the transaction, whose
+/// COMMIT then rolls back), so the connection goes back to the pool idle.
+async fn fenced_transaction(
+    client: &deadpool_postgres::Object,
+    term: i64,
+    calls: &[Call<'_>],
+) -> Result<(), StorageError> {
+    let fence = client
+        .prepare_cached("SELECT qm_fence($1)")
+        .await
+        .map_err(pg_error)?;
+    let begin = client.batch_execute("BEGIN");
+    let fence_params: [&(dyn ToSql + Sync); 1] = [&term];
+    let fenced = client.execute(&fence, &fence_params);
+    let statements = futures::future::join_all(
+        calls
+            .iter()
+            .map(|(statement, params)| client.execute(*statement, params)),
+    );
+    let commit = client.batch_execute("COMMIT");
+    let (begun, fenced, results, committed) =
+        futures::future::join4(begin, fenced, statements, commit).await;
+    begun.map_err(pg_error)?;
+    if let Err(e) = fenced {
+        return Err(match e.code().map(|c| c.code()) {
+            Some("QMF01") => StorageError::Fenced(NOT_ACTIVE.into()),
+            _ => pg_error(e),
+        });
+    }
+    for result in results {
+        result.map_err(pg_error)?;
+    }
+    committed.map_err(pg_error)
+}
+
+/// An unfenced write: one statement, or one pipelined transaction.
+async fn plain_transaction(
+    mut client: deadpool_postgres::Object,
+    calls: &[Call<'_>],
+) -> Result<(), StorageError> {
+    if let [(statement, params)] = calls {
+        client.execute(*statement, params).await.map_err(pg_error)?;
+        return Ok(());
+    }
+    let tx = client.transaction().await.map_err(pg_error)?;
+    // Pipelined: every statement is sent before the first answer.
+    futures::future::try_join_all(
+        calls
+            .iter()
+            .map(|(statement, params)| tx.execute(*statement, params)),
+    )
+    .await
+    .map_err(pg_error)?;
+    tx.commit().await.map_err(pg_error)
 }
 
 impl Drop for PostgresStorage {
@@ -283,6 +406,10 @@ impl Storage for PostgresStorage {
 
     fn remote(&self) -> bool {
         true
+    }
+
+    fn writable(&self) -> bool {
+        !self.fenced || self.fence.term().is_some()
     }
 
     /// Nothing to do: every write was committed, and a commit is durable.

@@ -3,6 +3,9 @@
 //! ```sql
 //! qm_schema (version integer)                              -- one row: the schema version
 //! qm_store  (key text COLLATE "C" PRIMARY KEY, value bytea) -- every storage key
+//! qm_leader (id = 1, term, holder, api_addr, active_since, expires_at) -- see `leader`
+//! qm_nodes  (node_id PRIMARY KEY, api_addr, version, last_seen)      -- for sys/ha-status
+//! qm_fence(term)                                           -- raises unless `term` is current
 //! ```
 //!
 //! `COLLATE "C"` orders keys by their UTF-8 bytes, which is sled's order, so
@@ -15,14 +18,41 @@ use super::pg_error;
 use crate::storage::StorageError;
 
 /// The version this build writes and reads.
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 /// `pg_advisory_xact_lock` key serialising migrations ("qm-schema" in ASCII).
 const MIGRATION_LOCK: i64 = 0x716d_2d73_6368_656d;
 
 /// Each version's statements; `MIGRATIONS[n]` takes version n to n+1.
-const MIGRATIONS: [&str; 1] =
-    ["CREATE TABLE qm_store (key text COLLATE \"C\" PRIMARY KEY, value bytea NOT NULL)"];
+const MIGRATIONS: [&str; 2] = [
+    "CREATE TABLE qm_store (key text COLLATE \"C\" PRIMARY KEY, value bytea NOT NULL)",
+    // Leadership (version 2). `qm_fence` takes a KEY SHARE lock on the
+    // leader row, which a takeover's FOR UPDATE waits for: a write that
+    // passed the fence commits before any new term does, or not at all.
+    "CREATE TABLE qm_leader (
+        id integer PRIMARY KEY CHECK (id = 1),
+        term bigint NOT NULL,
+        holder text NOT NULL,
+        api_addr text NOT NULL,
+        active_since timestamptz,
+        expires_at timestamptz NOT NULL
+     );
+     INSERT INTO qm_leader VALUES (1, 0, '', '', NULL, '-infinity');
+     CREATE TABLE qm_nodes (
+        node_id text PRIMARY KEY,
+        api_addr text NOT NULL,
+        version text NOT NULL,
+        last_seen timestamptz NOT NULL
+     );
+     CREATE FUNCTION qm_fence(t bigint) RETURNS void LANGUAGE plpgsql AS $$
+     BEGIN
+        PERFORM 1 FROM qm_leader WHERE id = 1 AND term = t FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'leadership term % is over: this node is no longer the active node', t
+                USING ERRCODE = 'QMF01';
+        END IF;
+     END $$;",
+];
 
 /// Brings the database to [`SCHEMA_VERSION`].
 pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StorageError> {
