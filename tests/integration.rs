@@ -16,6 +16,7 @@ mod integration {
     pub(crate) mod common;
     mod database;
     mod exec;
+    mod ha;
     mod hostile_input;
     mod http_errors;
     mod jwt_auth;

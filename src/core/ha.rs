@@ -24,6 +24,9 @@ const POLL: Duration = Duration::from_millis(200);
 /// How often a node says it is alive (`sys/ha-status`).
 const HEARTBEAT: Duration = Duration::from_secs(2);
 
+/// How long a node that stepped down leaves the term to the others.
+const STEP_DOWN_PAUSE: Duration = Duration::from_secs(1);
+
 /// Nodes silent for longer are not listed by `sys/ha-status`.
 const NODE_SILENCE: Duration = Duration::from_secs(30);
 
@@ -46,6 +49,8 @@ pub struct HaNode {
     forwarding_key: RwLock<Option<Zeroizing<Vec<u8>>>>,
     /// One takeover attempt at a time (the election thread's, an unseal's).
     election: tokio::sync::Mutex<()>,
+    /// After stepping down, no takeover before this.
+    paused_until: Mutex<Option<Instant>>,
 }
 
 /// When the election thread last did its periodic work.
@@ -77,6 +82,7 @@ impl HaNode {
             leader: RwLock::new(None),
             forwarding_key: RwLock::new(None),
             election: tokio::sync::Mutex::new(()),
+            paused_until: Mutex::new(None),
         }
     }
 
@@ -231,6 +237,16 @@ impl Core {
         if ha.held_term().is_some() || self.barrier.is_sealed() {
             return;
         }
+        let paused = ha
+            .paused_until
+            .lock()
+            .ok()
+            .and_then(|p| *p)
+            .is_some_and(|until| Instant::now() < until);
+        if paused {
+            ha.refresh_leader();
+            return;
+        }
         let term = match ha.storage.try_acquire(&ha.me, ha.lock_ttl) {
             Ok(Some(term)) => term,
             Ok(None) => {
@@ -305,6 +321,9 @@ impl Core {
             *since = None;
         }
         self.set_active(None);
+        if let Ok(mut paused) = ha.paused_until.lock() {
+            *paused = Instant::now().checked_add(STEP_DOWN_PAUSE);
+        }
         ha.release(term);
         ha.refresh_leader();
         tracing::warn!(term, why, "this node stepped down; it is a standby now");

@@ -31,6 +31,7 @@ const SUDO_PATHS: &[&str] = &[
     "sys/rotate",
     "sys/rotate/*",
     "sys/seal",
+    "sys/step-down",
     "sys/config/*",
     "sys/plugins/catalog/*",
     "sys/leases",

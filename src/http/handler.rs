@@ -22,6 +22,7 @@ pub(super) async fn handle(
     mut payload: web::Payload,
     core: web::Data<Core>,
     limit: web::Data<BodyLimit>,
+    forwarder: web::Data<super::forward::Forwarder>,
 ) -> HttpResponse {
     let request_id = uuid::Uuid::new_v4().to_string();
     let span = tracing::info_span!(
@@ -34,8 +35,20 @@ pub(super) async fn handle(
     );
     async move {
         let started = Instant::now();
-        let outcome = match read_body(&mut payload, limit.0).await {
-            Ok(body) => match build_request(&http, &body, request_id.clone()) {
+        let body = read_body(&mut payload, limit.0).await;
+        if let Ok(body) = &body {
+            if let Some(response) = super::forward::forwarded(&http, body, &core, &forwarder).await
+            {
+                tracing::Span::current().record("status", response.status().as_u16());
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "request forwarded to the active node"
+                );
+                return response;
+            }
+        }
+        let outcome = match body {
+            Ok(body) => match build_request(&http, &body, request_id.clone(), &core) {
                 Ok(req) => {
                     tracing::Span::current()
                         .record("operation", tracing::field::debug(req.operation));
@@ -75,7 +88,12 @@ async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<Vec<u8>, 
     Ok(body)
 }
 
-fn build_request(http: &HttpRequest, body: &[u8], id: String) -> Result<Request, ApiError> {
+fn build_request(
+    http: &HttpRequest,
+    body: &[u8],
+    id: String,
+    core: &Core,
+) -> Result<Request, ApiError> {
     let raw_path = http.path();
     let path = raw_path.strip_prefix("/v1/").ok_or_else(|| {
         ApiError::NoHandler(format!(
@@ -132,7 +150,7 @@ fn build_request(http: &HttpRequest, body: &[u8], id: String) -> Result<Request,
         path,
         data,
         token,
-        remote_addr: http.peer_addr().map(|a| a.ip()),
+        remote_addr: super::forward::client_addr(http, core)?,
         wrap_ttl,
     })
 }

@@ -3,6 +3,7 @@
 //!
 //! [`Request`]: crate::logical::Request
 
+mod forward;
 mod handler;
 mod status;
 mod tls;
@@ -30,9 +31,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limit = options.max_request_bytes;
     let core = web::Data::from(core);
+    let forwarder = web::Data::new(forward::Forwarder::new(options.tls_cert_file.as_deref())?);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(core.clone())
+            .app_data(forwarder.clone())
             .app_data(web::Data::new(handler::BodyLimit(limit)))
             .default_service(web::to(handler::handle))
     });

@@ -29,7 +29,7 @@ pub(super) async fn unauthenticated(
         ("seal-status", Operation::Read) => seal::seal_status(core).await.map(Response::raw),
         ("unseal", Operation::Update | Operation::Create) => seal::unseal(core, &req.data).await,
         ("health", Operation::Read) => seal::health(core, &req.data).await,
-        ("leader", Operation::Read) => Ok(seal::leader()),
+        ("leader", Operation::Read) => Ok(seal::leader(core)),
         ("init" | "seal-status" | "unseal" | "health" | "leader", _) => {
             Err(ApiError::UnsupportedOperation)
         }
@@ -43,7 +43,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let path = ctx.path;
     let first = path.split('/').next().unwrap_or("");
     match first {
-        "seal" | "rotate" | "key-status" => seal::handle(ctx, path, op).await,
+        "seal" | "rotate" | "key-status" | "ha-status" | "step-down" => {
+            seal::handle(ctx, path, op).await
+        }
         "mounts" | "auth" => mounts::handle(ctx, path, op).await,
         "leases" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" => {
             leases::handle(ctx, path, op).await

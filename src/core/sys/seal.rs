@@ -3,6 +3,7 @@
 
 use crate::clock::rfc3339;
 use crate::core::ctx::Ctx;
+use crate::core::ha::Role;
 use crate::core::{Core, InitParams};
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};
@@ -67,7 +68,7 @@ pub(super) async fn seal_status(core: &Core) -> Result<Value, ApiError> {
         "build_date": "",
         "migration": false,
         "recovery_seal": false,
-        "storage_type": "sled",
+        "storage_type": if core.ha().is_some() { "postgresql" } else { "sled" },
     });
     if !sealed {
         if let Some(status) = status.as_object_mut() {
@@ -108,17 +109,23 @@ pub(super) async fn health(core: &Core, query: &Map<String, Value>) -> Result<Re
     };
     let initialized = core.seal_config().await?.is_some();
     let sealed = core.is_sealed();
+    let standby = !sealed && matches!(core.role(), Role::Standby(_));
+    let standby_ok = optional_bool(query, "standbyok")?.unwrap_or(false);
+    // Checked for its shape; there are no performance standbys here.
+    optional_bool(query, "perfstandbyok")?;
     let status = if !initialized {
         code("uninitcode", 501)?
     } else if sealed {
         code("sealedcode", 503)?
+    } else if standby && !standby_ok {
+        code("standbycode", 429)?
     } else {
         code("activecode", 200)?
     };
     let body = json!({
         "initialized": initialized,
         "sealed": sealed,
-        "standby": false,
+        "standby": standby,
         "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
@@ -133,19 +140,72 @@ pub(super) async fn health(core: &Core, query: &Map<String, Value>) -> Result<Re
     Ok(Response::raw(body).with_status(status))
 }
 
-/// A single node: never HA, always answers (also while sealed).
-pub(super) fn leader() -> Response {
+/// Who is active: for a single node, never HA; for a node of a cluster,
+/// the leader row (answered also while sealed, as Vault does).
+pub(super) fn leader(core: &Core) -> Response {
+    let Some(ha) = core.ha() else {
+        return Response::raw(json!({
+            "ha_enabled": false,
+            "is_self": false,
+            "active_time": ZERO_TIME,
+            "leader_address": "",
+            "leader_cluster_address": "",
+            "performance_standby": false,
+            "performance_standby_last_remote_wal": 0,
+            "raft_committed_index": 0,
+            "raft_applied_index": 0,
+        }));
+    };
+    let is_self = matches!(core.role(), Role::Active);
+    let leader = if is_self {
+        ha.leader()
+    } else {
+        ha.refresh_leader()
+    }
+    .filter(|l| l.live);
+    let address = leader.map(|l| l.api_addr).unwrap_or_default();
+    let active_time = match (is_self, ha.active_since()) {
+        (true, Some(since)) => rfc3339(since),
+        _ => ZERO_TIME.to_string(),
+    };
     Response::raw(json!({
-        "ha_enabled": false,
-        "is_self": false,
-        "active_time": "0001-01-01T00:00:00Z",
-        "leader_address": "",
-        "leader_cluster_address": "",
+        "ha_enabled": true,
+        "is_self": is_self,
+        "active_time": active_time,
+        "leader_address": address,
+        "leader_cluster_address": address,
         "performance_standby": false,
         "performance_standby_last_remote_wal": 0,
         "raft_committed_index": 0,
         "raft_applied_index": 0,
     }))
+}
+
+/// Vault's "no time".
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// `sys/ha-status`: the nodes heard from in the last 30 seconds.
+fn ha_status(core: &Core) -> Result<Response, ApiError> {
+    let Some(ha) = core.ha() else {
+        return Ok(Response::json(json!({ "nodes": [] })));
+    };
+    let leader = ha.leader().filter(|l| l.live);
+    let nodes: Vec<Value> = ha
+        .nodes()?
+        .into_iter()
+        .map(|node| {
+            let active = leader.as_ref().is_some_and(|l| l.holder == node.node_id);
+            json!({
+                "hostname": node.node_id,
+                "api_address": node.api_addr,
+                "cluster_address": node.api_addr,
+                "active_node": active,
+                "last_echo": if active { Value::Null } else { json!(rfc3339(node.last_seen)) },
+                "version": node.version,
+            })
+        })
+        .collect();
+    Ok(Response::json(json!({ "nodes": nodes })))
 }
 
 pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<Response, ApiError> {
@@ -159,6 +219,11 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             tracing::info!(term = status.term, "keyring rotated");
             Ok(Response::empty())
         }
+        ("ha-status", Operation::Read) => ha_status(ctx.core),
+        ("step-down", Operation::Update | Operation::Create) => {
+            ctx.core.step_down_now().await?;
+            Ok(Response::empty())
+        }
         ("key-status", Operation::Read) => {
             let status = ctx.core.barrier.key_status()?;
             Ok(Response::json(json!({
@@ -166,7 +231,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                 "install_time": rfc3339(status.installed_at),
             })))
         }
-        ("seal" | "rotate" | "rotate/keyring" | "key-status", _) => {
+        ("seal" | "rotate" | "rotate/keyring" | "key-status" | "ha-status" | "step-down", _) => {
             Err(ApiError::UnsupportedOperation)
         }
         _ => Err(ApiError::NoHandler(format!(
