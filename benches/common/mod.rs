@@ -40,6 +40,48 @@ pub fn write_config(dir: &Path) -> PathBuf {
     config
 }
 
+/// The benchmark's Postgres server URL.
+pub fn pg_server_url() -> String {
+    std::env::var("QM_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Creates an empty database named `PREFIX_<random>`; returns its URL.
+pub async fn fresh_database(prefix: &str) -> String {
+    let server = pg_server_url();
+    let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+        .await
+        .expect("connect to Postgres");
+    tokio::spawn(connection);
+    let name = format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let (base, query) = server.split_once('?').unwrap_or((&server, ""));
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    match query {
+        "" => format!("{base}/{name}"),
+        q => format!("{base}/{name}?{q}"),
+    }
+}
+
+/// A config for a node of a cluster on `url` (a free loopback port).
+pub fn write_cluster_config(dir: &Path, url: &str, lock_ttl: &str) -> PathBuf {
+    let config = dir.join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "log_level = \"warn\"\n[listener]\naddress = \"127.0.0.1:0\"\n[storage]\ntype = \"postgresql\"\nha_enabled = true\nconnection_url = \"{url}\"\nha_lock_ttl = \"{lock_ttl}\"\n"
+        ),
+    )
+    .expect("config");
+    config
+}
+
 /// Starts `qm server --config` and waits for its banner.
 pub fn spawn(config: &Path) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_qm"))
@@ -68,13 +110,36 @@ pub fn spawn(config: &Path) -> Process {
 pub struct Server {
     pub addr: String,
     pub token: String,
-    _process: Process,
-    _dir: tempfile::TempDir,
+    _process: Option<Process>,
+    _dir: Option<tempfile::TempDir>,
 }
 
+impl Server {
+    /// A server this program did not start (a node of a cluster).
+    #[allow(dead_code)]
+    pub fn external(addr: &str, token: &str) -> Self {
+        Self {
+            addr: addr.to_string(),
+            token: token.to_string(),
+            _process: None,
+            _dir: None,
+        }
+    }
+}
+
+/// Starts an initialized, unsealed server: on sled, or with
+/// `QM_BENCH_STORAGE=postgresql` on a fresh database of the benchmark's
+/// Postgres (`QM_TEST_PG_URL`, else 127.0.0.1:5432).
 pub async fn start_server(http: &Client) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let process = spawn(&write_config(dir.path()));
+    let config = match std::env::var("QM_BENCH_STORAGE").as_deref() {
+        Ok("postgresql") => {
+            let url = fresh_database("qm_bench").await;
+            write_cluster_config(dir.path(), &url, "10s")
+        }
+        _ => write_config(dir.path()),
+    };
+    let process = spawn(&config);
     let addr = process.addr.clone();
     let (key, token) = sys_init(http, &addr).await;
     http.put(format!("{addr}/v1/sys/unseal"))
@@ -85,8 +150,8 @@ pub async fn start_server(http: &Client) -> Server {
     Server {
         addr,
         token,
-        _process: process,
-        _dir: dir,
+        _process: Some(process),
+        _dir: Some(dir),
     }
 }
 
@@ -204,7 +269,7 @@ pub async fn init(http: &Client, dir: &Path) -> (std::path::PathBuf, String, Str
 }
 
 /// Initializes the server at `addr` with one key share: (key, root token).
-async fn sys_init(http: &Client, addr: &str) -> (String, String) {
+pub async fn sys_init(http: &Client, addr: &str) -> (String, String) {
     let body: Value = http
         .put(format!("{addr}/v1/sys/init"))
         .json(&json!({"secret_shares": 1, "secret_threshold": 1}))
