@@ -19,10 +19,10 @@
 //! byte (which Postgres cannot store) is refused.
 
 mod schema;
-mod tls;
-mod url;
 
-pub use url::ConnectionUrl;
+/// The connection string and its TLS, shared with the database engine's
+/// PostgreSQL driver (`plugins/pg-connect`).
+pub use qm_pg_connect::ConnectionUrl;
 
 use super::{Change, Storage, StorageError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -95,8 +95,7 @@ impl PostgresStorage {
     /// Errors never carry the URL's password.
     pub fn connect(url: &ConnectionUrl) -> Result<Self, StorageError> {
         let settings = url.parse().map_err(StorageError::Io)?;
-        let connector = tls::connector(settings.ssl_mode, settings.root_cert.as_deref())
-            .map_err(StorageError::Io)?;
+        let connector = settings.tls.connector().map_err(StorageError::Io)?;
         let mut config = settings.config;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);

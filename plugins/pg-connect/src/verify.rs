@@ -1,74 +1,33 @@
-//! TLS for the storage connection, through rustls, with libpq's `sslmode`
-//! meanings:
-//!
-//! | sslmode | encrypted | certificate checked |
-//! |---|---|---|
-//! | `disable` | never | - |
-//! | `prefer` | when the server offers it | no |
-//! | `require` | always | only against `sslrootcert` when given (libpq: then as `verify-ca`) |
-//! | `verify-ca` | always | chain to `sslrootcert`, any host name |
-//! | `verify-full` | always | chain to `sslrootcert`, and the host name |
-//!
-//! Whether TLS is attempted at all is tokio-postgres's `SslMode` (set in
-//! [`super::url`]); what a certificate must prove is the verifier chosen
-//! here. The handshake's own signatures are always checked.
+//! The server-certificate verifiers behind each `sslmode` (see the table
+//! in [`crate::tls`]): webpki's full check for `verify-full`, the chain
+//! without the host name for `verify-ca`, and for `prefer` and `require`
+//! without a root file, none (encrypted, not authenticated, as libpq). The
+//! handshake's own signatures are always checked.
 
-use super::url::SslMode;
+use crate::params::{SslMode, VERIFY_NEEDS_ROOT};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
-use std::path::Path;
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::sync::Arc;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// The connector for `mode`, trusting the CA certificates in `root_cert`.
-pub(super) fn connector(
+/// The verifier for `mode`, trusting `roots` (from `sslrootcert`) if given.
+pub(crate) fn server_verifier(
     mode: SslMode,
-    root_cert: Option<&Path>,
-) -> Result<MakeRustlsConnect, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = root_cert.map(load_roots).transpose()?;
-    let verifier: Arc<dyn ServerCertVerifier> = match (mode, roots) {
+    roots: Option<RootCertStore>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ServerCertVerifier>, String> {
+    Ok(match (mode, roots) {
         (SslMode::Disable | SslMode::Prefer, _) | (SslMode::Require, None) => {
-            Arc::new(AnyCertificate(Arc::clone(&provider)))
+            Arc::new(AnyCertificate(Arc::clone(provider)))
         }
         (SslMode::Require | SslMode::VerifyCa, Some(roots)) => {
-            Arc::new(ChainOnly(webpki(roots, &provider)?))
+            Arc::new(ChainOnly(webpki(roots, provider)?))
         }
-        (SslMode::VerifyFull, Some(roots)) => webpki(roots, &provider)?,
-        (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
-            return Err("sslmode=verify-ca and verify-full need sslrootcert=FILE".into())
-        }
-    };
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
-}
-
-fn load_roots(path: &Path) -> Result<RootCertStore, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-    let mut roots = RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        let cert = cert.map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!(
-            "sslrootcert {}: no PEM certificate in it",
-            path.display()
-        ));
-    }
-    Ok(roots)
+        (SslMode::VerifyFull, Some(roots)) => webpki(roots, provider)?,
+        (SslMode::VerifyCa | SslMode::VerifyFull, None) => return Err(VERIFY_NEEDS_ROOT.into()),
+    })
 }
 
 fn webpki(
