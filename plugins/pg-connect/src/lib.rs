@@ -14,7 +14,7 @@
 //! let settings = url.parse()?;
 //! let connector = settings.tls.connector()?;
 //! let (client, connection) = settings.config.connect(connector).await
-//!     .map_err(|e| url.scrub(&e.to_string()))?;
+//!     .map_err(|e| url.scrub(&qm_pg_connect::error_chain(&e)))?;
 //! # Ok(()) }
 //! ```
 //!
@@ -22,12 +22,14 @@
 //! - `url`: the connection string and what it means ([`ConnectionUrl::parse`]).
 //! - `redact`: what may be shown of it (`Debug`, [`ConnectionUrl::redacted`], [`ConnectionUrl::scrub`]).
 //! - `dsn`: the key/value form's grammar.
+//! - `error`: a driver error with its causes ([`error_chain`]).
 //! - `params`: the TLS parameters, taken out of either form ([`TlsSettings`]).
 //! - `tls`: the rustls connector for a [`TlsSettings`], and libpq's `sslmode` table.
 //! - `verify`: the server-certificate verifier behind each `sslmode`.
 //! - `pem`: reading the CA, certificate and key files.
 
 mod dsn;
+mod error;
 mod params;
 mod pem;
 mod redact;
@@ -35,6 +37,7 @@ mod tls;
 mod url;
 mod verify;
 
+pub use error::error_chain;
 pub use params::{ClientCertFiles, SslMode, TlsSettings};
 pub use tokio_postgres_rustls::MakeRustlsConnect;
 pub use url::{ConnectionSettings, ConnectionUrl};

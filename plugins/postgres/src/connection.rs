@@ -3,8 +3,8 @@
 //! kept only to take it out of error messages.
 
 use crate::sql::{
-    drop_role, existing_roles, quote_ident, quote_literal, role_exists, run_in_transaction,
-    set_password_sql,
+    connection_error, drop_role, existing_roles, quote_ident, quote_literal, role_exists,
+    run_in_transaction, set_password_sql,
 };
 use deadpool_postgres::Pool;
 use qm_plugin_database::statements::{expiration, render_all, Vars};
@@ -38,17 +38,15 @@ impl PgConnection {
 impl Connection for PgConnection {
     async fn verify(&self) -> Result<(), DriverError> {
         let secrets = self.secrets(&[]);
-        let describe = |e: &dyn std::fmt::Display| {
-            DriverError::Connection(qm_plugin_database::statements::sanitize(
-                &e.to_string(),
-                &secrets,
-            ))
-        };
-        let client = self.pool.get().await.map_err(|e| describe(&e))?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| connection_error(&e, &secrets))?;
         client
             .simple_query("SELECT 1")
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| connection_error(&e, &secrets))?;
         Ok(())
     }
 

@@ -56,8 +56,10 @@ fn pg_error(e: tokio_postgres::Error) -> StorageError {
     StorageError::Io(format!("postgres: {e}"))
 }
 
+/// Getting a connection failed: opening one (TLS, authentication) or the
+/// pool. The causes are kept, which say what was refused.
 fn pool_error(e: deadpool_postgres::PoolError) -> StorageError {
-    StorageError::Io(format!("postgres pool: {e}"))
+    StorageError::Io(format!("postgres pool: {}", qm_pg_connect::error_chain(&e)))
 }
 
 /// Refuses what a text key cannot hold.
