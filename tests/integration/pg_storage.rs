@@ -9,7 +9,7 @@ use quartermaster::storage::{Change, ConnectionUrl, PostgresStorage, SledStorage
 use serde_json::json;
 use std::process::Command;
 
-fn postgres_storage(url: &str) -> String {
+pub(super) fn postgres_storage(url: &str) -> String {
     format!("type = \"postgresql\"\nconnection_url = \"{url}\"")
 }
 
@@ -28,7 +28,7 @@ fn with_host(url: &str, host: &str) -> String {
     url.replace("127.0.0.1", host)
 }
 
-async fn write_secret(server: &TestServer, path: &str, value: &str) {
+pub(super) async fn write_secret(server: &TestServer, path: &str, value: &str) {
     let (status, body) = server
         .root(
             "PUT",
@@ -39,7 +39,7 @@ async fn write_secret(server: &TestServer, path: &str, value: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-async fn read_secret(server: &TestServer, path: &str) -> String {
+pub(super) async fn read_secret(server: &TestServer, path: &str) -> String {
     let (status, body) = server
         .root("GET", &format!("secret/data/{path}"), None)
         .await;
@@ -280,7 +280,7 @@ async fn ordering_and_prefix_scans_match_sled() {
     db.drop().await;
 }
 
-fn qm(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+pub(super) fn qm(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_qm"))
         .args(args)
         .envs(envs.iter().copied())
