@@ -1,8 +1,10 @@
-//! The server-certificate verifiers behind each `sslmode` (see the table
-//! in [`crate::tls`]): webpki's full check for `verify-full`, the chain
-//! without the host name for `verify-ca`, and for `prefer` and `require`
-//! without a root file, none (encrypted, not authenticated, as libpq). The
-//! handshake's own signatures are always checked.
+//! The server-certificate check behind each `sslmode` (see the table in
+//! [`crate::tls`]): webpki's full check for `verify-full`, the chain
+//! without the host name for `verify-ca` (and `require` with a root file),
+//! and for `prefer` and `require` without one, none (encrypted, not
+//! authenticated, as libpq). The handshake's own signatures are always
+//! checked. One verifier type for all of them, so the signature checks
+//! are written once.
 
 use crate::params::{SslMode, VERIFY_NEEDS_ROOT};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -18,16 +20,18 @@ pub(crate) fn server_verifier(
     roots: Option<RootCertStore>,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ServerCertVerifier>, String> {
-    Ok(match (mode, roots) {
-        (SslMode::Disable | SslMode::Prefer, _) | (SslMode::Require, None) => {
-            Arc::new(AnyCertificate(Arc::clone(provider)))
-        }
+    let check = match (mode, roots) {
+        (SslMode::Disable | SslMode::Prefer, _) | (SslMode::Require, None) => Check::Nothing,
         (SslMode::Require | SslMode::VerifyCa, Some(roots)) => {
-            Arc::new(ChainOnly(webpki(roots, provider)?))
+            Check::Chain(webpki(roots, provider)?)
         }
-        (SslMode::VerifyFull, Some(roots)) => webpki(roots, provider)?,
+        (SslMode::VerifyFull, Some(roots)) => Check::ChainAndName(webpki(roots, provider)?),
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => return Err(VERIFY_NEEDS_ROOT.into()),
-    })
+    };
+    Ok(Arc::new(LibpqVerifier {
+        check,
+        provider: Arc::clone(provider),
+    }))
 }
 
 fn webpki(
@@ -39,22 +43,60 @@ fn webpki(
         .map_err(|e| format!("sslrootcert: {e}"))
 }
 
-/// `require`/`prefer` without a root: encrypted, not authenticated (libpq's meaning).
+/// What the server's certificate must prove.
 #[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
+enum Check {
+    /// Nothing: encrypted, not authenticated (libpq's `prefer`, `require`).
+    Nothing,
+    /// A chain to the roots, for any host name (`verify-ca`).
+    Chain(Arc<WebPkiServerVerifier>),
+    /// A chain to the roots, naming the host (`verify-full`).
+    ChainAndName(Arc<WebPkiServerVerifier>),
+}
 
-impl ServerCertVerifier for AnyCertificate {
+#[derive(Debug)]
+struct LibpqVerifier {
+    check: Check,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for LibpqVerifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.check {
+            Check::Nothing => Ok(ServerCertVerified::assertion()),
+            Check::ChainAndName(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            // webpki checks the chain first and the name last: a name error
+            // means the chain (validity, signatures, usage) was good.
+            Check::Chain(webpki) => match webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ) {
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                )) => Ok(ServerCertVerified::assertion()),
+                other => other,
+            },
+        }
     }
 
+    // The handshake's signatures, in every mode, as webpki's verifier checks them.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
@@ -65,7 +107,7 @@ impl ServerCertVerifier for AnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -79,60 +121,13 @@ impl ServerCertVerifier for AnyCertificate {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`: the full webpki check except the host name.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        // webpki checks the chain first and the name last: a name error
-        // means the chain (validity, signatures, usage) was good.
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
