@@ -4,7 +4,7 @@
 //! sled and the copies unseal with the same key; TLS modes; the URL's
 //! password never reaches logs, banners or errors.
 
-use super::common::{mount_database_role, pg, pg_roles, TestDatabase, TestServer};
+use super::common::{mount_database_role, pg, pg_roles, revoke_now, TestDatabase, TestServer};
 use quartermaster::storage::{Change, ConnectionUrl, PostgresStorage, SledStorage, Storage};
 use serde_json::json;
 use std::process::Command;
@@ -111,13 +111,7 @@ async fn a_server_on_postgresql_keeps_secrets_and_leases_across_a_restart() {
         )
         .await;
     assert_eq!(status, 200, "the lease survived the restart: {body}");
-    let (status, body) = server
-        .root(
-            "PUT",
-            "sys/leases/revoke",
-            Some(json!({"lease_id": lease_id, "sync": true})),
-        )
-        .await;
+    let (status, body) = revoke_now(&server, &lease_id).await;
     assert_eq!(status, 204, "{body}");
     assert!(
         pg_roles(&username).await.is_empty(),

@@ -7,7 +7,7 @@
 //! password; the database engine issuing and revoking users over
 //! `verify-full`, `require` and a client certificate.
 
-use super::common::{unique, TestServer};
+use super::common::{mount_database, revoke_now, unique, TestServer};
 use super::pg_storage::{postgres_storage, qm, read_secret, write_secret};
 use qm_pg_connect::ConnectionUrl;
 use serde_json::{json, Value};
@@ -321,13 +321,7 @@ async fn issue_and_revoke(server: &TestServer, pg: &TlsPostgres, name: &str) {
     assert_eq!(who, username);
     drop(client);
 
-    let (status, body) = server
-        .root(
-            "PUT",
-            "sys/leases/revoke",
-            Some(json!({"lease_id": lease_id, "sync": true})),
-        )
-        .await;
+    let (status, body) = revoke_now(server, lease_id).await;
     assert_eq!(status, 204, "{name}: {body}");
     assert!(
         !pg.role_exists(username).await,
@@ -341,14 +335,7 @@ async fn the_database_engine_issues_and_revokes_over_tls() {
         return;
     };
     let server = TestServer::dev();
-    let (status, body) = server
-        .root(
-            "POST",
-            "sys/mounts/database",
-            Some(json!({"type": "database"})),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    mount_database(&server).await;
     let templated = format!(
         "postgresql://{{{{username}}}}:{{{{password}}}}@{}/postgres",
         pg.host_port()
@@ -362,51 +349,35 @@ async fn the_database_engine_issues_and_revokes_over_tls() {
         pg.password(),
     );
 
-    // verify-full with the CA, the password in the config's own field.
-    let (status, body) = configure(
-        &server,
-        "full",
-        json!({
-            "connection_url": format!("{templated}?{}", pg.verify_full()),
-            "username": user,
-            "password": password,
-        }),
-    )
-    .await;
-    assert_eq!(status, 204, "{body}");
-    add_role(&server, "full").await;
-    issue_and_revoke(&server, &pg, "full").await;
+    let by_password = json!({"username": user, "password": password});
+    for (name, connection_url, credentials) in [
+        // verify-full with the CA, the password in the config's own fields.
+        (
+            "full",
+            format!("{templated}?{}", pg.verify_full()),
+            &by_password,
+        ),
+        // require: encrypted, the certificate not checked.
+        (
+            "required",
+            format!("{templated}?sslmode=require"),
+            &by_password,
+        ),
+        // A client certificate and no password at all.
+        ("cert", pg.cert_url("postgres"), &json!({})),
+    ] {
+        let mut config = credentials.clone();
+        config["connection_url"] = json!(connection_url);
+        let (status, body) = configure(&server, name, config).await;
+        assert_eq!(status, 204, "{name}: {body}");
+        add_role(&server, name).await;
+        issue_and_revoke(&server, &pg, name).await;
+    }
     let (tls, connections) = pg.connections_on_tls("quartermaster").await;
     assert!(
         tls && connections > 0,
         "the engine's connections use TLS: {connections}"
     );
-
-    // require: encrypted, the certificate not checked.
-    let (status, body) = configure(
-        &server,
-        "required",
-        json!({
-            "connection_url": format!("{templated}?sslmode=require"),
-            "username": user,
-            "password": password,
-        }),
-    )
-    .await;
-    assert_eq!(status, 204, "{body}");
-    add_role(&server, "required").await;
-    issue_and_revoke(&server, &pg, "required").await;
-
-    // A client certificate and no password at all.
-    let (status, body) = configure(
-        &server,
-        "cert",
-        json!({"connection_url": pg.cert_url("postgres")}),
-    )
-    .await;
-    assert_eq!(status, 204, "{body}");
-    add_role(&server, "cert").await;
-    issue_and_revoke(&server, &pg, "cert").await;
 
     // A wrong CA, and plaintext: refused when the config is written, with
     // the reason and without the password.
