@@ -120,7 +120,8 @@ start_tls_postgres() {
   # (libpq's rule, which qm-pg-connect follows).
   [ "$(id -u)" = 0 ] && chown postgres "$dir/certs/server.key"
   QM_CLEANUP+=('stop_postgres "$QM_PG_TLS_DIR"')
-  "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/initdb" -D "$dir/data" -U postgres \
+  # Thrown away at exit: no fsync (halves the start on a busy disk).
+  "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/initdb" -D "$dir/data" -U postgres --no-sync \
     --auth-local=trust --auth-host=reject >/dev/null
   "${QM_PG_RUNAS[@]}" tee "$dir/data/pg_hba.conf" >/dev/null <<'HBA'
 # TLS only (scripts/lib.sh, start_tls_postgres): the set-up over the
@@ -130,7 +131,7 @@ hostssl  all  qm_tls_cert  127.0.0.1/32  cert
 hostssl  all  all          127.0.0.1/32  scram-sha-256
 HBA
   "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off \
         -c ssl=on -c ssl_cert_file=$dir/certs/server.crt \
         -c ssl_key_file=$dir/certs/server.key -c ssl_ca_file=$dir/certs/ca.crt" \
     start >/dev/null || { cat "$dir/log" >&2; return 1; }
