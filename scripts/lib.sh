@@ -2,7 +2,8 @@
 # Shared by scripts/test.sh and scripts/bench/*.sh: root helpers and
 # finding or starting the PostgreSQL the tests and benchmarks use.
 # Sourced, not run. Sets QM_TEST_PG_URL (and, with start_moto,
-# QM_TEST_AWS_URL; with ensure_mariadb, QM_TEST_MYSQL_URL).
+# QM_TEST_AWS_URL; with ensure_mariadb, QM_TEST_MYSQL_URL; with
+# start_tls_postgres, QM_TEST_PG_TLS_URL and the certificate paths).
 
 # Cleanups to run at exit, in order (a single EXIT trap runs them all).
 QM_CLEANUP=()
@@ -32,7 +33,11 @@ PY
 
 pg_answers() { url_answers "$1" 5432; }
 
-start_throwaway_postgres() {
+# Sets QM_PG_BIN to the newest installed PostgreSQL's bin directory
+# (installing Debian's postgresql package if there is none) and
+# QM_PG_RUNAS to the command prefix that runs its servers: as the
+# `postgres` OS user when we are root (postgres refuses to run as root).
+find_postgres() {
   local initdb
   initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
   if [ -z "$initdb" ]; then
@@ -41,27 +46,134 @@ start_throwaway_postgres() {
     as_root apt-get install -y -qq postgresql >/dev/null
     initdb=$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)
   fi
-  # Globals: the EXIT trap runs after this function has returned.
   QM_PG_BIN=$(dirname "$initdb")
-  QM_PG_DIR=$(mktemp -d /tmp/qm-test-pg.XXXXXX)
   QM_PG_RUNAS=()
-  local port=$(( 40000 + RANDOM % 20000 ))
   if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
-    chown postgres "$QM_PG_DIR"
     QM_PG_RUNAS=(runuser -u postgres --)
   fi
+}
+
+# A new temp directory named after $1 that the server user owns.
+postgres_temp_dir() {
+  local dir
+  dir=$(mktemp -d "/tmp/$1.XXXXXX")
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  echo "$dir"
+}
+
+# A TCP port on loopback that nothing listens on now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+start_throwaway_postgres() {
+  find_postgres
+  # Globals: the EXIT trap runs after this function has returned.
+  QM_PG_DIR=$(postgres_temp_dir qm-test-pg)
+  local port=$(( 40000 + RANDOM % 20000 ))
   echo "==> starting a throwaway PostgreSQL on 127.0.0.1:$port ($QM_PG_DIR)"
   "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/initdb" -D "$QM_PG_DIR/data" -U postgres --auth=trust >/dev/null
   "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/pg_ctl" -D "$QM_PG_DIR/data" -l "$QM_PG_DIR/log" -w \
     -o "-p $port -k $QM_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
-  QM_CLEANUP+=(stop_throwaway_postgres)
+  QM_CLEANUP+=('stop_postgres "$QM_PG_DIR"')
   export QM_TEST_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
 }
 
-stop_throwaway_postgres() {
-  "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/pg_ctl" -D "$QM_PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$QM_PG_DIR"
+# Stops the throwaway PostgreSQL whose temp directory is $1 and removes it.
+stop_postgres() {
+  "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/pg_ctl" -D "$1/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$1"
+}
+
+# Starts a second PostgreSQL that speaks TLS only, for the TLS tests
+# (tests/integration/pg_tls.rs), in a temp dir on a free loopback port,
+# stopped at exit. openssl makes a CA, a server certificate for localhost
+# and 127.0.0.1, and a client certificate; the server runs with ssl=on,
+# trusts that CA for client certificates, and its pg_hba.conf has hostssl
+# rules only: qm_tls_cert logs in by certificate (`cert`, which implies
+# clientcert=verify-full), everyone else by SCRAM password (qm_tls_password,
+# and the users the tests lease). Both are superusers.
+# Exports QM_TEST_PG_TLS_URL (qm_tls_password's URL, no ssl parameters),
+# QM_TEST_PG_TLS_CA, QM_TEST_PG_TLS_CLIENT_CERT, QM_TEST_PG_TLS_CLIENT_KEY
+# and QM_TEST_PG_TLS_CERT_USER; all kept as they are if
+# QM_TEST_PG_TLS_URL is set already.
+start_tls_postgres() {
+  if [ -n "${QM_TEST_PG_TLS_URL:-}" ]; then
+    echo "==> TLS-only PostgreSQL from QM_TEST_PG_TLS_URL"
+    return
+  fi
+  find_postgres
+  if ! command -v openssl >/dev/null; then
+    echo "==> installing openssl (Debian package)"
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq openssl >/dev/null
+  fi
+  # Global: the EXIT trap runs after this function has returned.
+  QM_PG_TLS_DIR=$(postgres_temp_dir qm-test-pgtls)
+  local dir=$QM_PG_TLS_DIR port password
+  port=$(free_port)
+  password=$(openssl rand -hex 16)
+  echo "==> starting a TLS-only PostgreSQL on 127.0.0.1:$port ($dir)"
+  make_test_certificates "$dir/certs" qm_tls_cert
+  # The server's key must be its user's and private; so must the client's
+  # (libpq's rule, which qm-pg-connect follows).
+  [ "$(id -u)" = 0 ] && chown postgres "$dir/certs/server.key"
+  QM_CLEANUP+=('stop_postgres "$QM_PG_TLS_DIR"')
+  # Thrown away at exit: no fsync (halves the start on a busy disk).
+  "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/initdb" -D "$dir/data" -U postgres --no-sync \
+    --auth-local=trust --auth-host=reject >/dev/null
+  "${QM_PG_RUNAS[@]}" tee "$dir/data/pg_hba.conf" >/dev/null <<'HBA'
+# TLS only (scripts/lib.sh, start_tls_postgres): the set-up over the
+# Unix socket, and over TCP nothing without TLS.
+local    all  postgres                   trust
+hostssl  all  qm_tls_cert  127.0.0.1/32  cert
+hostssl  all  all          127.0.0.1/32  scram-sha-256
+HBA
+  "${QM_PG_RUNAS[@]}" "$QM_PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off \
+        -c ssl=on -c ssl_cert_file=$dir/certs/server.crt \
+        -c ssl_key_file=$dir/certs/server.key -c ssl_ca_file=$dir/certs/ca.crt" \
+    start >/dev/null || { cat "$dir/log" >&2; return 1; }
+  "$QM_PG_BIN/psql" -h "$dir" -p "$port" -U postgres -d postgres -q -v ON_ERROR_STOP=1 -c "
+    CREATE ROLE qm_tls_password LOGIN SUPERUSER PASSWORD '$password';
+    CREATE ROLE qm_tls_cert LOGIN SUPERUSER;" >/dev/null
+  export QM_TEST_PG_TLS_URL="postgresql://qm_tls_password:$password@127.0.0.1:$port/postgres"
+  export QM_TEST_PG_TLS_CA="$dir/certs/ca.crt"
+  export QM_TEST_PG_TLS_CLIENT_CERT="$dir/certs/client.crt"
+  export QM_TEST_PG_TLS_CLIENT_KEY="$dir/certs/client.key"
+  export QM_TEST_PG_TLS_CERT_USER=qm_tls_cert
+}
+
+# Makes, in directory $1: ca.crt (a CA), server.crt/.key (for localhost and
+# 127.0.0.1) and client.crt/.key (for the database user $2), signed by the
+# CA, P-256 keys readable by their owner only, valid for a week.
+make_test_certificates() {
+  local certs=$1 client_user=$2
+  mkdir -p "$certs"
+  (
+    cd "$certs"
+    umask 077
+    openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+      -keyout ca.key -out ca.crt -days 7 -subj "/CN=Quartermaster test CA" 2>/dev/null
+    issue_test_certificate server localhost \
+      "subjectAltName=DNS:localhost,IP:127.0.0.1" "extendedKeyUsage=serverAuth"
+    issue_test_certificate client "$client_user" "extendedKeyUsage=clientAuth"
+    chmod go+r ca.crt server.crt client.crt
+  )
+}
+
+# In the CA's directory: NAME.crt and NAME.key for common name CN, with the
+# extension lines given after it.
+issue_test_certificate() {
+  local name=$1 cn=$2
+  shift 2
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -keyout "$name.key" -out "$name.csr" -subj "/CN=$cn" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" "$@" \
+    >"$name.ext"
+  openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
+    -days 7 -extfile "$name.ext" -out "$name.crt" 2>/dev/null
 }
 
 if [ -n "${QM_TEST_PG_URL:-}" ]; then

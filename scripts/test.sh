@@ -6,6 +6,10 @@
 #     (as user postgres, trust auth), else a throwaway cluster made with
 #     initdb/pg_ctl in a temp dir (Debian's postgresql package is installed
 #     if initdb is missing), stopped when the tests end;
+#   - a second, TLS-only PostgreSQL (always a throwaway one, on a free
+#     loopback port, with a CA, server and client certificates made by
+#     openssl; hostssl rules only), for tests/integration/pg_tls.rs:
+#     QM_TEST_PG_TLS_URL and friends (see start_tls_postgres in lib.sh);
 #   - MariaDB: $QM_TEST_MYSQL_URL if set, else 127.0.0.1:3306 if it answers
 #     (as root, no password), else a throwaway server made with
 #     mariadb-install-db/mariadbd in a temp dir (Debian's mariadb-server is
@@ -19,6 +23,7 @@ cache="${QM_CACHE_DIR:-$PWD/.cache}"
 mkdir -p "$cache"
 
 source scripts/lib.sh
+start_tls_postgres
 ensure_mariadb
 
 venv="$cache/venv"

@@ -24,6 +24,7 @@ mod integration {
     mod mysql;
     mod nhi;
     mod pg_storage;
+    mod pg_tls;
     mod seal;
     mod storage;
     mod token_safety;

@@ -455,6 +455,30 @@ pub(crate) async fn mount_database_role(server: &TestServer, default_ttl: &str, 
     }
 }
 
+/// Mounts the database engine at `database/`.
+pub(crate) async fn mount_database(server: &TestServer) {
+    let (status, body) = server
+        .root(
+            "POST",
+            "sys/mounts/database",
+            Some(serde_json::json!({"type": "database"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+}
+
+/// Revokes `lease_id` and waits for the backend (`sync`, as `bao lease
+/// revoke -sync`); the status and body.
+pub(crate) async fn revoke_now(server: &TestServer, lease_id: &str) -> (u16, Value) {
+    server
+        .root(
+            "PUT",
+            "sys/leases/revoke",
+            Some(serde_json::json!({"lease_id": lease_id, "sync": true})),
+        )
+        .await
+}
+
 /// Postgres roles whose name starts with `prefix`.
 pub(crate) async fn pg_roles(prefix: &str) -> Vec<String> {
     pg().await

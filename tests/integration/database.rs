@@ -2,7 +2,9 @@
 //! renew, revoke (alone, by prefix, with a token), expiry, restarts, a
 //! database outage, crash safety, bad input and quotas.
 
-use super::common::{connect_as, pg, pg_roles, pg_url, unique, PgProxy, TestServer};
+use super::common::{
+    connect_as, mount_database, pg, pg_roles, pg_url, revoke_now, unique, PgProxy, TestServer,
+};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -58,14 +60,7 @@ impl Fixture {
 
 /// Mounts `database/` and configures `pg` to reach `url`.
 async fn configure(server: &TestServer, url: &str) {
-    let (status, body) = server
-        .root(
-            "POST",
-            "sys/mounts/database",
-            Some(json!({"type": "database"})),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    mount_database(server).await;
     let (status, body) = server
         .root(
             "POST",
@@ -481,13 +476,7 @@ async fn revocation_retries_while_the_database_is_down() {
     assert!(metrics.contains("qm_requests_total{mount=\"database/\",status=\"200\"}"));
 
     proxy.cut();
-    let (status, body) = server
-        .root(
-            "PUT",
-            "sys/leases/revoke",
-            Some(json!({"lease_id": lease_id, "sync": true})),
-        )
-        .await;
+    let (status, body) = revoke_now(&server, &lease_id).await;
     assert!(
         status >= 500,
         "the revocation fails while the database is down: {status} {body}"

@@ -4,7 +4,7 @@
 //! picks the MySQL driver by `plugin_name`, the credentials log in, and the
 //! user is gone after revocation.
 
-use super::common::{unique, TestServer};
+use super::common::{mount_database, unique, TestServer};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool};
 use serde_json::json;
@@ -47,14 +47,7 @@ async fn mysql_credentials_log_in_and_are_dropped_on_revoke() {
         .expect("fixture");
 
     let server = TestServer::dev();
-    let (status, body) = server
-        .root(
-            "POST",
-            "sys/mounts/database",
-            Some(json!({"type": "database"})),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    mount_database(&server).await;
     // Vault's Go DSN form, the admin's name and password as config fields.
     let opts = mysql_opts();
     let (status, body) = server

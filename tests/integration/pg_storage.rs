@@ -4,12 +4,12 @@
 //! sled and the copies unseal with the same key; TLS modes; the URL's
 //! password never reaches logs, banners or errors.
 
-use super::common::{mount_database_role, pg, pg_roles, TestDatabase, TestServer};
+use super::common::{mount_database_role, pg, pg_roles, revoke_now, TestDatabase, TestServer};
 use quartermaster::storage::{Change, ConnectionUrl, PostgresStorage, SledStorage, Storage};
 use serde_json::json;
 use std::process::Command;
 
-fn postgres_storage(url: &str) -> String {
+pub(super) fn postgres_storage(url: &str) -> String {
     format!("type = \"postgresql\"\nconnection_url = \"{url}\"")
 }
 
@@ -28,7 +28,7 @@ fn with_host(url: &str, host: &str) -> String {
     url.replace("127.0.0.1", host)
 }
 
-async fn write_secret(server: &TestServer, path: &str, value: &str) {
+pub(super) async fn write_secret(server: &TestServer, path: &str, value: &str) {
     let (status, body) = server
         .root(
             "PUT",
@@ -39,7 +39,7 @@ async fn write_secret(server: &TestServer, path: &str, value: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-async fn read_secret(server: &TestServer, path: &str) -> String {
+pub(super) async fn read_secret(server: &TestServer, path: &str) -> String {
     let (status, body) = server
         .root("GET", &format!("secret/data/{path}"), None)
         .await;
@@ -111,13 +111,7 @@ async fn a_server_on_postgresql_keeps_secrets_and_leases_across_a_restart() {
         )
         .await;
     assert_eq!(status, 200, "the lease survived the restart: {body}");
-    let (status, body) = server
-        .root(
-            "PUT",
-            "sys/leases/revoke",
-            Some(json!({"lease_id": lease_id, "sync": true})),
-        )
-        .await;
+    let (status, body) = revoke_now(&server, &lease_id).await;
     assert_eq!(status, 204, "{body}");
     assert!(
         pg_roles(&username).await.is_empty(),
@@ -280,7 +274,7 @@ async fn ordering_and_prefix_scans_match_sled() {
     db.drop().await;
 }
 
-fn qm(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+pub(super) fn qm(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_qm"))
         .args(args)
         .envs(envs.iter().copied())

@@ -1,45 +1,52 @@
 //! One config's PostgreSQL connection: its pool, and the driver calls run
-//! through it. The config's password is kept only to take it out of error
-//! messages.
+//! through it. The config's password (and any in its connection string) is
+//! kept only to take it out of error messages.
 
 use crate::sql::{
-    drop_role, existing_roles, quote_ident, quote_literal, role_exists, run_in_transaction,
-    set_password_sql,
+    connection_error, drop_role, existing_roles, quote_ident, quote_literal, role_exists,
+    run_in_transaction, set_password_sql,
 };
 use deadpool_postgres::Pool;
 use qm_plugin_database::statements::{expiration, render_all, Vars};
 use qm_plugin_database::{Connection, DriverError, NewUser};
 
-/// A config's pool. No `Debug`: it holds the config's password.
+/// A config's pool. No `Debug`: it holds the config's passwords.
 pub(crate) struct PgConnection {
     pool: Pool,
-    password: String,
+    /// The config's password, as given and as written into its connection
+    /// string, to scrub from error messages.
+    secrets: Vec<String>,
 }
 
 impl PgConnection {
-    pub(crate) fn new(pool: Pool, password: &str) -> Self {
-        Self {
-            pool,
-            password: password.to_string(),
-        }
+    pub(crate) fn new(pool: Pool, secrets: Vec<String>) -> Self {
+        Self { pool, secrets }
+    }
+
+    /// The config's secrets, then `extra` (a password being set), for
+    /// scrubbing a message.
+    fn secrets<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        extra
+            .iter()
+            .copied()
+            .chain(self.secrets.iter().map(String::as_str))
+            .collect()
     }
 }
 
 #[async_trait::async_trait]
 impl Connection for PgConnection {
     async fn verify(&self) -> Result<(), DriverError> {
-        let secrets = [self.password.as_str()];
-        let describe = |e: &dyn std::fmt::Display| {
-            DriverError::Connection(qm_plugin_database::statements::sanitize(
-                &e.to_string(),
-                &secrets,
-            ))
-        };
-        let client = self.pool.get().await.map_err(|e| describe(&e))?;
+        let secrets = self.secrets(&[]);
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| connection_error(&e, &secrets))?;
         client
             .simple_query("SELECT 1")
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| connection_error(&e, &secrets))?;
         Ok(())
     }
 
@@ -51,7 +58,7 @@ impl Connection for PgConnection {
             expiration: &expires,
         };
         let sql = render_all(user.statements, &vars);
-        run_in_transaction(&self.pool, &sql, &[user.password, &self.password]).await
+        run_in_transaction(&self.pool, &sql, &self.secrets(&[user.password])).await
     }
 
     async fn update_expiration(
@@ -75,7 +82,7 @@ impl Connection for PgConnection {
             };
             render_all(statements, &vars)
         };
-        run_in_transaction(&self.pool, &sql, &[&self.password]).await
+        run_in_transaction(&self.pool, &sql, &self.secrets(&[])).await
     }
 
     async fn update_password(
@@ -85,11 +92,11 @@ impl Connection for PgConnection {
         statements: &[String],
     ) -> Result<(), DriverError> {
         let sql = set_password_sql(username, password, statements);
-        run_in_transaction(&self.pool, &sql, &[password, &self.password]).await
+        run_in_transaction(&self.pool, &sql, &self.secrets(&[password])).await
     }
 
     async fn delete_user(&self, username: &str, statements: &[String]) -> Result<(), DriverError> {
-        let secrets = [self.password.as_str()];
+        let secrets = self.secrets(&[]);
         if statements.is_empty() {
             return drop_role(&self.pool, username, &secrets).await;
         }
@@ -105,7 +112,7 @@ impl Connection for PgConnection {
     }
 
     async fn existing_users(&self, names: &[String]) -> Result<Vec<String>, DriverError> {
-        existing_roles(&self.pool, names, &[&self.password]).await
+        existing_roles(&self.pool, names, &self.secrets(&[])).await
     }
 
     async fn close(&self) {

@@ -4,7 +4,8 @@
 //! updated`. Defaults as Vault's: renewal `ALTER ROLE ... VALID UNTIL`,
 //! password changes `ALTER ROLE ... WITH PASSWORD`, and revocation that
 //! ends the user's sessions, reassigns and drops what it owns, and drops
-//! the role.
+//! the role. Connections speak TLS as libpq would: `sslmode`, `sslrootcert`,
+//! `sslcert` and `sslkey` in the `connection_url` (`qm-pg-connect`).
 
 mod connection;
 mod pool;
@@ -33,10 +34,13 @@ impl Driver for PostgresDriver {
     }
 
     fn open(&self, config: &ConnectionConfig<'_>) -> Result<Arc<dyn Connection>, DriverError> {
-        let pool = pool::build(config)?;
-        Ok(Arc::new(connection::PgConnection::new(
-            pool,
-            config.password,
-        )))
+        let url = pool::connection_url(config);
+        let mut secrets = url.passwords();
+        secrets.push(config.password.to_string());
+        let pool = {
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            pool::build(config, &url, &secrets)?
+        };
+        Ok(Arc::new(connection::PgConnection::new(pool, secrets)))
     }
 }

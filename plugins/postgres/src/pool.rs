@@ -1,31 +1,43 @@
-//! A bounded deadpool for one config, built from its URL and credentials.
+//! A bounded deadpool for one config, built from its connection string
+//! (with libpq's TLS parameters, through `qm-pg-connect`) and credentials.
 //! Errors never contain the password.
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use qm_pg_connect::ConnectionUrl;
 use qm_plugin_database::statements::sanitize;
 use qm_plugin_database::{ConnectionConfig, DriverError};
-use std::str::FromStr;
 use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+/// The config's connection string with `{{username}}` and `{{password}}`
+/// filled in.
+pub(crate) fn connection_url(config: &ConnectionConfig<'_>) -> ConnectionUrl {
+    ConnectionUrl::from_template(
+        config.connection_url,
+        &[
+            ("{{username}}", config.username),
+            ("{{password}}", config.password),
+        ],
+    )
 }
 
-/// Builds the pool (connecting lazily).
-pub(crate) fn build(config: &ConnectionConfig<'_>) -> Result<Pool, DriverError> {
-    let url = config
-        .connection_url
-        .replace("{{username}}", &encode(config.username))
-        .replace("{{password}}", &encode(config.password));
-    let secrets = [config.password, url.as_str()];
-    let mut pg = tokio_postgres::Config::from_str(&url).map_err(|e| {
+/// Builds the pool (connecting lazily) for `url`, from [`connection_url`];
+/// `secrets` are scrubbed from its errors.
+pub(crate) fn build(
+    config: &ConnectionConfig<'_>,
+    url: &ConnectionUrl,
+    secrets: &[&str],
+) -> Result<Pool, DriverError> {
+    let invalid = |e: String| {
         DriverError::Statement(sanitize(
-            &format!("connection_url is not a valid PostgreSQL URL: {e}"),
-            &secrets,
+            &url.scrub(&format!("connection_url: {e}")),
+            secrets,
         ))
-    })?;
+    };
+    let settings = url.parse().map_err(invalid)?;
+    let connector = settings.tls.connector().map_err(invalid)?;
+    let mut pg = settings.config;
     if !config.connection_url.contains("{{username}}") && !config.username.is_empty() {
         pg.user(config.username);
     }
@@ -36,7 +48,7 @@ pub(crate) fn build(config: &ConnectionConfig<'_>) -> Result<Pool, DriverError> 
     pg.application_name("quartermaster");
     let manager = Manager::from_config(
         pg,
-        tokio_postgres::NoTls,
+        connector,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

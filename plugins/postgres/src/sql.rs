@@ -44,8 +44,17 @@ fn describe(error: &tokio_postgres::Error, secrets: &[&str]) -> DriverError {
             &format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
             secrets,
         )),
-        None => DriverError::Connection(sanitize(&error.to_string(), secrets)),
+        None => connection_error(error, secrets),
     }
+}
+
+/// Reaching the database failed (TLS, authentication, the network), with
+/// the causes that say why and without `secrets`.
+pub(crate) fn connection_error(
+    error: &(dyn std::error::Error + 'static),
+    secrets: &[&str],
+) -> DriverError {
+    DriverError::Connection(sanitize(&qm_pg_connect::error_chain(error), secrets))
 }
 
 fn retryable(error: &tokio_postgres::Error) -> bool {
@@ -73,7 +82,7 @@ pub(crate) async fn run_in_transaction(
         let client = pool
             .get()
             .await
-            .map_err(|e| DriverError::Connection(sanitize(&e.to_string(), secrets)))?;
+            .map_err(|e| connection_error(&e, secrets))?;
         // One round trip: several statements in one simple query run as one
         // implicit transaction, rolled back whole if any fails.
         let result = client.batch_execute(sql).await;
@@ -98,7 +107,7 @@ pub(crate) async fn role_exists(
     let client = pool
         .get()
         .await
-        .map_err(|e| DriverError::Connection(sanitize(&e.to_string(), secrets)))?;
+        .map_err(|e| connection_error(&e, secrets))?;
     let row = client
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
         .await
@@ -118,7 +127,7 @@ pub(crate) async fn existing_roles(
     let client = pool
         .get()
         .await
-        .map_err(|e| DriverError::Connection(sanitize(&e.to_string(), secrets)))?;
+        .map_err(|e| connection_error(&e, secrets))?;
     let rows = client
         .query(
             "SELECT rolname FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname",

@@ -2,8 +2,11 @@
 //! PostgreSQL driver and a real PostgreSQL: `$QM_TEST_PG_URL`,
 //! else `postgresql://postgres@127.0.0.1:5432/postgres` (scripts/test.sh
 //! provides one). Run with the default revocation (end sessions, reassign,
-//! drop) and with a role's own revocation and rollback statements.
+//! drop) and with a role's own revocation and rollback statements; and once
+//! more over `sslmode=verify-full` against the TLS-only Postgres that
+//! scripts/test.sh starts (`$QM_TEST_PG_TLS_URL`, `$QM_TEST_PG_TLS_CA`).
 
+use qm_pg_connect::ConnectionUrl;
 use qm_plugin_database::DatabaseEngine;
 use qm_plugin_postgres::{PostgresDriver, PLUGIN_NAME};
 use qm_plugin_sdk::testkit::{conformance, Fixture, TestRequest};
@@ -23,20 +26,25 @@ fn pg_url() -> String {
 
 struct Postgres {
     admin: tokio_postgres::Client,
+    /// The config's `connection_url`; the admin connects with it too.
+    url: String,
     /// The role's own revocation and rollback statements, if any.
     custom_statements: bool,
 }
 
 impl Postgres {
-    async fn connect(custom_statements: bool) -> Self {
-        let (admin, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
-            .await
-            .expect(
-                "connect to the test Postgres ($QM_TEST_PG_URL or 127.0.0.1:5432; scripts/test.sh)",
-            );
+    async fn connect(url: String, custom_statements: bool) -> Self {
+        let settings = ConnectionUrl::from(url.clone())
+            .parse()
+            .expect("the test URL");
+        let connector = settings.tls.connector().expect("its TLS settings");
+        let (admin, connection) = settings.config.connect(connector).await.expect(
+            "connect to the test Postgres ($QM_TEST_PG_URL or 127.0.0.1:5432; scripts/test.sh)",
+        );
         tokio::spawn(connection);
         Self {
             admin,
+            url,
             custom_statements,
         }
     }
@@ -59,7 +67,7 @@ impl Fixture for Postgres {
         TestRequest::write("config/conformance")
             .data(json!({
                 "plugin_name": PLUGIN_NAME,
-                "connection_url": pg_url(),
+                "connection_url": self.url,
                 "allowed_roles": ["app"],
             }))
             .send(engine, storage)
@@ -110,7 +118,7 @@ impl Fixture for Postgres {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conforms_with_the_default_revocation() {
-    let fixture = Postgres::connect(false).await;
+    let fixture = Postgres::connect(pg_url(), false).await;
     let report = conformance(engine, &fixture).await;
     println!("{report}");
     report.assert_passed();
@@ -118,7 +126,26 @@ async fn conforms_with_the_default_revocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conforms_with_a_roles_own_statements() {
-    let fixture = Postgres::connect(true).await;
+    let fixture = Postgres::connect(pg_url(), true).await;
+    let report = conformance(engine, &fixture).await;
+    println!("{report}");
+    report.assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conforms_over_tls_with_verify_full() {
+    let (Ok(url), Ok(ca)) = (
+        std::env::var("QM_TEST_PG_TLS_URL"),
+        std::env::var("QM_TEST_PG_TLS_CA"),
+    ) else {
+        eprintln!(
+            "\n*** SKIPPED: QM_TEST_PG_TLS_URL is not set; run scripts/test.sh, \
+             which starts a TLS-only PostgreSQL. ***\n"
+        );
+        return;
+    };
+    let url = format!("{url}?sslmode=verify-full&sslrootcert={ca}");
+    let fixture = Postgres::connect(url, false).await;
     let report = conformance(engine, &fixture).await;
     println!("{report}");
     report.assert_passed();

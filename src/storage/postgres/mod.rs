@@ -25,11 +25,11 @@
 
 mod leader;
 mod schema;
-mod tls;
-mod url;
 
 pub use leader::{Candidate, Fence, LeaderInfo, NodeInfo};
-pub use url::ConnectionUrl;
+/// The connection string and its TLS, shared with the database engine's
+/// PostgreSQL driver (`plugins/pg-connect`).
+pub use qm_pg_connect::ConnectionUrl;
 
 use super::{Change, Storage, StorageError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -72,7 +72,7 @@ pub struct PostgresStorage {
 struct LockClient {
     slot: Arc<tokio::sync::Mutex<Option<tokio_postgres::Client>>>,
     config: Arc<tokio_postgres::Config>,
-    connector: tokio_postgres_rustls::MakeRustlsConnect,
+    connector: qm_pg_connect::MakeRustlsConnect,
 }
 
 impl LockClient {
@@ -102,8 +102,10 @@ fn pg_error(e: tokio_postgres::Error) -> StorageError {
     StorageError::Io(format!("postgres: {e}"))
 }
 
+/// Getting a connection failed: opening one (TLS, authentication) or the
+/// pool. The causes are kept, which say what was refused.
 fn pool_error(e: deadpool_postgres::PoolError) -> StorageError {
-    StorageError::Io(format!("postgres pool: {e}"))
+    StorageError::Io(format!("postgres pool: {}", qm_pg_connect::error_chain(&e)))
 }
 
 /// Refuses what a text key cannot hold.
@@ -141,8 +143,7 @@ impl PostgresStorage {
     /// Errors never carry the URL's password.
     pub fn connect(url: &ConnectionUrl) -> Result<Self, StorageError> {
         let settings = url.parse().map_err(StorageError::Io)?;
-        let connector = tls::connector(settings.ssl_mode, settings.root_cert.as_deref())
-            .map_err(StorageError::Io)?;
+        let connector = settings.tls.connector().map_err(StorageError::Io)?;
         let mut config = settings.config;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
