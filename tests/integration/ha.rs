@@ -224,7 +224,7 @@ async fn standbys_forward_everything_and_say_who_is_active() {
     // sys/ha-status lists the three nodes, one active.
     let (status, body) = standby.root("GET", "sys/ha-status", None).await;
     assert_eq!(status, 200, "{body}");
-    let listed = body["data"]["nodes"].as_array().expect("nodes");
+    let listed = body["nodes"].as_array().expect("nodes");
     assert_eq!(listed.len(), 3, "{body}");
     assert_eq!(
         listed.iter().filter(|n| n["active_node"] == true).count(),
@@ -265,8 +265,27 @@ async fn standbys_forward_everything_and_say_who_is_active() {
         );
     }
     assert_eq!(wait_for_active(&refs, Duration::from_secs(1)).await, active);
-    let (status, body) = standby.root("PUT", "sys/step-down", None).await;
-    assert_eq!(status, 204, "{body}");
+    let out = standby.bao(
+        &standby.root_token,
+        &["operator", "members", "-format=json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let members: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        members["Nodes"].as_array().map(Vec::len),
+        Some(3),
+        "{members}"
+    );
+    let out = standby.bao(&standby.root_token, &["operator", "step-down"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let next = wait_for_active(&refs, Duration::from_secs(10)).await;
     assert_ne!(next, active, "another node took over");
     let (status, body) = leader.root("GET", "secret/data/app", None).await;

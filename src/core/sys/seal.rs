@@ -187,7 +187,7 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// `sys/ha-status`: the nodes heard from in the last 30 seconds.
 fn ha_status(core: &Core) -> Result<Response, ApiError> {
     let Some(ha) = core.ha() else {
-        return Ok(Response::json(json!({ "nodes": [] })));
+        return Ok(Response::raw(json!({ "nodes": [] })));
     };
     let leader = ha.leader().filter(|l| l.live);
     let nodes: Vec<Value> = ha
@@ -205,7 +205,9 @@ fn ha_status(core: &Core) -> Result<Response, ApiError> {
             })
         })
         .collect();
-    Ok(Response::json(json!({ "nodes": nodes })))
+    // At the top level, as Vault answers it (the CLI's `operator members`
+    // decodes the body itself).
+    Ok(Response::raw(json!({ "nodes": nodes })))
 }
 
 pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<Response, ApiError> {
