@@ -90,14 +90,15 @@ async fn api(http: &Client, addr: &str, token: &str, method: &str, path: &str, b
     );
 }
 
-/// Issues through `addr` until `stop`; returns (time, ok, username) per request.
+/// Issues through `addr` until `stop`; returns (sent, answered, username
+/// if it worked) per request.
 async fn issue_loop(
     http: Client,
     addr: String,
     token: String,
     role: String,
     stop: Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<(Instant, bool, Option<String>)> {
+) -> Vec<(Instant, Instant, Option<String>)> {
     let mut outcomes = Vec::new();
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         let sent = Instant::now();
@@ -114,8 +115,9 @@ async fn issue_loop(
                 .and_then(|b| b["data"]["username"].as_str().map(String::from)),
             _ => None,
         };
-        outcomes.push((sent, user.is_some(), user));
-        if !outcomes.last().is_some_and(|o| o.1) {
+        let failed = user.is_none();
+        outcomes.push((sent, Instant::now(), user));
+        if failed {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -185,12 +187,13 @@ async fn failover(http: &Client, nodes: &mut [Node], token: &str) -> (usize, usi
     for client in clients {
         outcomes.extend(client.await.expect("client"));
     }
+    // The first credential asked for after the kill, as its answer arrives.
     let first_ok = outcomes
         .iter()
-        .filter(|(sent, ok, _)| *ok && *sent >= killed)
-        .map(|(sent, _, _)| sent.duration_since(killed))
+        .filter(|(sent, _, user)| user.is_some() && *sent >= killed)
+        .map(|(_, answered, _)| answered.duration_since(killed))
         .min();
-    let failed = outcomes.iter().filter(|o| !o.1).count();
+    let failed = outcomes.iter().filter(|o| o.2.is_none()).count();
     let issued: BTreeSet<String> = outcomes.iter().filter_map(|o| o.2.clone()).collect();
     let prefix = format!("v-root-{role}-");
     let users: BTreeSet<String> = pg(&pg_server_url())
@@ -208,7 +211,7 @@ async fn failover(http: &Client, nodes: &mut [Node], token: &str) -> (usize, usi
     println!("== failover: 3 nodes, 4 clients issuing through a standby, kill -9 of the active");
     match first_ok {
         Some(after) => println!(
-            "first credential through the standby after the kill: {:.0} ms (target <= 2000 ms; floor: the 200 ms election poll; OpenBao 2.7.2 on the same kind of setup: 14,600 ms)",
+            "first credential through the standby after the kill: {:.0} ms (target <= 2000 ms; the election polls every 200 ms; OpenBao 2.7.2 on the same kind of setup: 14,600 ms)",
             after.as_secs_f64() * 1000.0
         ),
         None => println!("first credential through the standby after the kill: none within 5 s (FAILED)"),

@@ -227,7 +227,15 @@ impl Barrier {
     /// they become durable with the next durable write of any writer. For
     /// bookkeeping that a later durable write in the same flow covers.
     pub fn write_relaxed(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
-        Ok(self.storage.apply(self.seal_writes(writes)?)?)
+        Ok(self.storage.apply_relaxed(self.seal_writes(writes)?)?)
+    }
+
+    /// Like [`Barrier::write_relaxed`], for async callers: on a remote store
+    /// the round trip runs on the blocking pool, so the caller's worker
+    /// serves other requests meanwhile.
+    pub async fn write_relaxed_async(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
+        let changes = self.seal_writes(writes)?;
+        Ok(self.on_store(move |s| s.apply_relaxed(changes)).await?)
     }
 
     /// Like [`Barrier::write`], but applied in order rather than atomically:
@@ -242,7 +250,9 @@ impl Barrier {
 
     /// Like [`Barrier::write_relaxed`], applied in order rather than atomically.
     pub fn write_relaxed_in_order(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
-        Ok(self.storage.apply_in_order(self.seal_writes(writes)?)?)
+        Ok(self
+            .storage
+            .apply_relaxed_in_order(self.seal_writes(writes)?)?)
     }
 
     fn seal_writes(&self, writes: Vec<Write>) -> Result<Vec<Change>, BarrierError> {

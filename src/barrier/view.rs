@@ -43,6 +43,14 @@ impl StorageView {
         self.barrier.write(self.relative_to_full(writes)).await
     }
 
+    /// [`StorageView::write_relaxed`] for async callers (see
+    /// [`Barrier::write_relaxed_async`]).
+    pub async fn write_relaxed_async(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
+        self.barrier
+            .write_relaxed_async(self.relative_to_full(writes))
+            .await
+    }
+
     /// Like [`StorageView::write`], durable with the next durable write.
     pub fn write_relaxed(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
         self.barrier.write_relaxed(self.relative_to_full(writes))

@@ -33,7 +33,10 @@ impl PluginStorage for MountStorage {
     }
 
     async fn write_relaxed(&self, writes: Vec<Write>) -> Result<(), PluginError> {
-        self.0.write_relaxed(convert(writes)).map_err(storage_error)
+        self.0
+            .write_relaxed_async(convert(writes))
+            .await
+            .map_err(storage_error)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PluginError> {

@@ -43,6 +43,17 @@ pub trait Storage: Send + Sync + 'static {
     /// state; on sled it is much cheaper than [`Storage::apply`], whose
     /// atomic batch writes the log out on every call.
     fn apply_in_order(&self, changes: Vec<Change>) -> Result<(), StorageError>;
+    /// [`Storage::apply`], durable with the next durable write or
+    /// [`Storage::flush`] (of anyone) rather than by itself. sled writes
+    /// nothing to disk on its own anyway; Postgres commits without waiting
+    /// for its WAL flush.
+    fn apply_relaxed(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        self.apply(changes)
+    }
+    /// [`Storage::apply_in_order`], durable as [`Storage::apply_relaxed`].
+    fn apply_relaxed_in_order(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        self.apply_in_order(changes)
+    }
     /// Every key that starts with `prefix`, in order.
     fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
     /// The first `limit` keys that start with `prefix`, in order.

@@ -34,6 +34,7 @@ pub use qm_pg_connect::ConnectionUrl;
 use super::{Change, Storage, StorageError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::types::ToSql;
@@ -62,6 +63,8 @@ pub struct PostgresStorage {
     /// (`qm operator migrate` into an empty database).
     fenced: bool,
     fence: Fence,
+    /// Set by a relaxed write, cleared by a flush.
+    relaxed_unflushed: AtomicBool,
     /// The leadership connection (see [`leader`]), opened when first used.
     lock: LockClient,
 }
@@ -93,6 +96,15 @@ impl LockClient {
         }
         Ok(slot)
     }
+}
+
+/// Whether a commit waits for Postgres's WAL flush (the default) or not: a
+/// relaxed write is made durable by the next durable commit of anyone (the
+/// WAL is flushed in order) or by [`Storage::flush`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    Durable,
+    Relaxed,
 }
 
 /// The message of a write refused by the fence.
@@ -178,6 +190,7 @@ impl PostgresStorage {
             runtime: Some(runtime),
             fenced: false,
             fence: Fence::default(),
+            relaxed_unflushed: AtomicBool::new(false),
             lock,
         };
         let pool = store.pool.clone();
@@ -236,7 +249,7 @@ impl PostgresStorage {
 
     /// Applies `changes` in one transaction (one statement for one change
     /// when unfenced), the one place writes reach the table.
-    fn write(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+    fn write(&self, changes: Vec<Change>, commit: Commit) -> Result<(), StorageError> {
         for change in &changes {
             match change {
                 Change::Put(key, _) | Change::Delete(key) => check_key(key)?,
@@ -254,7 +267,7 @@ impl PostgresStorage {
             false => None,
         };
         let pool = self.pool.clone();
-        self.run(async move {
+        let written = self.run(async move {
             let client = pool.get().await.map_err(pool_error)?;
             let put = client.prepare_cached(PUT).await.map_err(pg_error)?;
             let delete = client.prepare_cached(DELETE).await.map_err(pg_error)?;
@@ -266,10 +279,15 @@ impl PostgresStorage {
                 })
                 .collect();
             match term {
-                Some(term) => fenced_transaction(&client, term, &calls).await,
+                Some(term) => fenced_transaction(&client, term, &calls, commit).await,
                 None => plain_transaction(client, &calls).await,
             }
-        })
+        });
+        // Marked once committed, so a flush that starts later covers it.
+        if commit == Commit::Relaxed && written.is_ok() {
+            self.relaxed_unflushed.store(true, Ordering::SeqCst);
+        }
+        written
     }
 
     fn scan(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StorageError> {
@@ -308,12 +326,16 @@ async fn fenced_transaction(
     client: &deadpool_postgres::Object,
     term: i64,
     calls: &[Call<'_>],
+    commit: Commit,
 ) -> Result<(), StorageError> {
     let fence = client
         .prepare_cached("SELECT qm_fence($1)")
         .await
         .map_err(pg_error)?;
-    let begin = client.batch_execute("BEGIN");
+    let begin = client.batch_execute(match commit {
+        Commit::Durable => "BEGIN",
+        Commit::Relaxed => "BEGIN; SET LOCAL synchronous_commit = off",
+    });
     let fence_params: [&(dyn ToSql + Sync); 1] = [&term];
     let fenced = client.execute(&fence, &fence_params);
     let statements = futures::future::join_all(
@@ -386,11 +408,19 @@ impl Storage for PostgresStorage {
     }
 
     fn apply(&self, changes: Vec<Change>) -> Result<(), StorageError> {
-        self.write(changes)
+        self.write(changes, Commit::Durable)
     }
 
     fn apply_in_order(&self, changes: Vec<Change>) -> Result<(), StorageError> {
-        self.write(changes)
+        self.write(changes, Commit::Durable)
+    }
+
+    fn apply_relaxed(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        self.write(changes, Commit::Relaxed)
+    }
+
+    fn apply_relaxed_in_order(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        self.write(changes, Commit::Relaxed)
     }
 
     fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
@@ -413,9 +443,21 @@ impl Storage for PostgresStorage {
         !self.fenced || self.fence.term().is_some()
     }
 
-    /// Nothing to do: every write was committed, and a commit is durable.
+    /// Durable writes are durable once committed; relaxed ones since the
+    /// last flush are made durable by one synchronous commit (which waits
+    /// for the WAL up to itself, and so past every earlier commit).
     fn flush(&self) -> Result<(), StorageError> {
-        Ok(())
+        if !self.relaxed_unflushed.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            client
+                .batch_execute("BEGIN; SELECT txid_current(); COMMIT")
+                .await
+                .map_err(pg_error)
+        })
     }
 }
 
