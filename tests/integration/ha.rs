@@ -470,6 +470,13 @@ async fn only_the_current_term_writes() {
             Change::Delete("a".into()),
         ])
         .expect("a batch");
+        one.apply_relaxed(put("relaxed")).expect("a relaxed write");
+        one.flush().expect("flush makes it durable");
+        assert_eq!(one.get("relaxed").expect("get"), Some(b"v".to_vec()));
+        assert!(
+            two.apply_relaxed(put("c")).is_err(),
+            "relaxed writes are fenced too"
+        );
         let refused = two.apply(put("c")).expect_err("a standby cannot write");
         assert!(
             refused.to_string().contains("not the active node"),
