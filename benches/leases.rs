@@ -8,6 +8,9 @@
 //!   - expiry: 10,000 token leases expiring in the same second: delay from
 //!     that second to the last revocation.
 //!
+//! `QM_BENCH_STORAGE=postgresql` runs the server on postgresql storage (a
+//! fresh database) instead of sled.
+//!
 //! Run: `cargo bench --bench leases` (Postgres from $QM_TEST_PG_URL, else
 //! 127.0.0.1:5432; scripts/bench/leases.sh brings one up). QM_BENCH_SECS sets
 //! the seconds per issuance run (default 5).
@@ -174,7 +177,13 @@ async fn main() {
         )
         .await;
     }
-    println!("issuance at 32 clients / raw: {ratio_at_32:.2} (target >= 0.80)");
+    // The HA issue's target on postgresql storage, where every lease write
+    // is a network round trip and a commit: 0.7x; on sled 0.8x.
+    let target = match std::env::var("QM_BENCH_STORAGE").as_deref() {
+        Ok("postgresql") => 0.7,
+        _ => 0.8,
+    };
+    println!("issuance at 32 clients / raw: {ratio_at_32:.2} (target >= {target:.2})");
 
     // Raw users left from the issuance runs are dropped by the raw revocation
     // measurement below; first top them up to exactly PREFIX_LEASES.
