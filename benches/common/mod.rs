@@ -84,7 +84,9 @@ pub fn write_cluster_config(dir: &Path, url: &str, lock_ttl: &str) -> PathBuf {
 
 /// Starts `qm server --config` and waits for its banner.
 pub fn spawn(config: &Path) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qm"))
+    // QM_BENCH_BIN runs another build (an A/B against an older commit).
+    let binary = std::env::var("QM_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_qm").into());
+    let mut child = Command::new(binary)
         .args(["server", "--config", config.to_str().expect("path")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
