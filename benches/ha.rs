@@ -23,8 +23,8 @@
 mod common;
 
 use common::{
-    env_count, fresh_database, get_ok, load, now_unix, pg_server_url, spawn, sys_init, token_lease,
-    write_cluster_config, Process, Server,
+    env_count, fresh_database, get_ok, load, now_unix, pg_server_url, roles_with_prefix, spawn,
+    sys_init, token_lease, write_cluster_config, Process, Server,
 };
 use quartermaster::barrier::{seal, Barrier, StorageView};
 use quartermaster::lease::LeaseStore;
@@ -124,47 +124,28 @@ async fn issue_loop(
     outcomes
 }
 
-async fn pg(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to Postgres");
-    tokio::spawn(connection);
-    client
-}
-
 /// Returns the new active node and the killed one.
 async fn failover(http: &Client, nodes: &mut [Node], token: &str) -> (usize, usize) {
     let active = active_of(http, nodes).await;
     let through = (active + 1) % nodes.len();
     let addr = nodes[through].process.addr.clone();
     let role = format!("bha{}", &uuid::Uuid::new_v4().simple().to_string()[..5]);
-    api(
-        http,
-        &addr,
-        token,
-        "POST",
-        "sys/mounts/database",
-        json!({"type": "database"}),
-    )
-    .await;
-    api(
-        http,
-        &addr,
-        token,
-        "POST",
-        "database/config/pg",
-        json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg_server_url(), "allowed_roles": "*"}),
-    )
-    .await;
-    api(
-        http,
-        &addr,
-        token,
-        "POST",
-        &format!("database/roles/{role}"),
-        json!({"db_name": "pg", "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'", "default_ttl": "1h"}),
-    )
-    .await;
+    for (path, body) in [
+        (
+            "sys/mounts/database".to_string(),
+            json!({"type": "database"}),
+        ),
+        (
+            "database/config/pg".to_string(),
+            json!({"plugin_name": "postgresql-database-plugin", "connection_url": pg_server_url(), "allowed_roles": "*"}),
+        ),
+        (
+            format!("database/roles/{role}"),
+            json!({"db_name": "pg", "creation_statements": "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'", "default_ttl": "1h"}),
+        ),
+    ] {
+        api(http, &addr, token, "POST", &path, body).await;
+    }
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clients: Vec<_> = (0..4)
         .map(|_| {
@@ -196,16 +177,9 @@ async fn failover(http: &Client, nodes: &mut [Node], token: &str) -> (usize, usi
     let failed = outcomes.iter().filter(|o| o.2.is_none()).count();
     let issued: BTreeSet<String> = outcomes.iter().filter_map(|o| o.2.clone()).collect();
     let prefix = format!("v-root-{role}-");
-    let users: BTreeSet<String> = pg(&pg_server_url())
+    let users: BTreeSet<String> = roles_with_prefix(&pg_server_url(), &prefix)
         .await
-        .query(
-            "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)",
-            &[&prefix],
-        )
-        .await
-        .expect("roles")
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
         .collect();
     let untracked = users.difference(&issued).count();
     println!("== failover: 3 nodes, 4 clients issuing through a standby, kill -9 of the active");

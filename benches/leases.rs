@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{call, get_ok, load, start_server};
+use common::{call, get_ok, load, pg, roles_with_prefix, start_server};
 use reqwest::Client;
 use serde_json::json;
 use std::sync::Arc;
@@ -30,14 +30,6 @@ use tokio::sync::Mutex;
 const PREFIX_LEASES: usize = 5_000;
 const EXPIRING_TOKENS: usize = 10_000;
 const REVOKE_CONCURRENCY: usize = 16;
-
-async fn pg(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to Postgres");
-    tokio::spawn(connection);
-    client
-}
 
 fn creation_sql(name: &str, group: &str) -> String {
     format!(
@@ -237,17 +229,7 @@ async fn main() {
     );
 
     let raw_prefix = format!("raw-{run}-");
-    let existing: Vec<String> = pg(&pg_url)
-        .await
-        .query(
-            "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)",
-            &[&raw_prefix],
-        )
-        .await
-        .expect("raw roles")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let existing = roles_with_prefix(&pg_url, &raw_prefix).await;
     let mut names: Vec<String> = existing.into_iter().take(PREFIX_LEASES).collect();
     let creator = pg(&pg_url).await;
     let mut n = 0;

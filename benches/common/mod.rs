@@ -46,13 +46,36 @@ pub fn pg_server_url() -> String {
         .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// Creates an empty database named `PREFIX_<random>`; returns its URL.
-pub async fn fresh_database(prefix: &str) -> String {
-    let server = pg_server_url();
-    let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+/// A plain connection to the benchmark's Postgres.
+#[allow(dead_code)]
+pub async fn pg(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .expect("connect to Postgres");
     tokio::spawn(connection);
+    client
+}
+
+/// The Postgres roles whose name starts with `prefix`.
+#[allow(dead_code)]
+pub async fn roles_with_prefix(url: &str, prefix: &str) -> Vec<String> {
+    pg(url)
+        .await
+        .query(
+            "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)",
+            &[&prefix],
+        )
+        .await
+        .expect("roles")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Creates an empty database named `PREFIX_<random>`; returns its URL.
+pub async fn fresh_database(prefix: &str) -> String {
+    let server = pg_server_url();
+    let client = pg(&server).await;
     let name = format!(
         "{prefix}_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
