@@ -248,6 +248,18 @@ impl Barrier {
         Ok(ticket.durable().await?)
     }
 
+    /// [`Barrier::write_relaxed_in_order`] for async callers (see
+    /// [`Barrier::write_relaxed_async`]).
+    pub async fn write_relaxed_in_order_async(
+        &self,
+        writes: Vec<Write>,
+    ) -> Result<(), BarrierError> {
+        let changes = self.seal_writes(writes)?;
+        Ok(self
+            .on_store(move |s| s.apply_relaxed_in_order(changes))
+            .await?)
+    }
+
     /// Like [`Barrier::write_relaxed`], applied in order rather than atomically.
     pub fn write_relaxed_in_order(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
         Ok(self

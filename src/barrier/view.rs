@@ -51,6 +51,16 @@ impl StorageView {
             .await
     }
 
+    /// [`StorageView::write_relaxed_in_order`] for async callers.
+    pub async fn write_relaxed_in_order_async(
+        &self,
+        writes: Vec<Write>,
+    ) -> Result<(), BarrierError> {
+        self.barrier
+            .write_relaxed_in_order_async(self.relative_to_full(writes))
+            .await
+    }
+
     /// Like [`StorageView::write`], durable with the next durable write.
     pub fn write_relaxed(&self, writes: Vec<Write>) -> Result<(), BarrierError> {
         self.barrier.write_relaxed(self.relative_to_full(writes))

@@ -131,8 +131,11 @@ impl LeaseStore {
     }
 
     /// Like [`LeaseStore::delete`], durable with the caller's next durable write.
-    pub fn delete_relaxed(&self, record: &LeaseRecord) -> Result<(), LedgerError> {
-        Ok(self.view.write_relaxed_in_order(Self::deletion(record))?)
+    pub async fn delete_relaxed(&self, record: &LeaseRecord) -> Result<(), LedgerError> {
+        Ok(self
+            .view
+            .write_relaxed_in_order_async(Self::deletion(record))
+            .await?)
     }
 
     /// The record first, then its entries (see the module doc). `failing/`
@@ -155,7 +158,7 @@ impl LeaseStore {
     /// Drops index entries of a lease whose record is gone (left by a crash
     /// between ordered writes): its `pending/` and `failing/` entries, and
     /// the `due/` and `token/` entries the caller found.
-    pub fn forget_entries(
+    pub async fn forget_entries(
         &self,
         lease_id: &str,
         due_at: Option<i64>,
@@ -171,7 +174,7 @@ impl LeaseStore {
         if let Some(token) = token_hash {
             writes.push(Write::Delete(format!("token/{token}/{lease_id}")));
         }
-        Ok(self.view.write_relaxed_in_order(writes)?)
+        Ok(self.view.write_relaxed_in_order_async(writes).await?)
     }
 
     /// Leases whose revocation has failed at least once: (retrying, irrevocable).

@@ -39,7 +39,9 @@ impl LeaseManager {
         pace: Pace,
     ) -> Result<Vec<String>, LeaseError> {
         let Some(record) = self.ledger.get(lease_id).await? else {
-            self.ledger.forget_entries(lease_id, due_entry, None)?;
+            self.ledger
+                .forget_entries(lease_id, due_entry, None)
+                .await?;
             return Ok(Vec::new());
         };
         match record.kind {
@@ -65,7 +67,7 @@ impl LeaseManager {
     async fn delete(&self, record: &LeaseRecord, pace: Pace) -> Result<(), LeaseError> {
         match pace {
             Pace::Durable => self.ledger.delete(record).await?,
-            Pace::Batched => self.ledger.delete_relaxed(record)?,
+            Pace::Batched => self.ledger.delete_relaxed(record).await?,
         }
         Ok(())
     }
@@ -123,7 +125,7 @@ impl LeaseManager {
     /// Removes a lease record without asking the backend. Says so in the log.
     pub(super) async fn force_forget(&self, lease_id: &str) -> Result<(), LeaseError> {
         if let Some(record) = self.ledger.get(lease_id).await? {
-            self.ledger.delete_relaxed(&record)?;
+            self.ledger.delete_relaxed(&record).await?;
             tracing::warn!(lease_id = %lease_id, "lease removed by revoke-force; the backend was not asked");
         }
         Ok(())
@@ -174,12 +176,16 @@ impl LeaseManager {
                     // A failure stays scheduled for retry inside.
                     let _ = self.revoke_secret(record, pace).await;
                 }
-                None => self.ledger.forget_entries(&lease_id, None, Some(hash))?,
+                None => {
+                    self.ledger
+                        .forget_entries(&lease_id, None, Some(hash))
+                        .await?
+                }
             }
         }
         if let Some(own) = self.ledger.get(&token_lease_id(hash)).await? {
             // Durable with the token's deletion, which always follows.
-            self.ledger.delete_relaxed(&own)?;
+            self.ledger.delete_relaxed(&own).await?;
         }
         Ok(())
     }

@@ -394,7 +394,7 @@ impl TokenStore {
     /// Like [`TokenStore::delete`], durable with the caller's next sync.
     pub async fn delete_relaxed(&self, id_hash: &str) -> Result<(), TokenError> {
         let writes = self.deletion(id_hash).await?;
-        Ok(self.view.write_relaxed(writes)?)
+        Ok(self.view.write_relaxed_async(writes).await?)
     }
 
     async fn deletion(&self, id_hash: &str) -> Result<Vec<Write>, TokenError> {
