@@ -556,3 +556,49 @@ async fn a_lapsed_lease_hands_over_even_with_the_holder_connected() {
     .expect("join");
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_waits_for_writes_that_passed_the_fence() {
+    let db = TestDatabase::create().await;
+    let url = db.url.clone();
+    let term = tokio::task::spawn_blocking(move || {
+        let store = fenced_store(&url);
+        store
+            .try_acquire(&candidate("one"), Duration::from_secs(30))
+            .expect("acquire")
+            .expect("won")
+    })
+    .await
+    .expect("join");
+    let writer = super::common::connect_pg(&db.url).await.expect("connect");
+    let taker = super::common::connect_pg(&db.url).await.expect("connect");
+    writer.batch_execute("BEGIN").await.expect("begin");
+    writer
+        .execute("SELECT qm_fence($1)", &[&term])
+        .await
+        .expect("the current term passes");
+    // The takeover's exclusive fence lock waits while that write is open...
+    taker
+        .batch_execute("BEGIN; SET LOCAL lock_timeout = '300ms'")
+        .await
+        .expect("begin");
+    let waited = taker
+        .execute("SELECT pg_advisory_xact_lock(29038, $1)", &[&(term as i32)])
+        .await
+        .expect_err("blocked by the open write");
+    assert_eq!(waited.code().map(|c| c.code()), Some("55P03"), "{waited}");
+    taker.batch_execute("ROLLBACK").await.expect("rollback");
+    // ...and gets it once the write has committed.
+    writer.batch_execute("COMMIT").await.expect("commit");
+    taker
+        .batch_execute("BEGIN; SET LOCAL lock_timeout = '300ms'")
+        .await
+        .expect("begin");
+    taker
+        .execute("SELECT pg_advisory_xact_lock(29038, $1)", &[&(term as i32)])
+        .await
+        .expect("free once the write committed");
+    taker.batch_execute("COMMIT").await.expect("commit");
+    drop((writer, taker));
+    db.drop().await;
+}

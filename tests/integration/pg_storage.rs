@@ -98,7 +98,7 @@ async fn a_server_on_postgresql_keeps_secrets_and_leases_across_a_restart() {
         .await
         .expect("schema version")
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 
     server.restart();
     server.unseal(&key).await;

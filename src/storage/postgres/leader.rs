@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 /// The advisory-lock class of leadership terms ("qm" in ASCII).
 const LOCK_CLASS: i32 = 0x716d;
 
+/// The advisory-lock class of a term's fence (`qm_fence` in `schema`):
+/// writers hold it shared, a takeover takes it exclusively.
+const FENCE_CLASS: i32 = 0x716e;
+
 /// How long a takeover waits for the old term's last writes to commit.
 const TAKEOVER_LOCK_TIMEOUT: &str = "2s";
 
@@ -315,7 +319,8 @@ impl PostgresStorage {
 }
 
 /// Raises the term from `old` to `new` for `me`, waiting (at most
-/// [`TAKEOVER_LOCK_TIMEOUT`]) for the old term's in-flight writes.
+/// [`TAKEOVER_LOCK_TIMEOUT`]) for the old term's in-flight writes: it takes
+/// the old term's fence lock exclusively, which every write holds shared.
 async fn raise_term(
     client: &mut tokio_postgres::Client,
     me: &Candidate,
@@ -329,25 +334,25 @@ async fn raise_term(
     ))
     .await
     .map_err(pg_error)?;
-    let locked = tx
-        .query_opt(
-            "SELECT 1 FROM qm_leader WHERE id = 1 AND term = $1 FOR UPDATE",
-            &[&old],
-        )
-        .await
-        .map_err(pg_error)?;
-    if locked.is_none() {
-        return Ok(false);
-    }
     tx.execute(
-        "UPDATE qm_leader SET term = $2, holder = $3, api_addr = $4, \
-         active_since = clock_timestamp(), \
-         expires_at = clock_timestamp() + make_interval(secs => $5) \
-         WHERE id = 1 AND term = $1",
-        &[&old, &new, &me.node_id, &me.api_addr, &seconds(ttl)],
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&FENCE_CLASS, &lock_id(old)],
     )
     .await
     .map_err(pg_error)?;
+    let raised = tx
+        .execute(
+            "UPDATE qm_leader SET term = $2, holder = $3, api_addr = $4, \
+         active_since = clock_timestamp(), \
+         expires_at = clock_timestamp() + make_interval(secs => $5) \
+         WHERE id = 1 AND term = $1",
+            &[&old, &new, &me.node_id, &me.api_addr, &seconds(ttl)],
+        )
+        .await
+        .map_err(pg_error)?;
+    if raised != 1 {
+        return Ok(false);
+    }
     tx.commit().await.map_err(pg_error)?;
     Ok(true)
 }

@@ -18,17 +18,15 @@ use super::pg_error;
 use crate::storage::StorageError;
 
 /// The version this build writes and reads.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 /// `pg_advisory_xact_lock` key serialising migrations ("qm-schema" in ASCII).
 const MIGRATION_LOCK: i64 = 0x716d_2d73_6368_656d;
 
 /// Each version's statements; `MIGRATIONS[n]` takes version n to n+1.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "CREATE TABLE qm_store (key text COLLATE \"C\" PRIMARY KEY, value bytea NOT NULL)",
-    // Leadership (version 2). `qm_fence` takes a KEY SHARE lock on the
-    // leader row, which a takeover's FOR UPDATE waits for: a write that
-    // passed the fence commits before any new term does, or not at all.
+    // Leadership (version 2); version 3 replaces its `qm_fence`.
     "CREATE TABLE qm_leader (
         id integer PRIMARY KEY CHECK (id = 1),
         term bigint NOT NULL,
@@ -47,6 +45,21 @@ const MIGRATIONS: [&str; 2] = [
      CREATE FUNCTION qm_fence(t bigint) RETURNS void LANGUAGE plpgsql AS $$
      BEGIN
         PERFORM 1 FROM qm_leader WHERE id = 1 AND term = t FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'leadership term % is over: this node is no longer the active node', t
+                USING ERRCODE = 'QMF01';
+        END IF;
+     END $$;",
+    // `qm_fence` holds the term's fence lock (an advisory lock, class
+    // 0x716e, shared) until its transaction ends, then reads the term; a
+    // takeover takes the old term's fence lock exclusively before raising
+    // the term, so it waits for every write that passed the fence, and
+    // writes that queue behind it read the new term and fail. Unlike the
+    // row lock of version 2, this writes no WAL and no multixact.
+    "CREATE OR REPLACE FUNCTION qm_fence(t bigint) RETURNS void LANGUAGE plpgsql AS $$
+     BEGIN
+        PERFORM pg_advisory_xact_lock_shared(29038, (t % 2147483647)::integer);
+        PERFORM 1 FROM qm_leader WHERE id = 1 AND term = t;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'leadership term % is over: this node is no longer the active node', t
                 USING ERRCODE = 'QMF01';
