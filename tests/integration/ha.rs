@@ -264,6 +264,30 @@ async fn standbys_forward_everything_and_say_who_is_active() {
             "{spelling}: {status} {body}"
         );
     }
+    // sys/ha-status needs read on it; the stepper token has none.
+    for spelling in [
+        "sys/ha-status",
+        "sys/ha-status/",
+        "sys//ha-status",
+        "sys/HA-Status",
+    ] {
+        let (status, body) = standby.call("GET", spelling, Some(&weak), None).await;
+        assert!(
+            [403, 404, 400].contains(&status),
+            "{spelling}: {status} {body}"
+        );
+    }
+    for hostile in [
+        "standbycode=70000",
+        "standbycode=-1",
+        "activecode=abc",
+        "standbyok=2",
+    ] {
+        let (status, body) = standby
+            .call("GET", &format!("sys/health?{hostile}"), None, None)
+            .await;
+        assert_eq!(status, 400, "{hostile}: {body}");
+    }
     assert_eq!(wait_for_active(&refs, Duration::from_secs(1)).await, active);
     let out = standby.bao(
         &standby.root_token,

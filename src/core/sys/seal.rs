@@ -113,14 +113,21 @@ pub(super) async fn health(core: &Core, query: &Map<String, Value>) -> Result<Re
     let standby_ok = optional_bool(query, "standbyok")?.unwrap_or(false);
     // Checked for its shape; there are no performance standbys here.
     optional_bool(query, "perfstandbyok")?;
+    // Every code is checked, whichever one this node answers with.
+    let (uninit, sealed_code, standby_code, active) = (
+        code("uninitcode", 501)?,
+        code("sealedcode", 503)?,
+        code("standbycode", 429)?,
+        code("activecode", 200)?,
+    );
     let status = if !initialized {
-        code("uninitcode", 501)?
+        uninit
     } else if sealed {
-        code("sealedcode", 503)?
+        sealed_code
     } else if standby && !standby_ok {
-        code("standbycode", 429)?
+        standby_code
     } else {
-        code("activecode", 200)?
+        active
     };
     let body = json!({
         "initialized": initialized,
