@@ -271,7 +271,7 @@ fn run_config(config: Config) -> i32 {
         // Stopped (SIGTERM/SIGINT): the audit chain heads are stored, then
         // leadership is handed over at once rather than left to lapse.
         core.store_audit_heads().await;
-        let _ = core.step_down_now().await;
+        core.hand_over("shutting down").await;
         finish(served)
     })
 }

@@ -13,7 +13,7 @@
 
 use super::Core;
 use crate::error::ApiError;
-use crate::storage::{Candidate, LeaderInfo, NodeInfo, PostgresStorage};
+use crate::storage::{Acquired, Candidate, LeaderInfo, NodeInfo, PostgresStorage};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -104,14 +104,14 @@ impl HaNode {
     /// Reads the leader row now.
     pub fn refresh_leader(&self) -> Option<LeaderInfo> {
         let leader = self.storage.leader().ok();
-        if let Ok(mut cached) = self.leader.write() {
-            cached.clone_from(&leader);
-        }
+        self.remember_leader(leader.clone());
         leader
     }
 
-    pub fn api_addr(&self) -> &str {
-        &self.me.api_addr
+    fn remember_leader(&self, leader: Option<LeaderInfo>) {
+        if let Ok(mut cached) = self.leader.write() {
+            *cached = leader;
+        }
     }
 
     pub fn active_since(&self) -> Option<i64> {
@@ -143,8 +143,8 @@ impl HaNode {
     /// Takes the term for a one-off write while sealed (`sys/init`).
     pub(super) fn acquire_for_init(&self) -> Result<i64, ApiError> {
         match self.storage.try_acquire(&self.me, self.lock_ttl) {
-            Ok(Some(term)) => Ok(term),
-            Ok(None) => Err(ApiError::Standby(
+            Ok(Acquired::Won(term)) => Ok(term),
+            Ok(Acquired::Held(_)) => Err(ApiError::Standby(
                 "another node of this cluster is active or initializing".into(),
             )),
             Err(e) => Err(ApiError::Internal(e.to_string())),
@@ -248,9 +248,9 @@ impl Core {
             return;
         }
         let term = match ha.storage.try_acquire(&ha.me, ha.lock_ttl) {
-            Ok(Some(term)) => term,
-            Ok(None) => {
-                ha.refresh_leader();
+            Ok(Acquired::Won(term)) => term,
+            Ok(Acquired::Held(leader)) => {
+                ha.remember_leader(Some(leader));
                 self.load_forwarding_key(ha).await;
                 return;
             }
@@ -329,21 +329,11 @@ impl Core {
         tracing::warn!(term, why, "this node stepped down; it is a standby now");
     }
 
-    /// `sys/step-down`: hands leadership to a standby.
-    pub async fn step_down_now(&self) -> Result<(), ApiError> {
-        let Some(ha) = &self.ha else {
-            return Ok(());
-        };
-        if let Some(term) = ha.held_term() {
-            self.step_down(term, "asked to (sys/step-down)").await;
-        }
-        Ok(())
-    }
-
-    /// Gives the term up before sealing.
-    pub(super) async fn release_for_seal(&self) {
+    /// Hands leadership to a standby, if this node holds it
+    /// (`sys/step-down`, seal, shutdown); `why` goes in the log.
+    pub async fn hand_over(&self, why: &str) {
         if let Some(term) = self.ha.as_ref().and_then(|ha| ha.held_term()) {
-            self.step_down(term, "sealed").await;
+            self.step_down(term, why).await;
         }
     }
 

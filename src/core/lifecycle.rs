@@ -290,7 +290,7 @@ impl Core {
     /// chain heads first).
     pub async fn seal(&self) {
         self.store_audit_heads().await;
-        self.release_for_seal().await;
+        self.hand_over("sealed").await;
         let _progress = self.lifecycle.lock().await;
         self.set_active(None);
         self.barrier.seal();

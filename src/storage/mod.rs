@@ -10,7 +10,9 @@ mod postgres;
 mod sled_store;
 
 pub use group_commit::GroupCommit;
-pub use postgres::{Candidate, ConnectionUrl, Fence, LeaderInfo, NodeInfo, PostgresStorage};
+pub use postgres::{
+    Acquired, Candidate, ConnectionUrl, Fence, LeaderInfo, NodeInfo, PostgresStorage,
+};
 pub use sled_store::SledStorage;
 
 /// Errors from the physical store. Messages never carry stored values.

@@ -482,9 +482,10 @@ async fn only_the_current_term_writes() {
         let term = one
             .try_acquire(&candidate("one"), ttl)
             .expect("acquire")
+            .term()
             .expect("won");
         assert_eq!(
-            two.try_acquire(&candidate("two"), ttl).expect("try"),
+            two.try_acquire(&candidate("two"), ttl).expect("try").term(),
             None,
             "held"
         );
@@ -511,7 +512,7 @@ async fn only_the_current_term_writes() {
         drop(one);
         let started = Instant::now();
         let next = loop {
-            if let Some(term) = two.try_acquire(&candidate("two"), ttl).expect("try") {
+            if let Some(term) = two.try_acquire(&candidate("two"), ttl).expect("try").term() {
                 break term;
             }
             assert!(
@@ -552,9 +553,13 @@ async fn a_lapsed_lease_hands_over_even_with_the_holder_connected() {
         let term = stuck
             .try_acquire(&candidate("stuck"), ttl)
             .expect("acquire")
+            .term()
             .expect("won");
         assert_eq!(
-            other.try_acquire(&candidate("other"), ttl).expect("try"),
+            other
+                .try_acquire(&candidate("other"), ttl)
+                .expect("try")
+                .term(),
             None
         );
         std::thread::sleep(Duration::from_millis(1200));
@@ -566,6 +571,7 @@ async fn a_lapsed_lease_hands_over_even_with_the_holder_connected() {
         let next = other
             .try_acquire(&candidate("other"), ttl)
             .expect("try")
+            .term()
             .expect("took over");
         assert_eq!(next, term + 1);
         assert!(
@@ -590,6 +596,7 @@ async fn a_takeover_waits_for_writes_that_passed_the_fence() {
         store
             .try_acquire(&candidate("one"), Duration::from_secs(30))
             .expect("acquire")
+            .term()
             .expect("won")
     })
     .await

@@ -230,7 +230,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
         }
         ("ha-status", Operation::Read) => ha_status(ctx.core),
         ("step-down", Operation::Update | Operation::Create) => {
-            ctx.core.step_down_now().await?;
+            ctx.core.hand_over("asked to (sys/step-down)").await;
             Ok(Response::empty())
         }
         ("key-status", Operation::Read) => {

@@ -79,6 +79,25 @@ pub struct LeaderInfo {
     pub live: bool,
 }
 
+/// What a takeover attempt found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// This node holds the new term.
+    Won(i64),
+    /// Someone else does (or a rival won the race): the row as read.
+    Held(LeaderInfo),
+}
+
+impl Acquired {
+    /// The term won, if any.
+    pub fn term(&self) -> Option<i64> {
+        match self {
+            Self::Won(term) => Some(*term),
+            Self::Held(_) => None,
+        }
+    }
+}
+
 /// One node, as it last said it was alive.
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
@@ -102,6 +121,16 @@ fn lock_id(term: i64) -> i32 {
     i32::try_from(term.rem_euclid(i64::from(i32::MAX))).unwrap_or(0)
 }
 
+fn leader_from_row(row: &tokio_postgres::Row) -> Result<LeaderInfo, StorageError> {
+    Ok(LeaderInfo {
+        term: row.try_get(0).map_err(pg_error)?,
+        holder: row.try_get(1).map_err(pg_error)?,
+        api_addr: row.try_get(2).map_err(pg_error)?,
+        active_since: row.try_get(3).map_err(pg_error)?,
+        live: row.try_get(4).map_err(pg_error)?,
+    })
+}
+
 fn seconds(ttl: Duration) -> f64 {
     ttl.as_secs_f64()
 }
@@ -117,57 +146,50 @@ impl PostgresStorage {
         self.run(async move {
             let client = pool.get().await.map_err(super::pool_error)?;
             let row = client.query_one(READ_LEADER, &[]).await.map_err(pg_error)?;
-            Ok(LeaderInfo {
-                term: row.try_get(0).map_err(pg_error)?,
-                holder: row.try_get(1).map_err(pg_error)?,
-                api_addr: row.try_get(2).map_err(pg_error)?,
-                active_since: row.try_get(3).map_err(pg_error)?,
-                live: row.try_get(4).map_err(pg_error)?,
-            })
+            leader_from_row(&row)
         })
     }
 
     /// Becomes active if nobody is: the term's lease ran out, or its
-    /// holder's connection is gone. Returns the new term; on success the
-    /// fence holds it.
-    pub fn try_acquire(&self, me: &Candidate, ttl: Duration) -> Result<Option<i64>, StorageError> {
+    /// holder's connection is gone. Returns the new term (the fence then
+    /// holds it), or the leader row as this attempt read it.
+    pub fn try_acquire(&self, me: &Candidate, ttl: Duration) -> Result<Acquired, StorageError> {
         let me = me.clone();
-        let lock = self.lock_client();
+        let lock = self.lock.clone();
         let sent = Instant::now();
-        let term = self.run(async move {
+        let acquired = self.run(async move {
             let mut guard = lock.client().await?;
             let client = guard
                 .as_mut()
                 .ok_or_else(|| StorageError::Io("no leadership connection".into()))?;
-            let current = client.query_one(READ_LEADER, &[]).await.map_err(pg_error)?;
-            let old: i64 = current.try_get(0).map_err(pg_error)?;
-            let holder: String = current.try_get(1).map_err(pg_error)?;
-            let live: bool = current.try_get(4).map_err(pg_error)?;
+            let current =
+                leader_from_row(&client.query_one(READ_LEADER, &[]).await.map_err(pg_error)?)?;
+            let old = current.term;
             let mut holds_old = false;
-            if live && holder == me.node_id {
+            if current.live && current.holder == me.node_id {
                 // Our own lease, which this node gave up or lost track of:
                 // the advisory lock would say nothing (we may hold it).
-                return Ok(None);
+                return Ok(Acquired::Held(current));
             }
-            if live {
+            if current.live {
                 // The lease runs: take over only if its holder is gone.
                 holds_old = try_lock(client, old).await?;
                 if !holds_old {
-                    return Ok(None);
+                    return Ok(Acquired::Held(current));
                 }
             }
             let new = old.saturating_add(1);
             if !try_lock(client, new).await? {
                 unlock(client, old, holds_old).await?;
-                return Ok(None);
+                return Ok(Acquired::Held(current));
             }
             let won = raise_term(client, &me, old, new, ttl).await;
             unlock(client, old, holds_old).await?;
             match won {
-                Ok(true) => Ok(Some(new)),
+                Ok(true) => Ok(Acquired::Won(new)),
                 Ok(false) => {
                     unlock(client, new, true).await?;
-                    Ok(None)
+                    Ok(Acquired::Held(current))
                 }
                 Err(e) => {
                     unlock(client, new, true).await?;
@@ -175,16 +197,16 @@ impl PostgresStorage {
                 }
             }
         })?;
-        if let Some(term) = term {
+        if let Acquired::Won(term) = acquired {
             self.hold_fence(term, sent, ttl);
         }
-        Ok(term)
+        Ok(acquired)
     }
 
     /// Extends this node's lease on `term`. `Ok(false)`: the term is over
     /// (someone took over); the fence is cleared.
     pub fn renew(&self, term: i64, ttl: Duration) -> Result<bool, StorageError> {
-        let lock = self.lock_client();
+        let lock = self.lock.clone();
         let sent = Instant::now();
         let renewed = self.run(async move {
             let mut guard = lock.client().await?;
@@ -233,7 +255,7 @@ impl PostgresStorage {
     /// first, then the lease ends now so a standby takes over at once.
     pub fn release(&self, term: i64) -> Result<(), StorageError> {
         self.fence.clear();
-        let lock = self.lock_client();
+        let lock = self.lock.clone();
         self.run(async move {
             let mut guard = lock.client().await?;
             let client = guard

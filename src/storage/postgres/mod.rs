@@ -26,7 +26,7 @@
 mod leader;
 mod schema;
 
-pub use leader::{Candidate, Fence, LeaderInfo, NodeInfo};
+pub use leader::{Acquired, Candidate, Fence, LeaderInfo, NodeInfo};
 /// The connection string and its TLS, shared with the database engine's
 /// PostgreSQL driver (`plugins/pg-connect`).
 pub use qm_pg_connect::ConnectionUrl;
@@ -222,10 +222,6 @@ impl PostgresStorage {
         let mut store = Self::connect(url)?;
         store.fenced = true;
         Ok(store)
-    }
-
-    fn lock_client(&self) -> LockClient {
-        self.lock.clone()
     }
 
     /// Runs `work` on the storage runtime and waits for it; callable from
