@@ -19,7 +19,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::net::IpAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The header that proves a request was forwarded by a node of the cluster.
 const FORWARDED: &str = "x-qm-forwarded";
@@ -82,13 +82,6 @@ impl Forwarder {
     }
 }
 
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 fn signature(key: &[u8], ts: i64, method: &str, path: &str, client: &str) -> Option<String> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
     mac.update(format!("{ts}\n{method}\n{path}\n{client}").as_bytes());
@@ -118,7 +111,7 @@ pub(super) fn client_addr(http: &HttpRequest, core: &Core) -> Result<Option<IpAd
     let proof = proof.to_str().map_err(|_| refused())?;
     let (ts, mac) = proof.split_once(' ').ok_or_else(refused)?;
     let ts: i64 = ts.parse().map_err(|_| refused())?;
-    if now_unix().abs_diff(ts) > MAX_AGE.unsigned_abs() {
+    if core.clock.now_unix().abs_diff(ts) > MAX_AGE.unsigned_abs() {
         return Err(refused());
     }
     let client = http
@@ -163,7 +156,8 @@ pub(super) async fn forwarded(
         let Role::Standby(Some(active)) = core.role() else {
             return None;
         };
-        match send(http, body, &active, &key, forwarder).await {
+        let now = core.clock.now_unix();
+        match send(http, body, &active, &key, now, forwarder).await {
             Ok(response) => return Some(response),
             Err(e) if e.is_connect() && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -190,6 +184,7 @@ async fn send(
     body: &[u8],
     active: &str,
     key: &[u8],
+    ts: i64,
     forwarder: &Forwarder,
 ) -> Result<HttpResponse, reqwest::Error> {
     let target = path_and_query(http);
@@ -200,7 +195,6 @@ async fn send(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let ts = now_unix();
     let mut request = forwarder.client.request(method, url);
     for (name, value) in http.headers() {
         if !HOP_BY_HOP.contains(&name.as_str()) {
