@@ -46,6 +46,9 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub seal: SealSection,
+    /// The seal the store is sealed with now, while migrating away from an
+    /// auto seal (`qm operator unseal -migrate`): same fields as `[seal]`.
+    pub previous_seal: Option<SealSection>,
     /// `error`, `warn`, `info`, `debug` or `trace`, or a tracing filter.
     #[serde(default = "default_log_level")]
     pub log_level: String,
@@ -122,17 +125,65 @@ pub enum StorageKind {
     Postgresql,
 }
 
+/// How the key-encryption key is held: `shamir` (default), `passphrase`,
+/// or an auto seal, `awskms` or `static` (see `barrier::autoseal`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SealSection {
     #[serde(rename = "type", default = "default_seal")]
     pub kind: SealKind,
+    /// awskms: the KMS key (id, ARN or alias); `QM_AWSKMS_SEAL_KEY_ID` or
+    /// `VAULT_AWSKMS_SEAL_KEY_ID` override it.
+    pub kms_key_id: Option<String>,
+    /// awskms: the region (default: `AWS_REGION`, then us-east-1).
+    pub region: Option<String>,
+    /// awskms: the KMS endpoint (default: AWS's; `AWS_KMS_ENDPOINT`).
+    pub endpoint: Option<String>,
+    /// static: the key's name, recorded with the wrapped key.
+    pub current_key_id: Option<String>,
+    /// static: where the 32-byte key is, `file://PATH` or `env://VAR`.
+    pub current_key: Option<String>,
 }
 
 impl Default for SealSection {
     fn default() -> Self {
         Self {
             kind: default_seal(),
+            kms_key_id: None,
+            region: None,
+            endpoint: None,
+            current_key_id: None,
+            current_key: None,
+        }
+    }
+}
+
+impl SealSection {
+    fn validate(&self, table: &str) -> Result<(), String> {
+        let has_kms = self.kms_key_id.is_some() || self.region.is_some() || self.endpoint.is_some();
+        let has_static = self.current_key_id.is_some() || self.current_key.is_some();
+        match self.kind {
+            SealKind::Awskms if self.kms_key_id.as_deref().unwrap_or("").is_empty() => Err(
+                format!("{table}.kms_key_id: required by the awskms seal (or QM_AWSKMS_SEAL_KEY_ID)"),
+            ),
+            SealKind::Awskms if has_static => Err(format!(
+                "{table}: current_key_id and current_key belong to the static seal, not awskms"
+            )),
+            SealKind::Static
+                if self.current_key_id.is_none() || self.current_key.is_none() =>
+            {
+                Err(format!(
+                    "{table}: the static seal needs current_key_id and current_key (file://PATH or env://VAR)"
+                ))
+            }
+            SealKind::Static if has_kms => Err(format!(
+                "{table}: kms_key_id, region and endpoint belong to the awskms seal, not static"
+            )),
+            SealKind::Shamir | SealKind::Passphrase if has_kms || has_static => Err(format!(
+                "{table}: the {} seal takes no key settings",
+                self.kind.as_str()
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -178,6 +229,17 @@ impl Config {
         if let Ok(level) = std::env::var("QM_LOG_LEVEL") {
             config.log_level = level;
         }
+        if config.seal.kind == SealKind::Awskms {
+            if let Ok(key) = std::env::var("QM_AWSKMS_SEAL_KEY_ID")
+                .or_else(|_| std::env::var("AWSKMS_WRAPPER_KEY_ID"))
+                .or_else(|_| std::env::var("VAULT_AWSKMS_SEAL_KEY_ID"))
+            {
+                config.seal.kms_key_id = Some(key);
+            }
+            if config.seal.endpoint.is_none() {
+                config.seal.endpoint = std::env::var("AWS_KMS_ENDPOINT").ok();
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -205,6 +267,16 @@ impl Config {
             return Err("listener.workers: must be at least 1".into());
         }
         self.storage.validate()?;
+        self.seal.validate("seal")?;
+        if let Some(previous) = &self.previous_seal {
+            previous.validate("previous_seal")?;
+            if !previous.kind.is_auto() {
+                return Err(
+                    "previous_seal: only needed to migrate away from an auto seal (awskms, static)"
+                        .into(),
+                );
+            }
+        }
         if let Some(addr) = &self.api_addr {
             if !(addr.starts_with("http://") || addr.starts_with("https://")) {
                 return Err(format!(

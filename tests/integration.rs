@@ -10,7 +10,8 @@ mod integration {
     mod agent;
     mod approle;
     mod audit;
-    mod aws;
+    mod auto_unseal;
+    pub(crate) mod aws;
     mod bao_agent;
     mod bao_cli;
     pub(crate) mod common;

@@ -17,6 +17,7 @@
 //! instead, so a worker serves other requests during the round trip.
 
 mod aead;
+pub mod autoseal;
 mod keyring;
 pub mod seal;
 mod view;
@@ -147,6 +148,60 @@ impl Barrier {
         self.store_keyring(&kek, &keyring).await?;
         self.set_unsealed(Unsealed { kek, keyring });
         self.key_status()
+    }
+
+    /// Whether `kek` is the key this barrier was unsealed with (key shares
+    /// offered to generate-root or rekey are checked against it).
+    pub fn kek_matches(&self, kek: &[u8; 32]) -> bool {
+        self.unsealed
+            .read()
+            .ok()
+            .and_then(|state| {
+                state
+                    .as_ref()
+                    .map(|u| seal::keys_equal(u.kek.as_slice(), kek))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Protects the keyring with `new_kek` from now on, applying `plain`
+    /// (the new seal configuration) in the same atomic write, so a crash
+    /// leaves either the old key and configuration or the new ones.
+    pub async fn rekey(&self, new_kek: &[u8; 32], plain: Vec<Change>) -> Result<(), BarrierError> {
+        let keyring = {
+            let state = self.unsealed.read().map_err(|_| BarrierError::Sealed)?;
+            state.as_ref().ok_or(BarrierError::Sealed)?.keyring.clone()
+        };
+        let bytes = Zeroizing::new(serde_json::to_vec(&keyring).unwrap_or_default());
+        let mut changes = vec![Change::Put(
+            KEYRING_PATH.into(),
+            aead::seal(new_kek, KEYRING_PATH.as_bytes(), &bytes),
+        )];
+        changes.extend(plain);
+        self.raw_apply(changes).await?;
+        self.set_unsealed(Unsealed {
+            kek: Zeroizing::new(*new_kek),
+            keyring,
+        });
+        Ok(())
+    }
+
+    /// Encrypts `writes` and applies them with `plain` (values stored
+    /// outside the encryption) in one atomic, durable write.
+    pub async fn write_with_plain(
+        &self,
+        writes: Vec<Write>,
+        plain: Vec<Change>,
+    ) -> Result<(), BarrierError> {
+        let mut changes = self.seal_writes(writes)?;
+        changes.extend(plain);
+        self.raw_apply(changes).await
+    }
+
+    /// Applies changes to values stored outside the encryption (the seal's
+    /// configuration and wrapped key) atomically and durably.
+    pub async fn apply_plain(&self, changes: Vec<Change>) -> Result<(), BarrierError> {
+        self.raw_apply(changes).await
     }
 
     pub fn key_status(&self) -> Result<KeyStatus, BarrierError> {

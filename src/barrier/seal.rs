@@ -1,7 +1,9 @@
 //! The seal: how operators hold the key-encryption key (KEK) that opens the
-//! keyring. Either Shamir shares (any `threshold` of `shares` rebuild it) or a
-//! passphrase stretched by argon2id. The configuration is stored unencrypted
-//! at `core/seal-config`; it holds no secret.
+//! keyring. Shamir shares (any `threshold` of `shares` rebuild it), a
+//! passphrase stretched by argon2id, or an auto seal (AWS KMS or a static
+//! key, see [`super::autoseal`]) with Shamir *recovery* shares beside it.
+//! The configuration is stored unencrypted at `core/seal-config`; it holds
+//! no secret.
 //!
 //! Shamir sharing is `blahaj` (the maintained fork of `sharks` 0.5): the same
 //! GF(256) arithmetic and the same share bytes (`[x][y_1..y_32]`), so keys
@@ -21,6 +23,8 @@ pub const SEAL_CONFIG_PATH: &str = "core/seal-config";
 pub enum SealKind {
     Shamir,
     Passphrase,
+    Awskms,
+    Static,
 }
 
 impl SealKind {
@@ -28,9 +32,20 @@ impl SealKind {
         match self {
             Self::Shamir => "shamir",
             Self::Passphrase => "passphrase",
+            Self::Awskms => "awskms",
+            Self::Static => "static",
         }
     }
+
+    /// Whether the KEK is held by a key outside the store (the node
+    /// unseals itself; people hold recovery keys).
+    pub fn is_auto(self) -> bool {
+        matches!(self, Self::Awskms | Self::Static)
+    }
 }
+
+/// Where an auto seal's recovery key is kept (inside the barrier).
+pub const RECOVERY_KEY_PATH: &str = "core/recovery-key";
 
 /// argon2id cost parameters, kept with the salt so they can change later.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +64,17 @@ pub struct SealConfig {
     pub secret_threshold: u8,
     #[serde(default)]
     pub kdf: Option<KdfParams>,
+    /// Auto seals: the recovery key's shares and threshold.
+    #[serde(default)]
+    pub recovery_shares: u8,
+    #[serde(default)]
+    pub recovery_threshold: u8,
+}
+
+/// Whether two keys are equal, in time that does not depend on where
+/// they differ.
+pub fn keys_equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Splits `kek` into `shares` Shamir shares; any `threshold` rebuild it.

@@ -1,4 +1,4 @@
-//! `qm operator init|unseal|seal|rotate` and `qm status`.
+//! `qm operator init|unseal|seal|rotate|snapshot` and `qm status`.
 
 use super::client::{CallError, Client};
 use super::{output, ClientArgs, EXIT_API_ERROR, EXIT_LOCAL_ERROR, EXIT_OK};
@@ -17,6 +17,12 @@ pub(crate) enum OperatorCommand {
         /// For the passphrase seal: read the passphrase from standard input.
         #[arg(long)]
         passphrase_stdin: bool,
+        /// Auto seals (awskms, static): how many recovery key shares.
+        #[arg(long, default_value_t = 5)]
+        recovery_shares: u8,
+        /// Auto seals: how many recovery key shares authorize rekey and generate-root.
+        #[arg(long, default_value_t = 3)]
+        recovery_threshold: u8,
     },
     /// Enter one unseal key (or the passphrase); read from stdin when omitted.
     Unseal {
@@ -24,6 +30,10 @@ pub(crate) enum OperatorCommand {
         /// Forget the keys entered so far.
         #[arg(long)]
         reset: bool,
+        /// Migrate to the configured seal (shamir to an auto seal with the
+        /// unseal keys, or back with the recovery keys).
+        #[arg(long)]
+        migrate: bool,
     },
     /// Seal the server: drop every key from memory.
     Seal,
@@ -54,8 +64,22 @@ pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
             key_shares,
             key_threshold,
             passphrase_stdin,
-        } => init(&client, key_shares, key_threshold, passphrase_stdin).await,
-        OperatorCommand::Unseal { key, reset } => unseal(&client, key, reset).await,
+            recovery_shares,
+            recovery_threshold,
+        } => {
+            let shares = Shares {
+                key_shares,
+                key_threshold,
+                recovery_shares,
+                recovery_threshold,
+            };
+            init(&client, shares, passphrase_stdin).await
+        }
+        OperatorCommand::Unseal {
+            key,
+            reset,
+            migrate,
+        } => unseal(&client, key, reset, migrate).await,
         OperatorCommand::Seal => match client.call("PUT", "sys/seal", None).await {
             Ok(_) => {
                 println!("Success! Quartermaster is sealed.");
@@ -67,9 +91,30 @@ pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
     }
 }
 
-/// `operator init`: prints the unseal keys and the root token.
-async fn init(client: &Client, key_shares: u8, key_threshold: u8, passphrase_stdin: bool) -> i32 {
-    let mut body = json!({ "secret_shares": key_shares, "secret_threshold": key_threshold });
+/// The share counts `operator init` asks for.
+struct Shares {
+    key_shares: u8,
+    key_threshold: u8,
+    recovery_shares: u8,
+    recovery_threshold: u8,
+}
+
+/// `operator init`: prints the unseal (or recovery) keys and the root
+/// token. Asks the server which seal it has first, as Vault's CLI does.
+async fn init(client: &Client, shares: Shares, passphrase_stdin: bool) -> i32 {
+    let recovery_seal = match client.call("GET", "sys/seal-status", None).await {
+        Ok(Some(status)) => status["recovery_seal"].as_bool().unwrap_or(false),
+        Ok(None) => false,
+        Err(e) => return fail(e),
+    };
+    let (key_shares, key_threshold) = match recovery_seal {
+        true => (shares.recovery_shares, shares.recovery_threshold),
+        false => (shares.key_shares, shares.key_threshold),
+    };
+    let mut body = match recovery_seal {
+        true => json!({ "recovery_shares": key_shares, "recovery_threshold": key_threshold }),
+        false => json!({ "secret_shares": key_shares, "secret_threshold": key_threshold }),
+    };
     if passphrase_stdin {
         match read_stdin_line("Passphrase: ") {
             Some(p) => body["passphrase"] = json!(p),
@@ -102,6 +147,14 @@ fn print_init_result(result: &Value, key_shares: u8, key_threshold: u8) {
     for (i, key) in keys.iter().enumerate() {
         println!("Unseal Key {}: {}", i + 1, output::cell(key));
     }
+    let recovery_keys = result
+        .get("recovery_keys_base64")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, key) in recovery_keys.iter().enumerate() {
+        println!("Recovery Key {}: {}", i + 1, output::cell(key));
+    }
     println!(
         "\nInitial Root Token: {}",
         result
@@ -109,7 +162,11 @@ fn print_init_result(result: &Value, key_shares: u8, key_threshold: u8) {
             .map(output::cell)
             .unwrap_or_default()
     );
-    if keys.is_empty() {
+    if !recovery_keys.is_empty() {
+        println!(
+            "\nQuartermaster is initialized with {key_shares} recovery key shares and a threshold of {key_threshold}.\nThe auto seal unseals it; {key_threshold} recovery keys authorize rekey and generate-root."
+        );
+    } else if keys.is_empty() {
         println!(
             "\nQuartermaster is initialized with a passphrase seal: unseal it with the passphrase."
         );
@@ -122,7 +179,7 @@ fn print_init_result(result: &Value, key_shares: u8, key_threshold: u8) {
 
 /// `operator unseal`: enters one key (from stdin when not given), or
 /// forgets those entered with `reset`.
-async fn unseal(client: &Client, key: Option<String>, reset: bool) -> i32 {
+async fn unseal(client: &Client, key: Option<String>, reset: bool, migrate: bool) -> i32 {
     let body = if reset {
         json!({ "reset": true })
     } else {
@@ -130,7 +187,7 @@ async fn unseal(client: &Client, key: Option<String>, reset: bool) -> i32 {
             eprintln!("Error: no unseal key given");
             return EXIT_LOCAL_ERROR;
         };
-        json!({ "key": key })
+        json!({ "key": key, "migrate": migrate })
     };
     match client.call("PUT", "sys/unseal", Some(body)).await {
         Ok(Some(status)) => print_seal_status(client, &status),

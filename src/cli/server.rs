@@ -1,11 +1,13 @@
 //! `qm server`: run from a config file, or `--dev` for a throwaway,
 //! unsealed, in-memory-like server with a printed root token.
 
+use crate::barrier::autoseal::{AutoSeal, AwsKmsSeal, StaticSeal};
+use crate::barrier::seal::SealKind;
 use crate::barrier::Barrier;
 use crate::clock::SystemClock;
-use crate::config::{Config, StorageConfig, StorageKind};
+use crate::config::{Config, SealSection, StorageConfig, StorageKind};
 use crate::core::ha::HaNode;
-use crate::core::{Core, Settings};
+use crate::core::{Core, Seals, Settings};
 use crate::http::{serve, ListenerOptions};
 use crate::storage::{PostgresStorage, SledStorage, Storage};
 use clap::Args;
@@ -243,8 +245,16 @@ fn run_config(config: Config) -> i32 {
     };
     let background_handle = background.handle().clone();
     actix_web::rt::System::new().block_on(async move {
+        let seals = match open_seals(&config).await {
+            Ok(seals) => seals,
+            Err(e) => {
+                eprintln!("Error setting up the seal: {e}");
+                return super::EXIT_LOCAL_ERROR;
+            }
+        };
         let clock = Arc::new(SystemClock);
-        let mut core = Core::new(Barrier::new(storage, clock.clone()), clock, settings);
+        let mut core =
+            Core::new(Barrier::new(storage, clock.clone()), clock, settings).with_seals(seals);
         if let Some(cluster) = cluster {
             core = core.with_ha(HaNode::new(cluster, api_addr.clone(), lock_ttl));
         }
@@ -252,7 +262,20 @@ fn run_config(config: Config) -> i32 {
         core.start_background(background_handle.clone());
         core.start_ha(background_handle);
         reopen_audit_on_sighup(Arc::clone(&core));
-        let initialized = matches!(core.seal_config().await, Ok(Some(_)));
+        let stored_seal = core.seal_config().await.ok().flatten();
+        let initialized = stored_seal.is_some();
+        if let Some(stored) = &stored_seal {
+            match core.seal_migration(stored) {
+                Ok(None) if stored.kind.is_auto() => core.start_auto_unseal(),
+                Ok(None) => {}
+                Ok(Some(_)) => tracing::warn!(
+                    stored = stored.kind.as_str(),
+                    configured = config.seal.kind.as_str(),
+                    "seal migration pending: unseal with -migrate (see README, Operating it)"
+                ),
+                Err(e) => tracing::error!(error = %e, "the configured seal cannot open this store"),
+            }
+        }
         println!("==> Quartermaster server configuration:\n");
         println!("             Api Address: {api_addr}");
         println!("                 Storage: {storage_name}");
@@ -274,6 +297,41 @@ fn run_config(config: Config) -> i32 {
         core.hand_over("shutting down").await;
         finish(served)
     })
+}
+
+/// The auto seals the config names: `[seal]` if it is one, and
+/// `[previous_seal]` (for a migration away from one).
+async fn open_seals(config: &Config) -> Result<Seals, String> {
+    Ok(Seals {
+        current: open_auto_seal(&config.seal).await?,
+        previous: match &config.previous_seal {
+            Some(previous) => open_auto_seal(previous).await?,
+            None => None,
+        },
+    })
+}
+
+async fn open_auto_seal(section: &SealSection) -> Result<Option<Arc<dyn AutoSeal>>, String> {
+    let seal: Arc<dyn AutoSeal> = match section.kind {
+        SealKind::Shamir | SealKind::Passphrase => return Ok(None),
+        SealKind::Static => Arc::new(
+            StaticSeal::load(
+                section.current_key_id.as_deref().unwrap_or_default(),
+                section.current_key.as_deref().unwrap_or_default(),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        SealKind::Awskms => Arc::new(
+            AwsKmsSeal::connect(
+                section.kms_key_id.as_deref().unwrap_or_default(),
+                section.region.as_deref(),
+                section.endpoint.as_deref(),
+            )
+            .await
+            .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok(Some(seal))
 }
 
 /// Log rotation: SIGHUP reopens every audit file.

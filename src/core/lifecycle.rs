@@ -1,18 +1,21 @@
 //! Initialization, unsealing and sealing.
 //!
-//! Init creates the key-encryption key (random, split into Shamir shares, or
-//! derived from a passphrase), the keyring, the built-in mounts and policies
-//! and a root token, then seals again, as Vault does. Unseal collects shares
-//! until the threshold is reached, rebuilds the key and opens the keyring.
+//! Init creates the key-encryption key (random, split into Shamir shares,
+//! derived from a passphrase, or random and wrapped by an auto seal with
+//! recovery shares beside it), the keyring, the built-in mounts and policies
+//! and a root token, then seals again, as Vault does (an auto seal then
+//! unseals itself). Unsealing is in `unseal`.
 
 use super::mounts::Mounts;
-use super::{Active, Core, UnsealProgress};
+use super::{Active, Core, ShareProgress};
 use crate::auth::token::store::{NewToken, TokenStore};
-use crate::barrier::seal::{self, SealConfig, SealKind, SEAL_CONFIG_PATH};
-use crate::barrier::{BarrierError, StorageView};
+use crate::barrier::autoseal::{WrappedKey, WRAPPED_KEY_PATH};
+use crate::barrier::seal::{self, SealConfig, SealKind, RECOVERY_KEY_PATH, SEAL_CONFIG_PATH};
+use crate::barrier::{StorageView, Write};
 use crate::error::ApiError;
 use crate::logical::MountEntry;
 use crate::policy::PolicyStore;
+use crate::storage::Change;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -22,6 +25,9 @@ pub struct InitParams {
     pub secret_shares: u8,
     pub secret_threshold: u8,
     pub passphrase: Option<Zeroizing<String>>,
+    /// Auto seals: the recovery key's shares and threshold.
+    pub recovery_shares: u8,
+    pub recovery_threshold: u8,
     /// Fixes the root token's id (dev mode).
     pub root_token_id: Option<String>,
 }
@@ -29,6 +35,8 @@ pub struct InitParams {
 /// What `sys/init` hands back, once.
 pub struct InitResult {
     pub keys: Vec<Zeroizing<Vec<u8>>>,
+    /// Auto seals: the recovery key shares.
+    pub recovery_keys: Vec<Zeroizing<Vec<u8>>>,
     pub root_token: Zeroizing<String>,
 }
 
@@ -40,26 +48,57 @@ struct NewSeal {
     config: SealConfig,
     kek: Zeroizing<[u8; 32]>,
     keys: Vec<Zeroizing<Vec<u8>>>,
+    /// Auto seals: the recovery key and its shares.
+    recovery: Option<(Zeroizing<[u8; 32]>, Vec<Zeroizing<Vec<u8>>>)>,
+}
+
+/// Vault's rules for a share count and threshold.
+pub(super) fn check_shares(shares: u8, threshold: u8, what: &str) -> Result<(), ApiError> {
+    if shares == 0 || threshold == 0 {
+        return Err(ApiError::bad(format!(
+            "{what}_shares and {what}_threshold must be at least 1"
+        )));
+    }
+    if threshold > shares {
+        return Err(ApiError::bad(format!(
+            "{what}_threshold cannot be larger than {what}_shares"
+        )));
+    }
+    if shares > 1 && threshold < 2 {
+        return Err(ApiError::bad(format!(
+            "{what}_threshold must be greater than one for multiple shares"
+        )));
+    }
+    Ok(())
+}
+
+/// A random KEK for an auto seal to wrap, and a random recovery key split
+/// into `shares` Shamir shares.
+fn auto_seal(kind: SealKind, shares: u8, threshold: u8) -> Result<NewSeal, ApiError> {
+    check_shares(shares, threshold, "recovery")?;
+    let kek = Zeroizing::new(crate::barrier::seal_key());
+    let recovery_key = Zeroizing::new(crate::barrier::seal_key());
+    let recovery_keys = seal::split(&recovery_key, shares, threshold);
+    let config = SealConfig {
+        kind,
+        secret_shares: 1,
+        secret_threshold: 1,
+        kdf: None,
+        recovery_shares: shares,
+        recovery_threshold: threshold,
+    };
+    Ok(NewSeal {
+        config,
+        kek,
+        keys: Vec::new(),
+        recovery: Some((recovery_key, recovery_keys)),
+    })
 }
 
 /// A random key split into `shares` Shamir shares, `threshold` of which
 /// rebuild it.
 fn shamir_seal(shares: u8, threshold: u8) -> Result<NewSeal, ApiError> {
-    if shares == 0 || threshold == 0 {
-        return Err(ApiError::bad(
-            "secret_shares and secret_threshold must be at least 1",
-        ));
-    }
-    if threshold > shares {
-        return Err(ApiError::bad(
-            "secret_threshold cannot be larger than secret_shares",
-        ));
-    }
-    if shares > 1 && threshold < 2 {
-        return Err(ApiError::bad(
-            "secret_threshold must be greater than one for multiple shares",
-        ));
-    }
+    check_shares(shares, threshold, "secret")?;
     let kek = Zeroizing::new(crate::barrier::seal_key());
     let keys = seal::split(&kek, shares, threshold);
     let config = SealConfig {
@@ -67,8 +106,15 @@ fn shamir_seal(shares: u8, threshold: u8) -> Result<NewSeal, ApiError> {
         secret_shares: shares,
         secret_threshold: threshold,
         kdf: None,
+        recovery_shares: 0,
+        recovery_threshold: 0,
     };
-    Ok(NewSeal { config, kek, keys })
+    Ok(NewSeal {
+        config,
+        kek,
+        keys,
+        recovery: None,
+    })
 }
 
 /// A key derived from the passphrase (at least `MIN_PASSPHRASE_LEN`
@@ -88,16 +134,19 @@ fn passphrase_seal(passphrase: Option<Zeroizing<String>>) -> Result<NewSeal, Api
         secret_shares: 1,
         secret_threshold: 1,
         kdf: Some(kdf),
+        recovery_shares: 0,
+        recovery_threshold: 0,
     };
     Ok(NewSeal {
         config,
         kek,
         keys: Vec::new(),
+        recovery: None,
     })
 }
 
 /// The root token (with the given id in dev mode): no parent, no TTL.
-async fn create_root_token(
+pub(super) async fn create_root_token(
     tokens: &TokenStore,
     id: Option<String>,
 ) -> Result<Zeroizing<String>, ApiError> {
@@ -131,138 +180,93 @@ impl Core {
         }
     }
 
-    /// Initializes a new store. Leaves it sealed.
+    /// Initializes a new store. Leaves it sealed, except under an auto
+    /// seal, which unseals it at once (as Vault does).
     pub async fn initialize(&self, params: InitParams) -> Result<InitResult, ApiError> {
         let mut progress = self.lifecycle.lock().await;
         if self.seal_config().await?.is_some() {
             return Err(ApiError::bad("Vault is already initialized"));
         }
-        let NewSeal { config, kek, keys } = match self.settings.seal_kind {
+        let kind = self.settings.seal_kind;
+        let new_seal = match kind {
             SealKind::Shamir => shamir_seal(params.secret_shares, params.secret_threshold)?,
             SealKind::Passphrase => passphrase_seal(params.passphrase)?,
+            SealKind::Awskms | SealKind::Static => {
+                auto_seal(kind, params.recovery_shares, params.recovery_threshold)?
+            }
+        };
+        // Wrapped before anything is written: a KMS that cannot be reached
+        // fails the init with nothing to clean up.
+        let wrapped = match kind.is_auto() {
+            true => Some(self.auto_seal()?.wrap(&new_seal.kek).await.map_err(|e| {
+                ApiError::BadGateway(format!(
+                    "the {} seal could not wrap the key: {e}",
+                    kind.as_str()
+                ))
+            })?),
+            false => None,
         };
         let term = match &self.ha {
             Some(ha) => Some(ha.acquire_for_init()?),
             None => None,
         };
         let result = self
-            .write_new_store(&kek, &config, params.root_token_id)
+            .write_new_store(&new_seal, wrapped.as_ref(), params.root_token_id)
             .await;
         self.set_active(None);
         self.barrier.seal();
         if let (Some(ha), Some(term)) = (&self.ha, term) {
             ha.release(term);
         }
-        *progress = UnsealProgress::default();
+        *progress = ShareProgress::default();
+        drop(progress);
+        let root_token = result?;
+        if kind.is_auto() {
+            self.auto_unseal().await?;
+        }
+        let NewSeal { keys, recovery, .. } = new_seal;
         Ok(InitResult {
             keys,
-            root_token: result?,
+            recovery_keys: recovery.map(|(_, shares)| shares).unwrap_or_default(),
+            root_token,
         })
     }
 
-    /// The keyring, the built-ins and the root token, then the seal
-    /// configuration. Leaves the barrier unsealed.
+    /// The keyring, the built-ins and the root token (and an auto seal's
+    /// recovery key and wrapped key), then the seal configuration. Leaves
+    /// the barrier unsealed.
     async fn write_new_store(
         &self,
-        kek: &[u8; 32],
-        config: &SealConfig,
+        new_seal: &NewSeal,
+        wrapped: Option<&WrappedKey>,
         root_token_id: Option<String>,
     ) -> Result<Zeroizing<String>, ApiError> {
-        self.barrier.initialize(kek).await?;
+        self.barrier.initialize(&new_seal.kek).await?;
         let active = self.open_active().await?;
         let root = create_root_token(&active.tokens, root_token_id).await?;
+        if let Some((recovery_key, _)) = &new_seal.recovery {
+            self.barrier
+                .write(vec![Write::Put(
+                    RECOVERY_KEY_PATH.into(),
+                    recovery_key.to_vec(),
+                )])
+                .await?;
+        }
         // The seal configuration is written last: a crash before this point
         // leaves an uninitialized store that can simply be initialized again.
-        let config_bytes = serde_json::to_vec(config).unwrap_or_default();
-        self.barrier
-            .put_plain(SEAL_CONFIG_PATH, config_bytes)
-            .await?;
+        let mut plain = Vec::new();
+        if let Some(wrapped) = wrapped {
+            plain.push(Change::Put(
+                WRAPPED_KEY_PATH.into(),
+                serde_json::to_vec(wrapped).unwrap_or_default(),
+            ));
+        }
+        plain.push(Change::Put(
+            SEAL_CONFIG_PATH.into(),
+            serde_json::to_vec(&new_seal.config).unwrap_or_default(),
+        ));
+        self.barrier.apply_plain(plain).await?;
         Ok(root)
-    }
-
-    /// Adds one unseal key (or the passphrase). Returns whether the server is
-    /// now unsealed.
-    ///
-    /// Attempts go through the unseal gate one at a time, and are refused
-    /// (429) while failed ones have it closed (see `unseal_throttle`). The
-    /// passphrase's argon2 runs on the blocking pool without the lifecycle
-    /// lock, so `sys/seal-status` and the workers are not held up by it.
-    pub async fn submit_unseal_key(&self, key: &str) -> Result<bool, ApiError> {
-        let mut gate = self.unseal_gate.lock().await;
-        if !self.is_sealed() {
-            return Ok(true);
-        }
-        if let Some(wait) = gate.wait(std::time::Instant::now()) {
-            return Err(ApiError::TooManyRequests(format!(
-                "too many failed unseal attempts: try again in {} s",
-                wait.as_secs().max(1)
-            )));
-        }
-        let config = self
-            .seal_config()
-            .await?
-            .ok_or_else(|| ApiError::bad("Vault is not initialized"))?;
-        let (mut progress, kek) = match config.kind {
-            SealKind::Passphrase => {
-                let kdf = config.kdf.clone().ok_or_else(|| {
-                    ApiError::Internal("seal configuration lacks its KDF salt".into())
-                })?;
-                let passphrase = Zeroizing::new(key.to_string());
-                let kek = tokio::task::spawn_blocking(move || {
-                    seal::derive_from_passphrase(&passphrase, &kdf)
-                })
-                .await
-                .map_err(|_| ApiError::Internal("the key derivation did not finish".into()))?
-                .map_err(ApiError::Internal)?;
-                (self.lifecycle.lock().await, kek)
-            }
-            SealKind::Shamir => {
-                let mut progress = self.lifecycle.lock().await;
-                let share = seal::decode_share(key).map_err(ApiError::BadRequest)?;
-                if !progress.shares.iter().any(|s| **s == *share) {
-                    progress.shares.push(share);
-                }
-                if progress.nonce.is_empty() {
-                    progress.nonce = uuid::Uuid::new_v4().to_string();
-                }
-                if progress.shares.len() < usize::from(config.secret_threshold) {
-                    return Ok(false);
-                }
-                let shares = std::mem::take(&mut *progress).shares;
-                match seal::combine(&shares, config.secret_threshold) {
-                    Ok(kek) => (progress, kek),
-                    Err(message) => {
-                        gate.failed(std::time::Instant::now());
-                        return Err(ApiError::BadRequest(message));
-                    }
-                }
-            }
-        };
-        if !self.is_sealed() {
-            return Ok(true);
-        }
-        match self.barrier.unseal(&kek).await {
-            Ok(()) => gate.succeeded(),
-            Err(BarrierError::WrongKey) => {
-                gate.failed(std::time::Instant::now());
-                *progress = UnsealProgress::default();
-                return Err(ApiError::bad(
-                    "unseal failed: the key(s) do not open this store; progress was reset",
-                ));
-            }
-            Err(other) => return Err(other.into()),
-        }
-        tracing::info!("unsealed");
-        // A cluster's node becomes active only by taking leadership; if
-        // another node holds it, this one is a standby.
-        if self.ha.is_some() {
-            drop(progress);
-            drop(gate);
-            self.try_take_over().await;
-        } else {
-            self.open_active().await?;
-        }
-        Ok(true)
     }
 
     /// Stores every audit device's chain head durably (rotation, seal,
@@ -277,7 +281,7 @@ impl Core {
 
     /// Forgets the unseal keys entered so far.
     pub async fn reset_unseal(&self) {
-        *self.lifecycle.lock().await = UnsealProgress::default();
+        *self.lifecycle.lock().await = ShareProgress::default();
     }
 
     /// Unseal keys entered so far, and the attempt's nonce.
@@ -294,6 +298,10 @@ impl Core {
         let _progress = self.lifecycle.lock().await;
         self.set_active(None);
         self.barrier.seal();
+        // Key ceremonies do not outlive the keys they were checked against.
+        *self.ceremonies.generate_root.lock().await = None;
+        *self.ceremonies.rekey_barrier.lock().await = None;
+        *self.ceremonies.rekey_recovery.lock().await = None;
         tracing::info!("sealed");
     }
 
@@ -357,6 +365,8 @@ impl Core {
                 secret_shares: 1,
                 secret_threshold: 1,
                 passphrase: None,
+                recovery_shares: 0,
+                recovery_threshold: 0,
                 root_token_id,
             })
             .await?;
@@ -367,7 +377,7 @@ impl Core {
                 .map(|k| k.as_slice())
                 .unwrap_or_default(),
         );
-        self.submit_unseal_key(&key).await?;
+        self.submit_unseal_key(&key, false).await?;
         let active = self.active()?;
         if active.mounts.get("secret/").is_none() {
             let mut entry = MountEntry::new("secret/", "kv", "key/value secret storage");

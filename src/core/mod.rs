@@ -7,26 +7,33 @@ pub(crate) mod auth_mount_tokens;
 mod backend_reads;
 pub mod ctx;
 mod expiry;
+mod generate_root;
 pub mod ha;
+mod key_shares;
 mod lifecycle;
 mod login;
 pub mod mounts;
 pub mod pipeline;
+mod rekey;
 mod sys;
 mod token_api;
+mod unseal;
 mod unseal_throttle;
 mod wrapping;
 
+pub use generate_root::RootStatus;
 pub use lifecycle::{InitParams, InitResult};
+pub use rekey::{RekeyParams, RekeyTarget};
+pub use unseal::{Migration, Seals};
 
 use crate::auth::token::store::TokenStore;
 use crate::barrier::Barrier;
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::policy::PolicyStore;
+use key_shares::ShareProgress;
 use mounts::Mounts;
 use std::sync::{Arc, RwLock};
-use zeroize::Zeroizing;
 
 /// System-wide lease limits, in seconds (Vault's defaults: 32 days).
 #[derive(Debug, Clone)]
@@ -62,13 +69,6 @@ pub struct Active {
     pub nhi: crate::nhi::NhiStore,
 }
 
-/// Unseal keys entered so far.
-#[derive(Default)]
-struct UnsealProgress {
-    nonce: String,
-    shares: Vec<Zeroizing<Vec<u8>>>,
-}
-
 pub struct Core {
     pub barrier: Arc<Barrier>,
     pub clock: Arc<dyn Clock>,
@@ -78,7 +78,7 @@ pub struct Core {
     /// pending leases are rolled back.
     pub boot_id: String,
     // A tokio mutex: init, unseal and seal await storage while holding it.
-    lifecycle: tokio::sync::Mutex<UnsealProgress>,
+    lifecycle: tokio::sync::Mutex<ShareProgress>,
     /// Every unseal attempt passes here first (taken before `lifecycle`).
     unseal_gate: tokio::sync::Mutex<unseal_throttle::UnsealThrottle>,
     // A std lock: read on every request to clone an Arc, never held across an await.
@@ -88,6 +88,19 @@ pub struct Core {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Set when this node is one of a cluster (PostgreSQL storage).
     ha: Option<Arc<ha::HaNode>>,
+    /// The configured auto seals, if any.
+    seals: Seals,
+    /// Generate-root and rekey attempts in progress.
+    ceremonies: Ceremonies,
+}
+
+/// The key ceremonies in progress, one of each kind at a time (tokio
+/// mutexes: a step awaits storage while holding its attempt).
+#[derive(Default)]
+struct Ceremonies {
+    generate_root: tokio::sync::Mutex<Option<generate_root::RootAttempt>>,
+    rekey_barrier: tokio::sync::Mutex<Option<rekey::RekeyAttempt>>,
+    rekey_recovery: tokio::sync::Mutex<Option<rekey::RekeyAttempt>>,
 }
 
 impl Core {
@@ -98,13 +111,21 @@ impl Core {
             settings,
             cluster_id: uuid::Uuid::new_v4().to_string(),
             boot_id: uuid::Uuid::new_v4().to_string(),
-            lifecycle: tokio::sync::Mutex::new(UnsealProgress::default()),
+            lifecycle: tokio::sync::Mutex::new(ShareProgress::default()),
             unseal_gate: tokio::sync::Mutex::new(Default::default()),
             active: RwLock::new(None),
             background: std::sync::OnceLock::new(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             ha: None,
+            seals: Seals::default(),
+            ceremonies: Ceremonies::default(),
         }
+    }
+
+    /// Sets the auto seals this node was configured with.
+    pub fn with_seals(mut self, seals: Seals) -> Self {
+        self.seals = seals;
+        self
     }
 
     /// Makes this node one of a cluster: it serves only while it holds

@@ -30,6 +30,14 @@ const SUDO_PATHS: &[&str] = &[
     "sys/raw/*",
     "sys/rotate",
     "sys/rotate/*",
+    // Mints a root token: stricter than OpenBao, which asks only for the
+    // path's capability.
+    "sys/generate-root-token/*",
+    "sys/rekey/backup",
+    "sys/rekey/recovery-key-backup",
+    "sys/storage/snapshot",
+    "sys/storage/raft/snapshot",
+    "sys/storage/raft/snapshot-force",
     "sys/seal",
     "sys/step-down",
     "sys/config/*",

@@ -5,11 +5,11 @@
 use super::common::{ok_stdout, unique, TestServer};
 use serde_json::{json, Value};
 
-fn aws_url() -> String {
+pub(crate) fn aws_url() -> String {
     std::env::var("QM_TEST_AWS_URL").expect("QM_TEST_AWS_URL: run scripts/test.sh (it starts moto)")
 }
 
-async fn aws_config() -> aws_config::SdkConfig {
+pub(crate) async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sts::config::Credentials::new(

@@ -114,6 +114,40 @@ impl TestServer {
         Self::start_config(dir, listener_extra, &storage, tables, &[])
     }
 
+    /// Like [`TestServer::from_config`], with `envs` in the server's environment.
+    pub(crate) fn from_config_with_env(
+        listener_extra: &str,
+        tables: &str,
+        envs: &[(&str, &str)],
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = format!("path = \"{}\"", dir.path().join("data").display());
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_config(dir, listener_extra, &storage, tables, &envs)
+    }
+
+    /// Rewrites the config file (for the next [`TestServer::restart`]).
+    pub(crate) fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.config_path.as_ref().expect("a config server");
+        let text = std::fs::read_to_string(path).expect("read config");
+        std::fs::write(path, edit(text)).expect("write config");
+    }
+
+    /// Polls `sys/seal-status` until `sealed` is `want` (or 20 s pass).
+    pub(crate) async fn wait_sealed(&self, want: bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, body) = self.call("GET", "sys/seal-status", None, None).await;
+            if body["sealed"] == want || Instant::now() > deadline {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// `qm server --config` with `storage` as the body of its `[storage]`
     /// table and `envs` in its environment; sealed and uninitialized.
     pub(crate) fn with_storage(storage: &str, envs: &[(&str, &str)]) -> Self {
@@ -214,6 +248,26 @@ impl TestServer {
         self.root_token = body["root_token"].as_str().expect("root token").to_string();
         self.unseal(&key).await;
         key
+    }
+
+    /// Enters one unseal key that does not reach the threshold yet.
+    pub(crate) async fn unseal_part(&self, key: &str) {
+        let (status, body) = self
+            .call(
+                "PUT",
+                "sys/unseal",
+                None,
+                Some(serde_json::json!({ "key": key })),
+            )
+            .await;
+        assert_eq!(status, 200, "unseal: {body}");
+        assert_eq!(body["sealed"], true, "unseal: {body}");
+    }
+
+    /// Sets an environment variable for the next [`TestServer::restart`].
+    pub(crate) fn set_env(&mut self, name: &str, value: &str) {
+        self.envs.retain(|(k, _)| k != name);
+        self.envs.push((name.to_string(), value.to_string()));
     }
 
     pub(crate) async fn unseal(&self, key: &str) {

@@ -127,6 +127,11 @@ fn mount_index_key(mount_accessor: &str, id_hash: &str) -> String {
     format!("mount-tokens/{mount_accessor}/{id_hash}")
 }
 
+/// The length of a token id this store makes: `hvs.` and 24 random
+/// characters, as Vault's. Generate-root's OTP has this length.
+pub const TOKEN_LEN: usize = 4 + TOKEN_RANDOM_LEN;
+const TOKEN_RANDOM_LEN: usize = 24;
+
 fn random_string(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::rngs::OsRng, len)
 }
@@ -193,7 +198,7 @@ impl TokenStore {
         let token = Zeroizing::new(
             spec.id
                 .clone()
-                .unwrap_or_else(|| format!("hvs.{}", random_string(24))),
+                .unwrap_or_else(|| format!("hvs.{}", random_string(TOKEN_RANDOM_LEN))),
         );
         let id_hash = self.hash(&token);
         if self

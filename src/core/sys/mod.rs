@@ -3,6 +3,7 @@
 //! Served by the core itself, since it manages the core.
 
 mod audit;
+mod key_ceremonies;
 mod leases;
 mod metrics;
 mod mounts;
@@ -23,6 +24,11 @@ pub(super) async fn unauthenticated(
     req: &Request,
 ) -> Option<Result<Response, ApiError>> {
     let path = req.path.strip_prefix("sys/")?;
+    if let Some(answer) =
+        key_ceremonies::unauthenticated(core, path, req.operation, &req.data).await
+    {
+        return Some(answer);
+    }
     Some(match (path, req.operation) {
         ("init", Operation::Read) => seal::init_status(core).await,
         ("init", Operation::Update | Operation::Create) => seal::init(core, &req.data).await,
@@ -47,6 +53,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             seal::handle(ctx, path, op).await
         }
         "mounts" | "auth" => mounts::handle(ctx, path, op).await,
+        "generate-root-token" | "rekey" => {
+            key_ceremonies::handle(ctx.core, path, op, &ctx.req.data).await
+        }
         "leases" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" => {
             leases::handle(ctx, path, op).await
         }

@@ -4,11 +4,11 @@
 use crate::clock::rfc3339;
 use crate::core::ctx::Ctx;
 use crate::core::ha::Role;
-use crate::core::{Core, InitParams};
+use crate::core::key_shares::{base64_all, hex_all};
+use crate::core::{Core, InitParams, Migration};
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};
 use crate::params::{optional_bool, optional_str, optional_u64};
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
@@ -21,55 +21,114 @@ pub(super) async fn init_status(core: &Core) -> Result<Response, ApiError> {
 }
 
 pub(super) async fn init(core: &Core, data: &Map<String, Value>) -> Result<Response, ApiError> {
-    let shares = optional_u64(data, "secret_shares")?.unwrap_or(0);
-    let threshold = optional_u64(data, "secret_threshold")?.unwrap_or(0);
-    let small = |n: u64, field: &str| {
+    let small = |field: &str| -> Result<u8, ApiError> {
+        let n = optional_u64(data, field)?.unwrap_or(0);
         u8::try_from(n).map_err(|_| ApiError::bad(format!("{field}: at most 255")))
     };
+    let (shares, threshold) = (small("secret_shares")?, small("secret_threshold")?);
+    let (recovery_shares, recovery_threshold) =
+        (small("recovery_shares")?, small("recovery_threshold")?);
+    let kind = core.settings.seal_kind;
+    // As Vault: each seal takes only its own kind of shares.
+    if kind.is_auto() && (shares > 0 || threshold > 0) {
+        return Err(ApiError::bad(format!(
+            "parameters secret_shares,secret_threshold not applicable to seal type {}",
+            kind.as_str()
+        )));
+    }
+    if !kind.is_auto() && (recovery_shares > 0 || recovery_threshold > 0) {
+        return Err(ApiError::bad(format!(
+            "parameters recovery_shares,recovery_threshold not applicable to seal type {}",
+            kind.as_str()
+        )));
+    }
+    for field in ["pgp_keys", "recovery_pgp_keys", "root_token_pgp_key"] {
+        if data.get(field).is_some_and(|v| !is_empty(v)) {
+            return Err(ApiError::bad(format!(
+                "{field}: PGP encryption of keys is not supported"
+            )));
+        }
+    }
     let passphrase = optional_str(data, "passphrase")?.map(|p| Zeroizing::new(p.to_string()));
     let result = core
         .initialize(InitParams {
-            secret_shares: small(shares, "secret_shares")?,
-            secret_threshold: small(threshold, "secret_threshold")?,
+            secret_shares: shares,
+            secret_threshold: threshold,
             passphrase,
+            recovery_shares,
+            recovery_threshold,
             root_token_id: None,
         })
         .await?;
-    let hex_keys: Vec<String> = result
-        .keys
-        .iter()
-        .map(|k| hex::encode(k.as_slice()))
-        .collect();
-    let b64_keys: Vec<String> = result
-        .keys
-        .iter()
-        .map(|k| base64::engine::general_purpose::STANDARD.encode(k.as_slice()))
-        .collect();
-    Ok(Response::raw(json!({
-        "keys": hex_keys,
-        "keys_base64": b64_keys,
+    let mut body = json!({
+        "keys": hex_all(&result.keys),
+        "keys_base64": base64_all(&result.keys),
         "root_token": result.root_token.as_str(),
-    })))
+    });
+    if kind.is_auto() {
+        if let Some(body) = body.as_object_mut() {
+            body.insert(
+                "recovery_keys".into(),
+                json!(hex_all(&result.recovery_keys)),
+            );
+            body.insert(
+                "recovery_keys_base64".into(),
+                json!(base64_all(&result.recovery_keys)),
+            );
+        }
+    }
+    Ok(Response::raw(body))
+}
+
+/// Whether a JSON field is unset in spirit: null, "", [] or {}.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
 }
 
 pub(super) async fn seal_status(core: &Core) -> Result<Value, ApiError> {
     let config = core.seal_config().await?;
     let (progress, nonce) = core.unseal_progress().await;
     let sealed = core.is_sealed();
+    let migration = match &config {
+        Some(config) => core.seal_migration(config).ok().flatten(),
+        None => None,
+    };
+    // The seal people deal with: the configured one while migrating to
+    // it, else the stored one. Under an auto seal, t and n are the
+    // recovery key's (and, migrating to one, the unseal keys that become
+    // the recovery keys), as Vault reports them.
+    let kind = match (&config, migration) {
+        (Some(_), Some(Migration::ToAuto)) | (None, _) => core.settings.seal_kind,
+        (Some(config), _) => config.kind,
+    };
+    let (t, n) = match &config {
+        None => (0, 0),
+        Some(c) if c.kind.is_auto() => (c.recovery_threshold, c.recovery_shares),
+        Some(c) => (c.secret_threshold, c.secret_shares),
+    };
     let mut status = json!({
-        "type": config.as_ref().map_or(core.settings.seal_kind.as_str(), |c| c.kind.as_str()),
+        "type": kind.as_str(),
         "initialized": config.is_some(),
         "sealed": sealed,
-        "t": config.as_ref().map_or(0, |c| c.secret_threshold),
-        "n": config.as_ref().map_or(0, |c| c.secret_shares),
+        "t": t,
+        "n": n,
         "progress": progress,
         "nonce": nonce,
         "version": VERSION,
         "build_date": "",
-        "migration": false,
-        "recovery_seal": false,
+        "migration": sealed && migration.is_some(),
+        "recovery_seal": kind.is_auto(),
         "storage_type": if core.ha().is_some() { "postgresql" } else { "sled" },
     });
+    if let Some(status) = status.as_object_mut().filter(|_| kind.is_auto()) {
+        status.insert("recovery_seal_type".into(), json!("shamir"));
+    }
     if !sealed {
         if let Some(status) = status.as_object_mut() {
             status.insert("cluster_name".into(), json!(core.settings.cluster_name));
@@ -80,17 +139,18 @@ pub(super) async fn seal_status(core: &Core) -> Result<Value, ApiError> {
 }
 
 pub(super) async fn unseal(core: &Core, data: &Map<String, Value>) -> Result<Response, ApiError> {
+    let migrate = optional_bool(data, "migrate")?.unwrap_or(false);
+    let key = optional_str(data, "key")?.filter(|k| !k.is_empty());
     if optional_bool(data, "reset")?.unwrap_or(false) {
         core.reset_unseal().await;
+    } else if let Some(key) = key {
+        core.submit_unseal_key(key, migrate).await?;
+    } else if !migrate && core.auto_unseal().await? {
+        // An auto seal needs no key: it was asked to try again.
     } else {
-        let key = optional_str(data, "key")?
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                ApiError::bad(
-                    "'key' must be specified in request body as JSON, or 'reset' set to true",
-                )
-            })?;
-        core.submit_unseal_key(key).await?;
+        return Err(ApiError::bad(
+            "'key' must be specified in request body as JSON, or 'reset' set to true",
+        ));
     }
     seal_status(core).await.map(Response::raw)
 }
