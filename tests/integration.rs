@@ -28,6 +28,7 @@ mod integration {
     mod pg_tls;
     mod seal;
     mod storage;
+    mod tls_listener;
     mod token_safety;
     mod tokens;
     mod vaultrs_client;

@@ -8,7 +8,7 @@ use crate::clock::SystemClock;
 use crate::config::{Config, SealSection, StorageConfig, StorageKind};
 use crate::core::ha::HaNode;
 use crate::core::{Core, Seals, Settings};
-use crate::http::{serve, ListenerOptions};
+use crate::http::{serve, ListenerOptions, ListenerTls};
 use crate::storage::{PostgresStorage, SledStorage, Storage};
 use clap::Args;
 use std::net::TcpListener;
@@ -108,7 +108,7 @@ fn run_dev(args: ServerArgs) -> i32 {
             Settings::default(),
         ));
         core.start_background(background_handle);
-        reopen_audit_on_sighup(Arc::clone(&core));
+        on_sighup(Arc::clone(&core), None);
         let init = match core.dev_setup(args.dev_root_token_id).await {
             Ok(init) => init,
             Err(e) => {
@@ -139,8 +139,7 @@ fn run_dev(args: ServerArgs) -> i32 {
         drop(init);
         let options = ListenerOptions {
             max_request_bytes: 32 * 1024 * 1024,
-            tls_cert_file: None,
-            tls_key_file: None,
+            tls: None,
             workers: None,
         };
         let served = serve(listener, Arc::clone(&core), options).await;
@@ -220,6 +219,19 @@ fn run_config(config: Config) -> i32 {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    // Read before the banner, so a bad file stops the start with its name.
+    let tls = match config
+        .listener
+        .tls()
+        .map(|t| ListenerTls::load(&t))
+        .transpose()
+    {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("Error loading the listener's TLS files: {e}");
+            return super::EXIT_LOCAL_ERROR;
+        }
+    };
     let (default_lease_ttl, max_lease_ttl) = config.lease_ttls();
     let settings = Settings {
         default_lease_ttl,
@@ -228,11 +240,7 @@ fn run_config(config: Config) -> i32 {
         cluster_name: config.cluster_name.clone(),
         nhi: config.nhi.clone(),
     };
-    let scheme = if config.listener.tls_cert_file.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let api_addr = config
         .api_addr
         .clone()
@@ -261,7 +269,7 @@ fn run_config(config: Config) -> i32 {
         let core = Arc::new(core);
         core.start_background(background_handle.clone());
         core.start_ha(background_handle);
-        reopen_audit_on_sighup(Arc::clone(&core));
+        on_sighup(Arc::clone(&core), tls.clone());
         let stored_seal = core.seal_config().await.ok().flatten();
         let initialized = stored_seal.is_some();
         if let Some(stored) = &stored_seal {
@@ -286,8 +294,7 @@ fn run_config(config: Config) -> i32 {
         println!("==> Quartermaster server started (sealed)! Log data will stream in below:\n");
         let options = ListenerOptions {
             max_request_bytes: config.listener.max_request_bytes,
-            tls_cert_file: config.listener.tls_cert_file.clone(),
-            tls_key_file: config.listener.tls_key_file.clone(),
+            tls,
             workers: config.listener.workers,
         };
         let served = serve(listener, Arc::clone(&core), options).await;
@@ -334,15 +341,23 @@ async fn open_auto_seal(section: &SealSection) -> Result<Option<Arc<dyn AutoSeal
     Ok(Some(seal))
 }
 
-/// Log rotation: SIGHUP reopens every audit file.
-fn reopen_audit_on_sighup(core: Arc<Core>) {
+/// SIGHUP, as in Vault: the listener's certificate and key are read again
+/// (sealed or not: they are not in the barrier), and every audit file is
+/// reopened for log rotation.
+fn on_sighup(core: Arc<Core>, tls: Option<Arc<ListenerTls>>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot listen for SIGHUP; audit files will not be reopened on rotation");
+        tracing::warn!(
+            "cannot listen for SIGHUP; audit files will not be reopened on rotation, \
+             nor the listener certificate reloaded"
+        );
         return;
     };
     actix_web::rt::spawn(async move {
         while hangups.recv().await.is_some() {
+            if let Some(tls) = &tls {
+                reload_tls(tls);
+            }
             let Ok(active) = core.active() else { continue };
             let failures = active.audit.reopen();
             core.store_audit_heads().await;
@@ -354,6 +369,16 @@ fn reopen_audit_on_sighup(core: Arc<Core>) {
             }
         }
     });
+}
+
+fn reload_tls(tls: &ListenerTls) {
+    match tls.reload() {
+        Ok(()) => tracing::info!("SIGHUP: listener certificate reloaded"),
+        Err(e) => tracing::error!(
+            error = %e,
+            "SIGHUP: the listener certificate was not reloaded; still serving the previous one"
+        ),
+    }
 }
 
 fn finish(result: std::io::Result<()>) -> i32 {

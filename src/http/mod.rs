@@ -11,15 +11,16 @@ mod tls;
 use crate::core::Core;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::Arc;
+
+pub use tls::{ListenerTls, MinVersion, TlsSettings};
 
 /// How the listener is set up.
 #[derive(Debug, Clone)]
 pub struct ListenerOptions {
     pub max_request_bytes: usize,
-    pub tls_cert_file: Option<PathBuf>,
-    pub tls_key_file: Option<PathBuf>,
+    /// HTTPS when set; the same state the SIGHUP handler reloads.
+    pub tls: Option<Arc<ListenerTls>>,
     pub workers: Option<usize>,
 }
 
@@ -31,7 +32,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limit = options.max_request_bytes;
     let core = web::Data::from(core);
-    let forwarder = web::Data::new(forward::Forwarder::new(options.tls_cert_file.as_deref())?);
+    let forwarder = web::Data::new(forward::Forwarder::new(
+        options.tls.as_ref().map(|tls| tls.cert_file()),
+    )?);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(core.clone())
@@ -42,12 +45,9 @@ pub async fn serve(
     if let Some(workers) = options.workers {
         server = server.workers(workers);
     }
-    let server = match (&options.tls_cert_file, &options.tls_key_file) {
-        (Some(cert), Some(key)) => {
-            let config = tls::server_config(cert, key)?;
-            server.listen_rustls_0_23(listener, config)?
-        }
-        _ => server.listen(listener)?,
+    let server = match &options.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls.server_config())?,
+        None => server.listen(listener)?,
     };
     server.run().await
 }
