@@ -190,7 +190,11 @@ async fn unseal(client: &Client, key: Option<String>, reset: bool, migrate: bool
         json!({ "key": key, "migrate": migrate })
     };
     match client.call("PUT", "sys/unseal", Some(body)).await {
-        Ok(Some(status)) => print_seal_status(client, &status),
+        // As Vault's: a key accepted is success, sealed or not yet.
+        Ok(Some(status)) => {
+            print_seal_status(client, &status);
+            EXIT_OK
+        }
         Ok(None) => EXIT_API_ERROR,
         Err(e) => fail(e),
     }
