@@ -22,6 +22,7 @@ mod integration {
     mod http_errors;
     mod jwt_auth;
     mod jwt_keys;
+    mod key_ceremonies;
     mod mysql;
     mod nhi;
     mod pg_storage;
