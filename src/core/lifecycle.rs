@@ -49,8 +49,11 @@ struct NewSeal {
     kek: Zeroizing<[u8; 32]>,
     keys: Vec<Zeroizing<Vec<u8>>>,
     /// Auto seals: the recovery key and its shares.
-    recovery: Option<(Zeroizing<[u8; 32]>, Vec<Zeroizing<Vec<u8>>>)>,
+    recovery: Option<Recovery>,
 }
+
+/// An auto seal's recovery key and the shares handed out for it.
+type Recovery = (Zeroizing<[u8; 32]>, Vec<Zeroizing<Vec<u8>>>);
 
 /// Vault's rules for a share count and threshold.
 pub(super) fn check_shares(shares: u8, threshold: u8, what: &str) -> Result<(), ApiError> {

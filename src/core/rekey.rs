@@ -197,7 +197,9 @@ impl Core {
         });
         if attempt.require_verification {
             let verification_nonce = uuid::Uuid::new_v4().to_string();
-            done["verification_nonce"] = json!(verification_nonce);
+            if let Some(done) = done.as_object_mut() {
+                done.insert("verification_nonce".into(), json!(verification_nonce));
+            }
             attempt.pending = Some(PendingKey {
                 key: new_key,
                 verify: ShareProgress {
@@ -367,8 +369,11 @@ fn rekey_status(attempt: Option<&RekeyAttempt>, config: &SealConfig) -> Value {
         "backup": false,
         "verification_required": attempt.is_some_and(|a| a.require_verification),
     });
-    if let Some(pending) = attempt.and_then(|a| a.pending.as_ref()) {
-        status["verification_nonce"] = json!(pending.verify.nonce);
+    if let (Some(pending), Some(status)) = (
+        attempt.and_then(|a| a.pending.as_ref()),
+        status.as_object_mut(),
+    ) {
+        status.insert("verification_nonce".into(), json!(pending.verify.nonce));
     }
     status
 }

@@ -244,7 +244,9 @@ impl Core {
                     ),
                 }
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                delay = delay
+                    .saturating_mul(2)
+                    .min(std::time::Duration::from_secs(30));
             }
         });
     }
