@@ -74,6 +74,9 @@ struct Unsealed {
 pub struct KeyStatus {
     pub term: u32,
     pub installed_at: i64,
+    /// Values encrypted since this node unsealed or the key changed (kept
+    /// in memory only; Vault counts per term across restarts).
+    pub encryptions: u64,
 }
 
 pub struct Barrier {
@@ -82,6 +85,8 @@ pub struct Barrier {
     // A std lock: held only to copy a key or swap the state, never across an await.
     unsealed: RwLock<Option<Unsealed>>,
     clock: Arc<dyn Clock>,
+    /// Values encrypted since the last unseal (`sys/key-status`).
+    encryptions: std::sync::atomic::AtomicU64,
 }
 
 impl Barrier {
@@ -94,6 +99,7 @@ impl Barrier {
             commit,
             unsealed: RwLock::new(None),
             clock,
+            encryptions: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -213,10 +219,13 @@ impl Barrier {
         Ok(KeyStatus {
             term: active.term,
             installed_at: active.installed_at,
+            encryptions: self.encryptions.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 
     fn set_unsealed(&self, unsealed: Unsealed) {
+        self.encryptions
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut state) = self.unsealed.write() {
             *state = Some(unsealed);
         }
@@ -397,6 +406,8 @@ impl Barrier {
             .as_ref()
             .and_then(|u| u.keyring.active())
             .ok_or(BarrierError::Sealed)?;
+        self.encryptions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut out = Vec::with_capacity(plain.len().saturating_add(HEADER_LEN + 40));
         out.push(FORMAT);
         out.extend_from_slice(&active.term.to_be_bytes());

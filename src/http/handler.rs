@@ -223,6 +223,12 @@ fn render_ok(response: Response, request_id: &str) -> HttpResponse {
     if let Some(raw) = &response.raw {
         return HttpResponse::build(status(200)).json(raw);
     }
+    if let Some((content_type, bytes)) = response.bytes {
+        return HttpResponse::build(status(200))
+            .content_type(content_type)
+            .insert_header(("Content-Disposition", "attachment"))
+            .body(bytes);
+    }
     if response.data.is_none()
         && response.auth.is_none()
         && response.wrap_info.is_none()
@@ -232,7 +238,7 @@ fn render_ok(response: Response, request_id: &str) -> HttpResponse {
         return HttpResponse::build(status(204)).finish();
     }
     let (lease_id, lease_duration, renewable) = response.lease_fields();
-    let body = json!({
+    let mut body = json!({
         "request_id": request_id,
         "lease_id": lease_id,
         "renewable": renewable,
@@ -242,5 +248,14 @@ fn render_ok(response: Response, request_id: &str) -> HttpResponse {
         "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },
         "auth": response.auth,
     });
+    if let (true, Some(data), Some(top)) = (
+        response.data_at_top_level,
+        response.data.as_ref(),
+        body.as_object_mut(),
+    ) {
+        for (key, value) in data {
+            top.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
     HttpResponse::build(status(200)).json(body)
 }

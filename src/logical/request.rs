@@ -78,6 +78,11 @@ pub struct Response {
     pub text: Option<String>,
     /// Set when the response was wrapped: all the client gets.
     pub wrap_info: Option<WrapInfo>,
+    /// The `data` fields are also sent at the top level, as Vault does for
+    /// some `sys/` reads that clients read either way.
+    pub data_at_top_level: bool,
+    /// A binary body sent as-is, with its content type (a snapshot).
+    pub bytes: Option<(&'static str, Vec<u8>)>,
 }
 
 /// The `wrap_info` block: the single-use token that unwraps the response.
@@ -124,6 +129,12 @@ impl Response {
 
     pub fn empty() -> Self {
         Self::default()
+    }
+
+    /// Sends the `data` fields at the top level too.
+    pub fn also_at_top_level(mut self) -> Self {
+        self.data_at_top_level = true;
+        self
     }
 
     /// The envelope's `lease_id`, `lease_duration` and `renewable`.

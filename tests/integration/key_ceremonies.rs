@@ -533,3 +533,39 @@ async fn recovery_keys_rekey_and_authorize_generate_root_under_an_auto_seal() {
     }
     assert_eq!(last["complete"], true, "{last}");
 }
+
+/// `bao operator rotate` and `key-status` read what they read from Vault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bao_rotate_and_key_status_show_the_new_term() {
+    let server = TestServer::dev();
+    let root = server.root_token.clone();
+    let before = ok_stdout(&server.bao(&root, &["operator", "key-status"]));
+    assert!(
+        before.contains("Key Term") && before.contains('1'),
+        "{before}"
+    );
+    let out = ok_stdout(&server.bao(&root, &["operator", "rotate"]));
+    assert!(out.contains("Success! Rotated key"), "{out}");
+    assert!(out.contains("Encryption Count"), "{out}");
+    let status = json_out(&server.bao(&root, &["operator", "key-status", "-format=json"]));
+    assert_eq!(status["term"], 2, "{status}");
+    let (code, body) = server.root("GET", "sys/key-status", None).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        (body["term"].clone(), body["data"]["term"].clone()),
+        (json!(2), json!(2))
+    );
+    // A write after the rotation is encrypted with the new term.
+    server
+        .root(
+            "PUT",
+            "secret/data/after",
+            Some(json!({"data": {"a": "b"}})),
+        )
+        .await;
+    let (_, body) = server.root("GET", "sys/key-status", None).await;
+    assert!(
+        body["data"]["encryptions"].as_u64().unwrap_or(0) >= 1,
+        "{body}"
+    );
+}

@@ -298,7 +298,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             Ok(Response::json(json!({
                 "term": status.term,
                 "install_time": rfc3339(status.installed_at),
-            })))
+                "encryptions": status.encryptions,
+            }))
+            .also_at_top_level())
         }
         ("seal" | "rotate" | "rotate/keyring" | "key-status" | "ha-status" | "step-down", _) => {
             Err(ApiError::UnsupportedOperation)
