@@ -28,6 +28,7 @@ mod integration {
     mod pg_storage;
     mod pg_tls;
     mod seal;
+    mod snapshot;
     mod storage;
     mod tls_listener;
     mod token_safety;

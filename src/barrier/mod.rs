@@ -204,6 +204,40 @@ impl Barrier {
         self.raw_apply(changes).await
     }
 
+    /// Every stored entry as it is on disk (ciphertext), as of one moment:
+    /// what a snapshot holds.
+    pub async fn raw_snapshot(&self) -> Result<Vec<(String, Vec<u8>)>, BarrierError> {
+        if self.is_sealed() {
+            return Err(BarrierError::Sealed);
+        }
+        Ok(self.on_store(|s| s.snapshot()).await?)
+    }
+
+    /// Replaces every stored entry with `entries` (ciphertext as a
+    /// snapshot holds it), atomically and durably.
+    pub async fn raw_replace_all(
+        &self,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), BarrierError> {
+        if self.is_sealed() {
+            return Err(BarrierError::Sealed);
+        }
+        let ticket = self.commit.enter();
+        self.on_store(move |s| s.replace_all(entries)).await?;
+        Ok(ticket.durable().await?)
+    }
+
+    /// Encrypts `plain` bound to `label` (a snapshot's checksums), with
+    /// the active term.
+    pub fn seal_blob(&self, label: &str, plain: &[u8]) -> Result<Vec<u8>, BarrierError> {
+        self.encrypt(label, plain)
+    }
+
+    /// Opens what [`Barrier::seal_blob`] made, with any term of the keyring.
+    pub fn open_blob(&self, label: &str, sealed: &[u8]) -> Result<Vec<u8>, BarrierError> {
+        self.decrypt(label, sealed)
+    }
+
     /// Applies changes to values stored outside the encryption (the seal's
     /// configuration and wrapped key) atomically and durably.
     pub async fn apply_plain(&self, changes: Vec<Change>) -> Result<(), BarrierError> {

@@ -19,7 +19,8 @@ impl StorageView {
         }
     }
 
-    fn full(&self, key: &str) -> String {
+    /// The barrier key of `key` inside this view.
+    pub fn full(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
 

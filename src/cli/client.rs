@@ -126,31 +126,78 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok(parsed);
         }
-        let errors: Vec<String> = parsed
-            .as_ref()
-            .and_then(|v| v.get("errors"))
-            .and_then(|e| e.as_array())
-            .map(|list| {
-                list.iter()
-                    .filter_map(|m| m.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if status == 404 && errors.is_empty() {
+        if status == 404 && error_messages(parsed.as_ref()).is_empty() {
             return Ok(None);
         }
-        let listed = if errors.is_empty() {
-            text.clone()
-        } else {
-            errors
-                .iter()
-                .map(|e| format!("* {e}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        Err(CallError {
-            message: format!("Error making API request.\n\nURL: {method} {url}\nCode: {status}. Errors:\n\n{listed}"),
+        Err(api_error(&method, &url, status, &text))
+    }
+
+    /// A call whose request or answer body is a file (a snapshot): sends
+    /// `body` as-is and returns the answer's bytes.
+    pub(crate) async fn bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, CallError> {
+        let url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(token) = &self.token {
+            request = request.header("X-Vault-Token", token.as_str());
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.map_err(|e| CallError {
+            message: format!("Error making API request to {url}: {e}"),
             exit_code: super::EXIT_API_ERROR,
+        })?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| CallError {
+            message: format!("Error reading the answer from {url}: {e}"),
+            exit_code: super::EXIT_API_ERROR,
+        })?;
+        if (200..300).contains(&status) {
+            return Ok(bytes.to_vec());
+        }
+        Err(api_error(
+            &method,
+            &url,
+            status,
+            &String::from_utf8_lossy(&bytes),
+        ))
+    }
+}
+
+/// The `errors` of a Vault error body.
+fn error_messages(parsed: Option<&Value>) -> Vec<String> {
+    parsed
+        .and_then(|v| v.get("errors"))
+        .and_then(|e| e.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| m.as_str().map(String::from))
+                .collect()
         })
+        .unwrap_or_default()
+}
+
+/// An API error as Vault's CLI prints it.
+fn api_error(method: &Method, url: &str, status: u16, text: &str) -> CallError {
+    let errors = error_messages(serde_json::from_str::<Value>(text).ok().as_ref());
+    let listed = if errors.is_empty() {
+        text.to_string()
+    } else {
+        errors
+            .iter()
+            .map(|e| format!("* {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    CallError {
+        message: format!(
+            "Error making API request.\n\nURL: {method} {url}\nCode: {status}. Errors:\n\n{listed}"
+        ),
+        exit_code: super::EXIT_API_ERROR,
     }
 }

@@ -356,6 +356,8 @@ impl Core {
             ))
             .await?,
         });
+        // A restore's fence runs before anything is served.
+        self.run_restore_fence(&active).await?;
         self.set_active(Some(Arc::clone(&active)));
         Ok(active)
     }

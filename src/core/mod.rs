@@ -15,6 +15,7 @@ mod login;
 pub mod mounts;
 pub mod pipeline;
 mod rekey;
+mod snapshot;
 mod sys;
 mod token_api;
 mod unseal;
@@ -24,6 +25,7 @@ mod wrapping;
 pub use generate_root::RootStatus;
 pub use lifecycle::{InitParams, InitResult};
 pub use rekey::{RekeyParams, RekeyTarget};
+pub use snapshot::Restored;
 pub use unseal::{Migration, Seals};
 
 use crate::auth::token::store::TokenStore;

@@ -92,6 +92,26 @@ fn capability_for(operation: Operation) -> Capabilities {
 }
 
 impl Core {
+    /// Checks, before a large body is read (a snapshot upload), that the
+    /// token may send it: the authentication and ACL check of
+    /// [`Core::handle`], which runs again on the whole request.
+    pub async fn preauthorize(
+        &self,
+        operation: Operation,
+        path: &str,
+        token: Option<zeroize::Zeroizing<String>>,
+    ) -> Result<(), ApiError> {
+        let active = self.active()?;
+        let mut probe = Request::new(
+            operation,
+            crate::policy::path::canonical(operation, path).map_err(ApiError::BadRequest)?,
+        );
+        probe.token = token;
+        let caller = self.authenticate(&active, &probe).await?;
+        let policies = active.policies.resolve(&caller.policies).await?;
+        authorize(&Acl::from_policies(&policies), &probe)
+    }
+
     /// Handles one request end to end; with `X-Vault-Wrap-TTL`, the answer
     /// is wrapped.
     pub async fn handle(&self, mut req: Request) -> Result<Response, ApiError> {

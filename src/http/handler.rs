@@ -17,6 +17,21 @@ use zeroize::Zeroizing;
 /// The largest request body accepted, in bytes.
 pub(super) struct BodyLimit(pub(super) usize);
 
+/// The paths whose body is a snapshot file, not JSON.
+const SNAPSHOT_UPLOADS: [&str; 3] = [
+    "/v1/sys/storage/snapshot",
+    "/v1/sys/storage/raft/snapshot",
+    "/v1/sys/storage/raft/snapshot-force",
+];
+
+/// The largest snapshot upload, in bytes (read only once the token was
+/// checked: see `handle`).
+const SNAPSHOT_LIMIT: usize = 4 << 30;
+
+fn is_snapshot_upload(http: &HttpRequest) -> bool {
+    matches!(http.method().as_str(), "POST" | "PUT") && SNAPSHOT_UPLOADS.contains(&http.path())
+}
+
 pub(super) async fn handle(
     http: HttpRequest,
     mut payload: web::Payload,
@@ -35,7 +50,22 @@ pub(super) async fn handle(
     );
     async move {
         let started = Instant::now();
-        let body = read_body(&mut payload, limit.0).await;
+        // A snapshot can be larger than any other body: its token is
+        // checked before the body is read, so only a caller allowed to
+        // restore can make the server hold that much. (A standby, which
+        // only forwards, keeps the usual limit.)
+        let standby = matches!(core.role(), crate::core::ha::Role::Standby(_));
+        let limit = if is_snapshot_upload(&http) && !standby {
+            let token = request_token(&http);
+            let path = http.path().trim_start_matches("/v1/");
+            if let Err(e) = core.preauthorize(Operation::Update, path, token).await {
+                return render(Err(e), &request_id);
+            }
+            SNAPSHOT_LIMIT
+        } else {
+            limit.0
+        };
+        let body = read_body(&mut payload, limit).await;
         if let Ok(body) = &body {
             if let Some(response) = super::forward::forwarded(&http, body, &core, &forwarder).await
             {
@@ -118,8 +148,9 @@ fn build_request(
         "PATCH" => Operation::Patch,
         _ => return Err(ApiError::UnsupportedOperation),
     };
+    let upload = is_snapshot_upload(http).then(|| body.to_vec());
     let mut data = match operation {
-        Operation::Update | Operation::Patch => parse_json_body(body)?,
+        Operation::Update | Operation::Patch if upload.is_none() => parse_json_body(body)?,
         _ => Map::new(),
     };
     if !matches!(operation, Operation::Update | Operation::Patch) {
@@ -129,12 +160,7 @@ fn build_request(
             }
         }
     }
-    let token = header(http, "x-vault-token").or_else(|| {
-        header(http, "authorization").and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .map(|t| Zeroizing::new(t.trim().to_string()))
-        })
-    });
+    let token = request_token(http);
     let wrap_ttl = match header(http, "x-vault-wrap-ttl") {
         Some(ttl) => crate::duration::field_seconds(
             Some(&Value::String(ttl.to_string())),
@@ -152,6 +178,17 @@ fn build_request(
         token,
         remote_addr: super::forward::client_addr(http, core)?,
         wrap_ttl,
+        upload,
+    })
+}
+
+/// `X-Vault-Token`, or `Authorization: Bearer`.
+fn request_token(http: &HttpRequest) -> Option<Zeroizing<String>> {
+    header(http, "x-vault-token").or_else(|| {
+        header(http, "authorization").and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .map(|t| Zeroizing::new(t.trim().to_string()))
+        })
     })
 }
 

@@ -125,6 +125,18 @@ impl LeaseStore {
         writes
     }
 
+    /// The barrier keys a record and its index entries may be stored at
+    /// (a snapshot restore carries forgotten leases over with them).
+    pub fn stored_keys(&self, record: &LeaseRecord) -> Vec<String> {
+        Self::deletion(record)
+            .into_iter()
+            .filter_map(|write| match write {
+                Write::Delete(key) => Some(self.view.full(&key)),
+                Write::Put(..) => None,
+            })
+            .collect()
+    }
+
     /// Removes a record and every index entry of it.
     pub async fn delete(&self, record: &LeaseRecord) -> Result<(), LedgerError> {
         Ok(self.view.write_in_order(Self::deletion(record)).await?)

@@ -131,6 +131,34 @@ impl LeaseManager {
         Ok(())
     }
 
+    /// Removes a lease whose credential is already gone (the restore
+    /// fence), durably, without a backend call.
+    pub async fn close_gone(&self, lease_id: &str) -> Result<(), LeaseError> {
+        if let Some(record) = self.ledger.get(lease_id).await? {
+            self.ledger.delete(&record).await?;
+            tracing::warn!(lease_id = %lease_id, "lease closed: its credential no longer exists");
+        }
+        Ok(())
+    }
+
+    /// Whether the lease's credential still exists at its backend (`None`:
+    /// the engine cannot tell, or the lease or its mount is gone).
+    pub async fn credential_exists(&self, lease_id: &str) -> Result<Option<bool>, LeaseError> {
+        let Some(record) = self.ledger.get(lease_id).await? else {
+            return Ok(None);
+        };
+        if record.kind != LeaseKind::Secret {
+            return Ok(None);
+        }
+        let Some(issuer) = self.issuers.issuer(&record.mount) else {
+            return Ok(None);
+        };
+        Ok(issuer
+            .engine
+            .credential_exists(&info(&record), issuer.storage.as_ref())
+            .await?)
+    }
+
     /// Revokes a token, its children, and every lease any of them holds.
     /// A lease that fails to revoke stays scheduled for retry.
     pub async fn revoke_token(&self, id_hash: &str) -> Result<(), LeaseError> {

@@ -21,6 +21,9 @@ pub struct Request {
     pub remote_addr: Option<IpAddr>,
     /// `X-Vault-Wrap-TTL`: answer with a single-use wrapping token instead.
     pub wrap_ttl: Option<i64>,
+    /// A binary body, for the paths that take one (a snapshot upload);
+    /// never audited or logged.
+    pub upload: Option<Vec<u8>>,
 }
 
 impl Request {
@@ -33,6 +36,7 @@ impl Request {
             token: None,
             remote_addr: None,
             wrap_ttl: None,
+            upload: None,
         }
     }
 }

@@ -76,6 +76,12 @@ pub trait Storage: Send + Sync + 'static {
     fn writable(&self) -> bool {
         true
     }
+    /// Every entry, as of one moment (writes that race with it are either
+    /// all in or all out), in key order: what a snapshot saves.
+    fn snapshot(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+    /// Replaces every entry with `entries`, atomically and durably: what a
+    /// snapshot restore does.
+    fn replace_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StorageError>;
     /// Makes every change applied so far durable (fsync; nothing to do
     /// where every apply is already durable, as a Postgres commit is).
     fn flush(&self) -> Result<(), StorageError>;

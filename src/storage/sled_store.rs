@@ -31,6 +31,10 @@ pub struct SledStorage {
     /// closing it would delete it).
     dir: Option<PathBuf>,
     changes_since_open: AtomicU64,
+    /// Writes hold it shared; a snapshot or a restore holds it alone, so
+    /// what they see or replace is one moment of the store. (sled's
+    /// iterators are not point-in-time.)
+    moment: RwLock<()>,
 }
 
 fn open_at(dir: &Path) -> Result<sled::Db, StorageError> {
@@ -56,6 +60,7 @@ impl SledStorage {
             db: RwLock::new(Some(open_at(dir)?)),
             dir: Some(dir.to_path_buf()),
             changes_since_open: AtomicU64::new(0),
+            moment: RwLock::new(()),
         })
     }
 
@@ -69,6 +74,7 @@ impl SledStorage {
             db: RwLock::new(Some(db)),
             dir: None,
             changes_since_open: AtomicU64::new(0),
+            moment: RwLock::new(()),
         })
     }
 
@@ -174,13 +180,17 @@ impl Storage for SledStorage {
                 Change::Delete(key) => batch.remove(key.as_bytes()),
             }
         }
-        self.with_db(|db| db.apply_batch(batch).map_err(io))?;
+        {
+            let _moment = self.moment.read().map_err(poisoned)?;
+            self.with_db(|db| db.apply_batch(batch).map_err(io))?;
+        }
         self.count_changes(count);
         Ok(())
     }
 
     fn apply_in_order(&self, changes: Vec<Change>) -> Result<(), StorageError> {
         let count = changes.len() as u64;
+        let moment = self.moment.read().map_err(poisoned)?;
         self.with_db(|db| {
             for change in changes {
                 match change {
@@ -190,8 +200,46 @@ impl Storage for SledStorage {
             }
             Ok(())
         })?;
+        drop(moment);
         self.count_changes(count);
         Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let _moment = self.moment.write().map_err(poisoned)?;
+        self.with_db(|db| {
+            db.iter()
+                .map(|entry| {
+                    let (key, value) = entry.map_err(io)?;
+                    let key = String::from_utf8(key.to_vec())
+                        .map_err(|_| StorageError::Io("a stored key is not UTF-8".into()))?;
+                    Ok((key, value.to_vec()))
+                })
+                .collect()
+        })
+    }
+
+    fn replace_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
+        let _moment = self.moment.write().map_err(poisoned)?;
+        let keep: std::collections::HashSet<&str> =
+            entries.iter().map(|(key, _)| key.as_str()).collect();
+        let mut batch = sled::Batch::default();
+        self.with_db(|db| {
+            for key in db.iter().keys() {
+                let key = key.map_err(io)?;
+                if !std::str::from_utf8(&key).is_ok_and(|k| keep.contains(k)) {
+                    batch.remove(key);
+                }
+            }
+            Ok(())
+        })?;
+        for (key, value) in &entries {
+            batch.insert(key.as_bytes(), value.as_slice());
+        }
+        self.with_db(|db| {
+            db.apply_batch(batch).map_err(io)?;
+            db.flush().map(|_| ()).map_err(io)
+        })
     }
 
     fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError> {

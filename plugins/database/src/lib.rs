@@ -158,6 +158,16 @@ impl SecretsEngine for DatabaseEngine {
         users::drop_user(&self.connections, storage, lease, true).await
     }
 
+    async fn credential_exists(
+        &self,
+        lease: &LeaseInfo,
+        storage: &dyn PluginStorage,
+    ) -> Result<Option<bool>, PluginError> {
+        users::user_exists(&self.connections, storage, lease)
+            .await
+            .map(Some)
+    }
+
     /// Rotates due static roles. The first call after start (the core
     /// makes it right after rolling back pending leases) also reconciles
     /// every configured database, reporting users it created whose lease

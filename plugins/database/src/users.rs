@@ -173,6 +173,21 @@ pub(crate) async fn renew_user(
 }
 
 /// Drops the user (revocation, or rollback of a pending lease) and forgets it.
+/// Whether the lease's user exists in its database.
+pub(crate) async fn user_exists(
+    connections: &Connections,
+    storage: &dyn PluginStorage,
+    lease: &LeaseInfo,
+) -> Result<bool, PluginError> {
+    let user: UserLease = lease.decode()?;
+    let connection = connections.get(storage, &user.db_name).await?;
+    let existing = connection
+        .existing_users(std::slice::from_ref(&user.username))
+        .await
+        .map_err(|e| e.into_plugin_error("listing database users"))?;
+    Ok(existing.contains(&user.username))
+}
+
 pub(crate) async fn drop_user(
     connections: &Connections,
     storage: &dyn PluginStorage,

@@ -248,6 +248,18 @@ pub trait SecretsEngine: Send + Sync {
         self.revoke(lease, storage).await.map(|_| ())
     }
 
+    /// Whether the credential of `lease` still exists at the backend;
+    /// `None` when the engine cannot tell (an STS session). After a
+    /// snapshot restore, the core closes restored leases whose credential
+    /// is gone.
+    async fn credential_exists(
+        &self,
+        _lease: &LeaseInfo,
+        _storage: &dyn PluginStorage,
+    ) -> Result<Option<bool>, PluginError> {
+        Ok(None)
+    }
+
     /// Called about once a minute while unsealed (scheduled rotations).
     async fn periodic(&self, _storage: &dyn PluginStorage, _now: i64) -> Result<(), PluginError> {
         Ok(())

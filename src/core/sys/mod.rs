@@ -10,6 +10,7 @@ mod mounts;
 mod nhi;
 mod policies;
 mod seal;
+mod snapshot;
 mod wrapping;
 
 use crate::core::ctx::Ctx;
@@ -53,6 +54,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             seal::handle(ctx, path, op).await
         }
         "mounts" | "auth" => mounts::handle(ctx, path, op).await,
+        "storage" => snapshot::handle(ctx, path, op).await,
         "generate-root-token" | "rekey" => {
             key_ceremonies::handle(ctx.core, path, op, &ctx.req.data).await
         }

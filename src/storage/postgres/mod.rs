@@ -431,6 +431,69 @@ impl Storage for PostgresStorage {
         self.scan(prefix, limit)
     }
 
+    /// One REPEATABLE READ transaction: a single moment of the table,
+    /// without holding writers up.
+    fn snapshot(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(pg_error)?;
+            let rows = tx
+                .query("SELECT key, value FROM qm_store ORDER BY key", &[])
+                .await
+                .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get(0).map_err(pg_error)?,
+                        row.try_get(1).map_err(pg_error)?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// One fenced transaction: every row deleted, the entries inserted.
+    fn replace_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
+        for (key, _) in &entries {
+            check_key(key)?;
+        }
+        let term = match self.fenced {
+            true => Some(
+                self.fence
+                    .term()
+                    .ok_or_else(|| StorageError::Fenced(NOT_ACTIVE.into()))?,
+            ),
+            false => None,
+        };
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let clear = client
+                .prepare_cached("DELETE FROM qm_store")
+                .await
+                .map_err(pg_error)?;
+            let put = client.prepare_cached(PUT).await.map_err(pg_error)?;
+            let mut calls: Vec<Call<'_>> = vec![(&clear, Vec::new())];
+            calls.extend(
+                entries
+                    .iter()
+                    .map(|(key, value)| (&put, vec![key as &(dyn ToSql + Sync), value as _])),
+            );
+            match term {
+                Some(term) => fenced_transaction(&client, term, &calls, Commit::Durable).await,
+                None => plain_transaction(client, &calls).await,
+            }
+        })
+    }
+
     fn remote(&self) -> bool {
         true
     }
