@@ -157,6 +157,12 @@ pub(super) fn read(bytes: &[u8]) -> Result<Archive, ArchiveError> {
         };
         *slot = Some(content);
     }
+    // Read the gzip stream to its end, so its length and CRC trailer are
+    // checked too (tar stops at its own end marker).
+    let mut rest = Vec::new();
+    tar.into_inner()
+        .read_to_end(&mut rest)
+        .map_err(|e| malformed(format!("the gzip stream is damaged: {e}")))?;
     let missing = |name: &str| malformed(format!("{name} is missing"));
     let meta_json = meta.ok_or_else(|| missing(META))?;
     let state = state.ok_or_else(|| missing(STATE))?;
