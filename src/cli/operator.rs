@@ -144,7 +144,9 @@ async fn snapshot(client: &Client, command: SnapshotCommand) -> i32 {
                     let answer: Value = serde_json::from_slice(&answer).unwrap_or_default();
                     let data = &answer["data"];
                     println!(
-                        "Success! Snapshot restored: {} entries; {} leases issued since it were revoked, {} leases ended since it were checked.",
+                        "Success! Snapshot restored ({} entries).\n\
+                         Leases issued after the snapshot, revoked: {}\n\
+                         Leases ended after the snapshot, checked (closed where the credential is gone): {}",
                         output::cell(&data["entries"]),
                         output::cell(&data["leases_carried_over"]),
                         output::cell(&data["leases_checked"]),

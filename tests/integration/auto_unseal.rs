@@ -325,3 +325,57 @@ fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// Every node of a cluster unseals itself: after both are killed and
+/// started again, one is active and the other a standby, with no key typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_of_a_cluster_comes_back_unsealed_by_itself() {
+    let db = super::common::TestDatabase::create().await;
+    let storage = format!("type = \"postgresql\"\nconnection_url = \"{}\"", db.url);
+    let env = [("QM_TEST_STATIC_SEAL_4", STATIC_KEY_HEX)];
+    let tables = static_seal(env[0].0);
+    let mut first = TestServer::with_storage_and_tables(&storage, &tables, &env);
+    let (code, body) = first
+        .call(
+            "PUT",
+            "sys/init",
+            None,
+            Some(json!({"recovery_shares": 1, "recovery_threshold": 1})),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    first.root_token = body["root_token"].as_str().expect("root").to_string();
+    let mut second = TestServer::with_storage_and_tables(&storage, &tables, &env);
+    second.root_token = first.root_token.clone();
+    for server in [&first, &second] {
+        assert_eq!(server.wait_sealed(false).await["sealed"], false);
+    }
+    mount_kv(&first).await;
+    put_secret(&first).await;
+
+    first.kill();
+    second.kill();
+    first.restart();
+    second.restart();
+    let mut codes = Vec::new();
+    for server in [&first, &second] {
+        assert_eq!(server.wait_sealed(false).await["sealed"], false);
+        let mut code = 0;
+        for _ in 0..100 {
+            code = server.call("GET", "sys/health", None, None).await.0;
+            if code == 200 || code == 429 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        codes.push(code);
+    }
+    codes.sort();
+    assert_eq!(codes, vec![200, 429], "one active node, one standby");
+    // Through either node (a standby forwards).
+    assert_secret(&first).await;
+    assert_secret(&second).await;
+    drop(first);
+    drop(second);
+    db.drop().await;
+}

@@ -151,12 +151,21 @@ impl TestServer {
     /// `qm server --config` with `storage` as the body of its `[storage]`
     /// table and `envs` in its environment; sealed and uninitialized.
     pub(crate) fn with_storage(storage: &str, envs: &[(&str, &str)]) -> Self {
+        Self::with_storage_and_tables(storage, "", envs)
+    }
+
+    /// [`TestServer::with_storage`] with `tables` (a `[seal]`, ...) appended.
+    pub(crate) fn with_storage_and_tables(
+        storage: &str,
+        tables: &str,
+        envs: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let envs: Vec<(String, String)> = envs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::start_config(dir, "", storage, "", &envs)
+        Self::start_config(dir, "", storage, tables, &envs)
     }
 
     fn start_config(

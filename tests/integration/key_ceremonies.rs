@@ -569,3 +569,89 @@ async fn bao_rotate_and_key_status_show_the_new_term() {
         "{body}"
     );
 }
+
+/// Hostile values in every field of the ceremonies: a 400 in Vault's
+/// shape, never a 500 or a panic, and nothing started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_values_in_every_ceremony_field_get_a_400() {
+    let (server, _) = shamir_server().await;
+    let huge = "A".repeat(100_000);
+    let bodies: Vec<(&str, Value)> = vec![
+        (
+            "sys/rekey/init",
+            json!({"secret_shares": -1, "secret_threshold": 1}),
+        ),
+        (
+            "sys/rekey/init",
+            json!({"secret_shares": 256, "secret_threshold": 2}),
+        ),
+        (
+            "sys/rekey/init",
+            json!({"secret_shares": "five", "secret_threshold": 2}),
+        ),
+        (
+            "sys/rekey/init",
+            json!({"secret_shares": 1e30, "secret_threshold": 2}),
+        ),
+        (
+            "sys/rekey/init",
+            json!({"secret_shares": 3, "secret_threshold": 4}),
+        ),
+        (
+            "sys/rekey/init",
+            json!({"secret_shares": 3, "secret_threshold": 2, "require_verification": "maybe"}),
+        ),
+        (
+            "sys/rekey/init",
+            json!({"secret_shares": 3, "secret_threshold": 2, "pgp_keys": ["x"]}),
+        ),
+        (
+            "sys/rekey/init",
+            json!({"secret_shares": 3, "secret_threshold": 2, "backup": true}),
+        ),
+        ("sys/rekey/update", json!({"key": "zz", "nonce": "n"})),
+        (
+            "sys/rekey-recovery-key/init",
+            json!({"secret_shares": 3, "secret_threshold": 2}),
+        ),
+        ("sys/generate-root/attempt", json!({"otp": "short"})),
+        ("sys/generate-root/attempt", json!({"otp": 12345})),
+        (
+            "sys/generate-root/attempt",
+            json!({"pgp_key": "-----BEGIN PGP"}),
+        ),
+        (
+            "sys/generate-root/update",
+            json!({"key": huge, "nonce": "x"}),
+        ),
+        (
+            "sys/generate-root/update",
+            json!({"key": {"a": 1}, "nonce": "x"}),
+        ),
+        (
+            "sys/generate-root/update",
+            json!({"key": "abcd", "nonce": ["x"]}),
+        ),
+        (
+            "sys/init",
+            json!({"recovery_shares": 3, "recovery_threshold": 2}),
+        ),
+        ("sys/unseal", json!({"key": "abcd", "migrate": "yes"})),
+        ("sys/unseal", json!({"migrate": true})),
+    ];
+    for (path, body) in bodies {
+        let (code, answer) = server.call("PUT", path, None, Some(body.clone())).await;
+        assert_eq!(code, 400, "{path} {body}: {answer}");
+        assert!(
+            answer["errors"][0].is_string(),
+            "{path}: Vault's error shape: {answer}"
+        );
+    }
+    for path in ["sys/rekey/init", "sys/generate-root/attempt"] {
+        let (_, status) = server.call("GET", path, None, None).await;
+        assert_eq!(
+            status["started"], false,
+            "{path}: nothing started: {status}"
+        );
+    }
+}
