@@ -148,17 +148,7 @@ impl Core {
         let attempt = slot
             .as_mut()
             .ok_or_else(|| ApiError::bad("no root generation in progress"))?;
-        if nonce != attempt.progress.nonce {
-            return Err(ApiError::bad(format!(
-                "incorrect nonce supplied; nonce for this root generation operation is {:?}",
-                attempt.progress.nonce
-            )));
-        }
-        if attempt.progress.contains(&share) {
-            return Err(ApiError::bad(
-                "given key has already been provided during this generation operation",
-            ));
-        }
+        attempt.progress.check(&share, nonce, "root generation")?;
         let Some(shares) = attempt.progress.add(share, required) else {
             return Ok(status(Some(attempt), required));
         };

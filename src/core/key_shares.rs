@@ -37,8 +37,25 @@ impl ShareProgress {
         Some(std::mem::take(&mut self.shares))
     }
 
-    pub(super) fn contains(&self, share: &[u8]) -> bool {
+    fn contains(&self, share: &[u8]) -> bool {
         self.shares.iter().any(|s| s.as_slice() == share)
+    }
+
+    /// Refuses, with Vault's messages, a share offered under another
+    /// attempt's nonce or offered twice.
+    pub(super) fn check(&self, share: &[u8], nonce: &str, operation: &str) -> Result<(), ApiError> {
+        if nonce != self.nonce {
+            return Err(ApiError::bad(format!(
+                "incorrect nonce supplied; nonce for this {operation} operation is {:?}",
+                self.nonce
+            )));
+        }
+        if self.contains(share) {
+            return Err(ApiError::bad(format!(
+                "given key has already been provided during this {operation} operation"
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -165,17 +165,7 @@ impl Core {
                 pending.verify.nonce
             )));
         }
-        if nonce != attempt.progress.nonce {
-            return Err(ApiError::bad(format!(
-                "incorrect nonce supplied; nonce for this rekey operation is {:?}",
-                attempt.progress.nonce
-            )));
-        }
-        if attempt.progress.contains(&share) {
-            return Err(ApiError::bad(
-                "given key has already been provided during this rekey operation",
-            ));
-        }
+        attempt.progress.check(&share, nonce, "rekey")?;
         let Some(shares) = attempt.progress.add(share, key_shares::required(&config)) else {
             return Ok(rekey_status(Some(attempt), &config));
         };
@@ -261,17 +251,7 @@ impl Core {
             .pending
             .as_mut()
             .ok_or_else(|| ApiError::bad("no rekey verification in progress"))?;
-        if nonce != pending.verify.nonce {
-            return Err(ApiError::bad(format!(
-                "incorrect nonce supplied; nonce for this verify operation is {:?}",
-                pending.verify.nonce
-            )));
-        }
-        if pending.verify.contains(&share) {
-            return Err(ApiError::bad(
-                "given key has already been provided during this verify operation",
-            ));
-        }
+        pending.verify.check(&share, nonce, "verify")?;
         let Some(shares) = pending.verify.add(share, threshold) else {
             return Ok(verify_status(attempt));
         };

@@ -3,7 +3,7 @@
 //! unseal keys, and a store migrates from Shamir to an auto seal and back.
 
 use super::aws::{aws_config, aws_url};
-use super::common::TestServer;
+use super::common::{strings, TestServer};
 use serde_json::{json, Value};
 
 const STATIC_KEY_HEX: &str = "4f1b7c2d9e0a3b5c6d7e8f901a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
@@ -65,18 +65,6 @@ async fn mount_kv(server: &TestServer) {
     assert_eq!(status, 204, "{body}");
 }
 
-fn keys(body: &Value, field: &str) -> Vec<String> {
-    body[field]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_seal_issues_recovery_keys_and_unseals_itself_after_restart() {
     let env = [("QM_TEST_STATIC_SEAL_1", STATIC_KEY_HEX)];
@@ -95,18 +83,11 @@ async fn static_seal_issues_recovery_keys_and_unseals_itself_after_restart() {
         )
         .await;
     assert_eq!(code, 400, "{body}");
-    let (code, body) = server
-        .call(
-            "PUT",
-            "sys/init",
-            None,
-            Some(json!({"recovery_shares": 3, "recovery_threshold": 2})),
-        )
+    let body = server
+        .init_with(json!({"recovery_shares": 3, "recovery_threshold": 2}))
         .await;
-    assert_eq!(code, 200, "{body}");
     assert_eq!(body["keys"], json!([]));
-    assert_eq!(keys(&body, "recovery_keys_base64").len(), 3);
-    server.root_token = body["root_token"].as_str().expect("root").to_string();
+    assert_eq!(strings(&body, "recovery_keys_base64").len(), 3);
     let status = server.wait_sealed(false).await;
     assert_eq!(
         status["sealed"], false,
@@ -181,7 +162,7 @@ async fn awskms_seal_unseals_itself_from_moto_after_kill_9() {
     );
     let init: Value = serde_json::from_slice(&out.stdout).expect("init json");
     assert_eq!(
-        keys(&init, "recovery_keys_b64").len() + keys(&init, "recovery_keys_base64").len(),
+        strings(&init, "recovery_keys_b64").len() + strings(&init, "recovery_keys_base64").len(),
         1,
         "{init}"
     );
@@ -211,17 +192,10 @@ async fn awskms_seal_unseals_itself_from_moto_after_kill_9() {
 async fn shamir_store_migrates_to_static_seal_and_back() {
     let env = [("QM_TEST_STATIC_SEAL_2", STATIC_KEY_HEX)];
     let mut server = TestServer::from_config_with_env("", "", &env);
-    let (code, body) = server
-        .call(
-            "PUT",
-            "sys/init",
-            None,
-            Some(json!({"secret_shares": 3, "secret_threshold": 2})),
-        )
+    let body = server
+        .init_with(json!({"secret_shares": 3, "secret_threshold": 2}))
         .await;
-    assert_eq!(code, 200, "{body}");
-    let unseal_keys = keys(&body, "keys_base64");
-    server.root_token = body["root_token"].as_str().expect("root").to_string();
+    let unseal_keys = strings(&body, "keys_base64");
     server.unseal_part(&unseal_keys[0]).await;
     server.unseal(&unseal_keys[1]).await;
     mount_kv(&server).await;
@@ -335,16 +309,9 @@ async fn every_node_of_a_cluster_comes_back_unsealed_by_itself() {
     let env = [("QM_TEST_STATIC_SEAL_4", STATIC_KEY_HEX)];
     let tables = static_seal(env[0].0);
     let mut first = TestServer::with_storage_and_tables(&storage, &tables, &env);
-    let (code, body) = first
-        .call(
-            "PUT",
-            "sys/init",
-            None,
-            Some(json!({"recovery_shares": 1, "recovery_threshold": 1})),
-        )
+    first
+        .init_with(json!({"recovery_shares": 1, "recovery_threshold": 1}))
         .await;
-    assert_eq!(code, 200, "{body}");
-    first.root_token = body["root_token"].as_str().expect("root").to_string();
     let mut second = TestServer::with_storage_and_tables(&storage, &tables, &env);
     second.root_token = first.root_token.clone();
     for server in [&first, &second] {

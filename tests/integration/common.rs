@@ -259,6 +259,17 @@ impl TestServer {
         key
     }
 
+    /// `sys/init` with `body`; keeps the root token and returns the answer.
+    pub(crate) async fn init_with(&mut self, body: Value) -> Value {
+        let (status, answer) = self.call("PUT", "sys/init", None, Some(body)).await;
+        assert_eq!(status, 200, "init: {answer}");
+        self.root_token = answer["root_token"]
+            .as_str()
+            .expect("root token")
+            .to_string();
+        answer
+    }
+
     /// Enters one unseal key that does not reach the threshold yet.
     pub(crate) async fn unseal_part(&self, key: &str) {
         let (status, body) = self
@@ -554,6 +565,19 @@ pub(crate) async fn pg_roles(prefix: &str) -> Vec<String> {
         .iter()
         .map(|r| r.get(0))
         .collect()
+}
+
+/// The strings of an array field (`keys_base64`, ...).
+pub(crate) fn strings(body: &Value, field: &str) -> Vec<String> {
+    body[field]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A short random suffix for names this test owns.

@@ -3,35 +3,16 @@
 //! token without sudo spelled every way, concurrent final keys.
 
 use super::acl_bypass::{policy, raw, token};
-use super::common::{ok_stdout, TestServer};
+use super::common::{ok_stdout, strings, TestServer};
 use serde_json::{json, Value};
-
-fn keys(body: &Value, field: &str) -> Vec<String> {
-    body[field]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// A sled server initialized with 3 shares, threshold 2, and unsealed.
 async fn shamir_server() -> (TestServer, Vec<String>) {
     let mut server = TestServer::from_config("", "");
-    let (code, body) = server
-        .call(
-            "PUT",
-            "sys/init",
-            None,
-            Some(json!({"secret_shares": 3, "secret_threshold": 2})),
-        )
+    let body = server
+        .init_with(json!({"secret_shares": 3, "secret_threshold": 2}))
         .await;
-    assert_eq!(code, 200, "{body}");
-    let unseal_keys = keys(&body, "keys_base64");
-    server.root_token = body["root_token"].as_str().expect("root").to_string();
+    let unseal_keys = strings(&body, "keys_base64");
     server.unseal_part(&unseal_keys[0]).await;
     server.unseal(&unseal_keys[1]).await;
     (server, unseal_keys)
@@ -92,7 +73,7 @@ async fn bao_rekey_hands_out_new_unseal_keys_and_the_old_ones_stop_working() {
             &old_keys[0],
         ],
     ));
-    let new_keys = keys(&done, "keys_base64");
+    let new_keys = strings(&done, "keys_base64");
     assert_eq!(new_keys.len(), 4, "{done}");
 
     server.restart();
@@ -149,7 +130,7 @@ async fn bao_rekey_with_verify_keeps_the_old_keys_until_the_new_ones_are_entered
         .await;
     assert_eq!(code, 200, "{done}");
     assert_eq!(done["verification_required"], true);
-    let new_keys = keys(&done, "keys_base64");
+    let new_keys = strings(&done, "keys_base64");
     let verify_nonce = done["verification_nonce"]
         .as_str()
         .expect("nonce")
@@ -187,7 +168,7 @@ async fn bao_rekey_with_verify_keeps_the_old_keys_until_the_new_ones_are_entered
         assert_eq!(code, 200, "{body}");
         done = body;
     }
-    let new_keys_2 = keys(&done, "keys_base64");
+    let new_keys_2 = strings(&done, "keys_base64");
     assert_ne!(new_keys, new_keys_2);
     let verify_nonce_2 = done["verification_nonce"]
         .as_str()
@@ -409,17 +390,10 @@ async fn recovery_keys_rekey_and_authorize_generate_root_under_an_auto_seal() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let tables = "[seal]\ntype = \"static\"\ncurrent_key_id = \"k\"\ncurrent_key = \"env://QM_TEST_STATIC_SEAL_3\"\n";
     let mut server = TestServer::from_config_with_env("", tables, &env);
-    let (code, body) = server
-        .call(
-            "PUT",
-            "sys/init",
-            None,
-            Some(json!({"recovery_shares": 2, "recovery_threshold": 2})),
-        )
+    let body = server
+        .init_with(json!({"recovery_shares": 2, "recovery_threshold": 2}))
         .await;
-    assert_eq!(code, 200, "{body}");
-    let recovery = keys(&body, "recovery_keys_base64");
-    server.root_token = body["root_token"].as_str().expect("root").to_string();
+    let recovery = strings(&body, "recovery_keys_base64");
     server.wait_sealed(false).await;
 
     // The recovery keys are rekeyed to 3 of threshold 2 by the bao CLI.
@@ -456,7 +430,7 @@ async fn recovery_keys_rekey_and_authorize_generate_root_under_an_auto_seal() {
             &recovery[1],
         ],
     ));
-    let new_recovery = keys(&done, "keys_base64");
+    let new_recovery = strings(&done, "keys_base64");
     assert_eq!(new_recovery.len(), 3, "{done}");
 
     // The barrier key rotates with recovery keys and hands out nothing.

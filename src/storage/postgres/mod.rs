@@ -243,6 +243,19 @@ impl PostgresStorage {
             .map_err(|_| StorageError::Worker("a storage task stopped".into()))?
     }
 
+    /// The leadership term a write must check (none when unfenced); an
+    /// error when this node may not write.
+    fn write_term(&self) -> Result<Option<i64>, StorageError> {
+        match self.fenced {
+            true => self
+                .fence
+                .term()
+                .map(Some)
+                .ok_or_else(|| StorageError::Fenced(NOT_ACTIVE.into())),
+            false => Ok(None),
+        }
+    }
+
     /// Applies `changes` in one transaction (one statement for one change
     /// when unfenced), the one place writes reach the table.
     fn write(&self, changes: Vec<Change>, commit: Commit) -> Result<(), StorageError> {
@@ -254,14 +267,7 @@ impl PostgresStorage {
         if changes.is_empty() {
             return Ok(());
         }
-        let term = match self.fenced {
-            true => Some(
-                self.fence
-                    .term()
-                    .ok_or_else(|| StorageError::Fenced(NOT_ACTIVE.into()))?,
-            ),
-            false => None,
-        };
+        let term = self.write_term()?;
         let pool = self.pool.clone();
         let written = self.run(async move {
             let client = pool.get().await.map_err(pool_error)?;
@@ -465,14 +471,7 @@ impl Storage for PostgresStorage {
         for (key, _) in &entries {
             check_key(key)?;
         }
-        let term = match self.fenced {
-            true => Some(
-                self.fence
-                    .term()
-                    .ok_or_else(|| StorageError::Fenced(NOT_ACTIVE.into()))?,
-            ),
-            false => None,
-        };
+        let term = self.write_term()?;
         let pool = self.pool.clone();
         self.run(async move {
             let client = pool.get().await.map_err(pool_error)?;
