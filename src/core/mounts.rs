@@ -36,7 +36,21 @@ pub struct Mounts {
     table: RwLock<Arc<Vec<Mounted>>>,
     // A tokio mutex: it serializes table changes across the awaits of a store.
     changing: tokio::sync::Mutex<()>,
+    /// The last remounts, for `sys/remount/status/ID` (a std lock: held to
+    /// push or read, never across an await).
+    moves: std::sync::Mutex<std::collections::VecDeque<Move>>,
 }
+
+/// One finished remount.
+#[derive(Clone)]
+pub struct Move {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// How many finished remounts `sys/remount/status` remembers.
+const MOVES_KEPT: usize = 100;
 
 impl Mounted {
     /// The plugin's storage: this mount's encrypted view.
@@ -99,6 +113,7 @@ impl Mounts {
             barrier,
             table: RwLock::new(Arc::new(table)),
             changing: tokio::sync::Mutex::new(()),
+            moves: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -155,22 +170,7 @@ impl Mounts {
     pub async fn mount(&self, entry: MountEntry) -> Result<(), ApiError> {
         let _changing = self.changing.lock().await;
         let current = self.snapshot();
-        if let Some(clash) = current.iter().find(|m| {
-            entry.path.starts_with(&m.entry.path) || m.entry.path.starts_with(&entry.path)
-        }) {
-            if clash.entry.path == entry.path {
-                return Err(ApiError::bad(format!(
-                    "path is already in use at {}",
-                    entry.path
-                )));
-            }
-            if clash.entry.kind != "system" || entry.path.starts_with("sys/") {
-                return Err(ApiError::bad(format!(
-                    "path {} conflicts with existing mount {}",
-                    entry.path, clash.entry.path
-                )));
-            }
-        }
+        check_free(&current, &entry.path, None)?;
         let backend = Self::backend_for(&self.barrier, &entry)?;
         let mut next = (*current).clone();
         next.push(Mounted { entry, backend });
@@ -205,6 +205,47 @@ impl Mounts {
         Ok(())
     }
 
+    /// Moves a mount to another path (`sys/remount`). Its storage is keyed
+    /// by its uuid, so nothing is copied; the caller makes sure no lease
+    /// names the old path.
+    pub async fn remount(&self, from: &str, to: &str) -> Result<String, ApiError> {
+        let _changing = self.changing.lock().await;
+        let current = self.snapshot();
+        let found = current
+            .iter()
+            .find(|m| m.entry.path == from)
+            .ok_or_else(|| ApiError::bad(format!("no mount at {from:?}")))?;
+        if matches!(found.backend, Backend::System | Backend::Token) {
+            return Err(ApiError::bad(format!("cannot remount {from:?}")));
+        }
+        check_free(&current, to, Some(from))?;
+        let mut next = (*current).clone();
+        for mounted in next.iter_mut().filter(|m| m.entry.path == from) {
+            mounted.entry.path = to.to_string();
+        }
+        self.store(next).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Ok(mut moves) = self.moves.lock() {
+            if moves.len() >= MOVES_KEPT {
+                moves.pop_front();
+            }
+            moves.push_back(Move {
+                id: id.clone(),
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+        Ok(id)
+    }
+
+    /// A finished remount, by its id.
+    pub fn moved(&self, id: &str) -> Option<Move> {
+        self.moves
+            .lock()
+            .ok()
+            .and_then(|moves| moves.iter().find(|m| m.id == id).cloned())
+    }
+
     /// Replaces one mount's config (tune).
     pub async fn tune(
         &self,
@@ -234,4 +275,26 @@ impl Mounts {
         }
         Ok(())
     }
+}
+
+/// Refuses `path` when it is in use or overlaps a mount other than
+/// `moving` (a mount may sit below `sys/`'s siblings, never inside one).
+fn check_free(current: &[Mounted], path: &str, moving: Option<&str>) -> Result<(), ApiError> {
+    let clash = current.iter().find(|m| {
+        Some(m.entry.path.as_str()) != moving
+            && (path.starts_with(&m.entry.path) || m.entry.path.starts_with(path))
+    });
+    let Some(clash) = clash else {
+        return Ok(());
+    };
+    if clash.entry.path == path {
+        return Err(ApiError::bad(format!("path is already in use at {path}")));
+    }
+    if clash.entry.kind != "system" || path.starts_with("sys/") {
+        return Err(ApiError::bad(format!(
+            "path {path} conflicts with existing mount {}",
+            clash.entry.path
+        )));
+    }
+    Ok(())
 }

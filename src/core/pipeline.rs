@@ -80,6 +80,44 @@ fn authorize(acl: &Acl, req: &Request) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The `sys/` paths whose `data` Vault also sends at the top level (its
+/// `injectDataIntoTopRoutes`), because clients read them either way: a
+/// pattern ending in `/` covers the paths below it, others one path.
+const DATA_AT_TOP_LEVEL: &[&str] = &[
+    "sys/audit",
+    "sys/audit/",
+    "sys/audit-hash/",
+    "sys/auth",
+    "sys/auth/",
+    "sys/capabilities",
+    "sys/capabilities-accessor",
+    "sys/capabilities-self",
+    "sys/ha-status",
+    "sys/key-status",
+    "sys/mounts",
+    "sys/mounts/",
+    "sys/policy",
+    "sys/policy/",
+    "sys/rekey/backup",
+    "sys/rekey/recovery-key-backup",
+    "sys/remount",
+    "sys/rotate",
+    "sys/rotate/keyring",
+    "sys/wrapping/wrap",
+];
+
+fn data_at_top_level(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    DATA_AT_TOP_LEVEL
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('/') {
+            Some(folder) => path
+                .strip_prefix(folder)
+                .is_some_and(|rest| rest.starts_with('/')),
+            None => path == *pattern,
+        })
+}
+
 fn capability_for(operation: Operation) -> Capabilities {
     match operation {
         Operation::Read => Capabilities::READ,
@@ -127,6 +165,10 @@ impl Core {
                     Ok(active) => self.wrap(&active, response, ttl, &req.path).await,
                     Err(e) => Err(e),
                 }
+            }
+            Ok(mut response) => {
+                response.data_at_top_level |= data_at_top_level(&req.path);
+                Ok(response)
             }
             other => other,
         };
@@ -424,6 +466,29 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_goes_to_the_top_level_on_vaults_paths_only() {
+        for path in [
+            "sys/mounts",
+            "sys/mounts/secret/tune",
+            "sys/policy/p1",
+            "sys/policy",
+            "sys/key-status",
+            "sys/auth/approle/tune",
+        ] {
+            assert!(data_at_top_level(path), "{path}");
+        }
+        for path in [
+            "sys/policies/acl/p1",
+            "sys/mountsx",
+            "secret/data/x",
+            "sys/key-status/x",
+            "sys/leases/lookup",
+        ] {
+            assert!(!data_at_top_level(path), "{path}");
+        }
+    }
 
     #[test]
     fn sudo_paths() {

@@ -135,12 +135,6 @@ impl Response {
         Self::default()
     }
 
-    /// Sends the `data` fields at the top level too.
-    pub fn also_at_top_level(mut self) -> Self {
-        self.data_at_top_level = true;
-        self
-    }
-
     /// The envelope's `lease_id`, `lease_duration` and `renewable`.
     pub fn lease_fields(&self) -> (&str, i64, bool) {
         match &self.lease {

@@ -506,6 +506,36 @@ impl TokenStore {
         Ok(self.view.get_json(&format!("wrapped/{id_hash}")).await?)
     }
 
+    /// Drops index entries whose token is gone (left by a crash between
+    /// ordered writes, or by earlier versions): accessors without their
+    /// token, and parent entries of a child that no longer exists.
+    /// Returns how many went (`auth/token/tidy`).
+    pub async fn tidy(&self) -> Result<usize, TokenError> {
+        let mut stale = Vec::new();
+        for key in self.view.keys("accessor/").await? {
+            let hash: Option<String> = self.view.get_json(&key).await?;
+            let alive = match hash {
+                Some(hash) => self.lookup_hash(&hash).await?.is_some(),
+                None => false,
+            };
+            if !alive {
+                stale.push(key);
+            }
+        }
+        for key in self.view.keys("parent/").await? {
+            let child = key.rsplit('/').next().unwrap_or_default();
+            if self.lookup_hash(child).await?.is_none() {
+                stale.push(key);
+            }
+        }
+        let removed = stale.len();
+        for chunk in stale.chunks(1000) {
+            let deletes = chunk.iter().map(|k| Write::Delete(k.clone())).collect();
+            self.view.write(deletes).await?;
+        }
+        Ok(removed)
+    }
+
     /// The first `limit` accessors, in order.
     pub async fn accessors_limited(&self, limit: usize) -> Result<Vec<String>, TokenError> {
         let keys = self.view.keys_limited("accessor/", limit).await?;

@@ -54,6 +54,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             seal::handle(ctx, path, op).await
         }
         "mounts" | "auth" => mounts::handle(ctx, path, op).await,
+        "remount" => mounts::remount(ctx, path, op).await,
         "storage" => snapshot::handle(ctx, path, op).await,
         "generate-root-token" | "rekey" => {
             key_ceremonies::handle(ctx.core, path, op, &ctx.req.data).await

@@ -227,6 +227,66 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     }
 }
 
+/// `sys/remount` (`from`, `to`) and `sys/remount/status/ID`, as Vault's
+/// (done at once here: the mount's storage is keyed by its uuid). A mount
+/// with leases is not moved: their ids name the old path.
+pub(super) async fn remount(
+    ctx: &Ctx<'_>,
+    path: &str,
+    op: Operation,
+) -> Result<Response, ApiError> {
+    match (path.strip_prefix("remount/status/"), op) {
+        (Some(id), Operation::Read) => {
+            let moved = ctx.active.mounts.moved(id).ok_or(ApiError::NotFound)?;
+            Ok(Response::json(json!({
+                "migration_id": moved.id,
+                "migration_info": {
+                    "source_mount": moved.from,
+                    "target_mount": moved.to,
+                    "status": "success",
+                },
+            })))
+        }
+        (None, Operation::Create | Operation::Update) if path == "remount" => {
+            let field = |name: &str| -> Result<String, ApiError> {
+                let raw = optional_str(&ctx.req.data, name)?
+                    .ok_or_else(|| ApiError::bad(format!("{name}: required")))?;
+                // Held to the rules of a path in a URL: no `//`, `.`, `..`,
+                // control characters or edge whitespace.
+                let checked =
+                    crate::policy::path::canonical(Operation::Update, raw.trim_matches('/'))
+                        .map_err(|e| ApiError::bad(format!("{name}: {e}")))?;
+                normalize_mount_path(&checked)
+            };
+            let (from, to) = (field("from")?, field("to")?);
+            if from.starts_with("auth/") != to.starts_with("auth/") {
+                return Err(ApiError::bad(
+                    "cannot move a mount between the secrets and the auth tables",
+                ));
+            }
+            if to.starts_with("sys/") || to.starts_with("auth/token/") {
+                return Err(ApiError::bad(format!("cannot remount to {to:?}")));
+            }
+            let leases = ctx
+                .active
+                .leases
+                .ledger()
+                .count_with_prefix(&from, 1)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            if leases > 0 {
+                return Err(ApiError::bad(format!(
+                    "{from} has leases, whose ids name it: revoke them (sys/leases/revoke-prefix/{from}) before moving it"
+                )));
+            }
+            let id = ctx.active.mounts.remount(&from, &to).await?;
+            tracing::info!(from = %from, to = %to, "mount moved");
+            Ok(Response::json(json!({ "migration_id": id })))
+        }
+        _ => Err(ApiError::UnsupportedOperation),
+    }
+}
+
 /// `sys/internal/ui/mounts[/PATH]`: the mount serving PATH, for clients that
 /// must know a mount's type and KV version before they call it.
 pub(super) async fn ui_mounts(ctx: &Ctx<'_>, path: &str) -> Result<Response, ApiError> {

@@ -299,8 +299,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                 "term": status.term,
                 "install_time": rfc3339(status.installed_at),
                 "encryptions": status.encryptions,
-            }))
-            .also_at_top_level())
+            })))
         }
         ("seal" | "rotate" | "rotate/keyring" | "key-status" | "ha-status" | "step-down", _) => {
             Err(ApiError::UnsupportedOperation)

@@ -84,6 +84,17 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             _ => Err(ApiError::UnsupportedOperation),
         },
         "roles" => roles_route(ctx, tail).await,
+        "tidy" if is_write(ctx) && tail.is_empty() => {
+            let removed = ctx.active.tokens.tidy().await?;
+            tracing::info!(removed, "token tidy done");
+            // Vault answers 202 and tidies in the background; done here
+            // already, so the answer says what went.
+            let mut response = Response::json(serde_json::json!({ "removed_entries": removed }));
+            response.warnings.push(format!(
+                "Tidy operation finished: {removed} index entries without their token removed."
+            ));
+            Ok(response.with_status(202))
+        }
         _ => Err(ApiError::NoHandler(format!(
             "no handler for route \"auth/token/{path}\". route entry not found."
         ))),

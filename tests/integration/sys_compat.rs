@@ -1,0 +1,142 @@
+//! Vault's legacy `sys/` shapes (fields at the top level as well as under
+//! `data` where Vault puts them there), `sys/remount` through the bao CLI,
+//! and `auth/token/tidy`; each tried by a caller without the capability,
+//! every spelling, and with hostile values.
+
+use super::acl_bypass::{policy, raw, token};
+use super::common::{mount_database_role, ok_stdout, TestServer};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_sys_reads_answer_at_the_top_level_too() {
+    let server = TestServer::dev();
+    let (_, tune) = server.root("GET", "sys/mounts/secret/tune", None).await;
+    assert_eq!(tune["default_lease_ttl"], tune["data"]["default_lease_ttl"]);
+    assert!(tune["default_lease_ttl"].is_number(), "{tune}");
+    let (_, mounts) = server.root("GET", "sys/mounts", None).await;
+    assert_eq!(mounts["secret/"]["type"], "kv", "{mounts}");
+    assert_eq!(mounts["data"]["secret/"]["type"], "kv");
+    let (_, auths) = server.root("GET", "sys/auth", None).await;
+    assert_eq!(auths["token/"]["type"], "token", "{auths}");
+    server
+        .root(
+            "PUT",
+            "sys/policy/legacy",
+            Some(json!({"policy": "path \"a/*\" { capabilities = [\"read\"] }"})),
+        )
+        .await;
+    let (_, legacy) = server.root("GET", "sys/policy/legacy", None).await;
+    assert!(
+        legacy["rules"].as_str().is_some_and(|r| r.contains("a/*")),
+        "{legacy}"
+    );
+    let (_, list) = server.root("GET", "sys/policy", None).await;
+    assert!(
+        list["policies"]
+            .as_array()
+            .is_some_and(|p| p.contains(&json!("legacy"))),
+        "{list}"
+    );
+    // The current paths answer under `data` only, as Vault's do.
+    let (_, acl) = server.root("GET", "sys/policies/acl/legacy", None).await;
+    assert!(
+        acl.get("policy").is_none() && acl["data"]["policy"].is_string(),
+        "{acl}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bao_secrets_move_remounts_and_keeps_the_data() {
+    let server = TestServer::dev();
+    let root = server.root_token.clone();
+    ok_stdout(&server.bao(
+        &root,
+        &["secrets", "enable", "-path=old", "-version=2", "kv"],
+    ));
+    ok_stdout(&server.bao(&root, &["kv", "put", "-mount=old", "app", "k=v"]));
+    let out = ok_stdout(&server.bao(&root, &["secrets", "move", "old/", "new/"]));
+    assert!(out.contains("Success"), "{out}");
+    let got = ok_stdout(&server.bao(&root, &["kv", "get", "-mount=new", "-field=k", "app"]));
+    assert_eq!(got.trim(), "v");
+    let (code, _) = server.root("GET", "old/data/app", None).await;
+    assert_eq!(code, 404, "nothing answers at the old path");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remount_refuses_what_it_must() {
+    let server = TestServer::dev();
+    mount_database_role(&server, "1h", "2h").await;
+    let (code, body) = server.root("GET", "database/creds/app", None).await;
+    assert_eq!(code, 200, "{body}");
+    let move_ = |from: serde_json::Value, to: serde_json::Value| {
+        server.root("POST", "sys/remount", Some(json!({"from": from, "to": to})))
+    };
+    let (code, body) = move_(json!("database"), json!("db2")).await;
+    assert_eq!(code, 400, "a mount with leases stays: {body}");
+    for (from, to) in [
+        (json!("secret"), json!("sys/evil")),
+        (json!("secret"), json!("auth/x")),
+        (json!("auth/token"), json!("auth/t2")),
+        (json!("sys"), json!("s2")),
+        (json!("secret"), json!("a//b")),
+        (json!("secret"), json!("a/../b")),
+        (json!("secret"), json!("a/\u{7}/b")),
+        (json!("secret"), json!(" a")),
+        (json!("secret"), json!(7)),
+        (json!(null), json!("x")),
+        (json!("nope"), json!("x")),
+        (json!("secret"), json!("database")),
+        (json!("secret"), json!("database/inner")),
+    ] {
+        let (code, body) = move_(from.clone(), to.clone()).await;
+        assert_eq!(code, 400, "{from} -> {to}: {body}");
+    }
+    // Without sudo, every spelling.
+    policy(
+        &server,
+        "no-sudo-remount",
+        r#"path "sys/remount*" { capabilities = ["create", "update", "read"] }"#,
+    )
+    .await;
+    let caller = token(&server, json!({"policies": ["no-sudo-remount"]})).await;
+    for path in [
+        "sys/remount",
+        "sys/remount/",
+        "sys//remount",
+        "sys/Remount",
+        "sys/re%6Dount",
+    ] {
+        let (code, body) = raw(
+            &server,
+            "POST",
+            path,
+            &caller,
+            Some(&json!({"from": "secret", "to": "stolen"})),
+        )
+        .await;
+        assert!(matches!(code, 400 | 403 | 404), "{path}: {code} {body}");
+    }
+    let (code, _) = server.root("GET", "secret/config", None).await;
+    assert_eq!(code, 200, "secret/ is still where it was");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_tidy_drops_entries_without_their_token_and_needs_the_capability() {
+    let server = TestServer::dev();
+    let (code, body) = server.root("POST", "auth/token/tidy", None).await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["data"]["removed_entries"], 0, "a clean store: {body}");
+    let caller = token(&server, json!({"policies": ["default"]})).await;
+    for path in [
+        "auth/token/tidy",
+        "auth/token/tidy/",
+        "auth//token/tidy",
+        "auth/token/Tidy",
+    ] {
+        let (code, body) = raw(&server, "POST", path, &caller, None).await;
+        assert!(
+            matches!(code, 400 | 403 | 404 | 405),
+            "{path}: {code} {body}"
+        );
+    }
+}
