@@ -200,6 +200,12 @@ fn open_storage(config: &StorageConfig) -> Result<OpenedStorage, String> {
 
 fn run_config(config: Config) -> i32 {
     init_logging(&config.log_level);
+    if !config.ignored_settings.is_empty() {
+        tracing::warn!(
+            settings = %config.ignored_settings.join(", "),
+            "the config sets Vault settings that have no effect here"
+        );
+    }
     let OpenedStorage {
         storage,
         name: storage_name,

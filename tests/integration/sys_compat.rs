@@ -140,3 +140,58 @@ async fn token_tidy_drops_entries_without_their_token_and_needs_the_capability()
         );
     }
 }
+
+/// A Vault-style HCL config starts the server as the TOML one does, and
+/// says which Vault settings have no effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vault_hcl_config_starts_the_server() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("server.hcl");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    std::fs::write(
+        &config,
+        format!(
+            "ui = true\ndisable_mlock = true\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = 1\n}}\nstorage \"raft\" {{\n  path = \"{}\"\n  node_id = \"node1\"\n}}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .expect("write config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qm"))
+        .args(["server", "--config", config.to_str().expect("path")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start qm");
+    let url = format!("http://127.0.0.1:{port}/v1/sys/seal-status");
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        if let Ok(answer) = reqwest::get(&url).await {
+            status = answer.json().await.unwrap_or_default();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let stderr = child
+        .wait_with_output()
+        .map(|o| o.stderr)
+        .unwrap_or_default();
+    assert_eq!(status["initialized"], false, "{status}");
+    let log = String::from_utf8_lossy(&stderr);
+    assert!(
+        log.contains("no effect") && log.contains("node_id"),
+        "{log}"
+    );
+
+    // A setting neither Vault nor we know stops it, naming the key.
+    std::fs::write(&config, "listener \"tcp\" {\n  adress = \"x\"\n}\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qm"))
+        .args(["server", "--config", config.to_str().expect("path")])
+        .output()
+        .expect("run qm");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("adress"));
+}

@@ -31,6 +31,8 @@
 //! ha_lock_ttl = "10s"   # how long a stuck active node keeps leadership
 //! ```
 
+mod vault_hcl;
+
 use crate::barrier::seal::SealKind;
 use crate::duration::parse_seconds;
 use crate::http::{MinVersion, TlsSettings};
@@ -66,6 +68,10 @@ pub struct Config {
     /// standbys forward requests to the active node's. Default: the
     /// listener's address.
     pub api_addr: Option<String>,
+    /// Vault settings an HCL config had that have no effect here (named
+    /// in a warning at start).
+    #[serde(skip)]
+    pub ignored_settings: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,11 +233,21 @@ fn default_seal() -> SealKind {
 
 impl Config {
     /// Reads, applies `QM_*` environment overrides, and validates.
+    /// A file ending in `.hcl` is read as Vault's HCL form (see
+    /// `vault_hcl`); anything else as TOML.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-        let mut config: Config = toml::from_str(&text)
-            .map_err(|e| format!("invalid config file {}: {e}", path.display()))?;
+        let invalid = |e: String| format!("invalid config file {}: {e}", path.display());
+        let mut config: Config = if path.extension().is_some_and(|e| e == "hcl") {
+            let (shape, ignored) = vault_hcl::translate(&text).map_err(invalid)?;
+            let mut config: Config =
+                serde_json::from_value(shape).map_err(|e| invalid(e.to_string()))?;
+            config.ignored_settings = ignored;
+            config
+        } else {
+            toml::from_str(&text).map_err(|e| invalid(e.to_string()))?
+        };
         if let Ok(address) = std::env::var("QM_LISTEN_ADDRESS") {
             config.listener.address = address;
         }
