@@ -1,6 +1,9 @@
 //! The CLI's HTTP client: address and token from flags or the environment
 //! (`QM_ADDR`/`QM_TOKEN`, then `VAULT_ADDR`/`VAULT_TOKEN`, then
-//! `~/.vault-token`), and API errors printed the way the Vault CLI does.
+//! `~/.vault-token`), TLS as Vault's CLI takes it (`VAULT_CACERT`,
+//! `VAULT_CAPATH`, `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY`,
+//! `VAULT_SKIP_VERIFY`, each also as `QM_` and `BAO_`), and API errors
+//! printed the way the Vault CLI does.
 
 use super::ClientArgs;
 use reqwest::Method;
@@ -8,7 +11,9 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 pub(crate) struct Client {
-    http: reqwest::Client,
+    /// The HTTP client, or why it could not be set up (a CA file that does
+    /// not parse): every call then fails with that message.
+    http: Result<reqwest::Client, String>,
     address: String,
     token: Option<Zeroizing<String>>,
     pub(crate) json: bool,
@@ -32,6 +37,92 @@ fn env_first(names: &[&str]) -> Option<String> {
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
 }
 
+/// `NAME` as `QM_NAME`, `VAULT_NAME` or `BAO_NAME`, in that order.
+fn tls_env(name: &str) -> Option<String> {
+    env_first(&[
+        &format!("QM_{name}"),
+        &format!("VAULT_{name}"),
+        &format!("BAO_{name}"),
+    ])
+}
+
+fn read(path: &str, what: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("Error reading {what} {path}: {e}"))
+}
+
+/// The CA certificates of a PEM file, or of every file in a directory.
+fn ca_certificates(path: &str, directory: bool) -> Result<Vec<reqwest::Certificate>, String> {
+    let files: Vec<String> = if directory {
+        let mut files: Vec<String> = std::fs::read_dir(path)
+            .map_err(|e| format!("Error reading CA directory {path}: {e}"))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_string()]
+    };
+    let mut certificates = Vec::new();
+    for file in files {
+        let pem = read(&file, "CA certificate")?;
+        let found = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("Error loading CA certificate {file}: {e}"))?;
+        if found.is_empty() && !directory {
+            return Err(format!(
+                "Error loading CA certificate {file}: no PEM certificate in it"
+            ));
+        }
+        certificates.extend(found);
+    }
+    Ok(certificates)
+}
+
+/// The HTTP client the TLS variables ask for.
+fn http_client() -> Result<reqwest::Client, String> {
+    let insecure = tls_env("SKIP_VERIFY").is_some_and(|v| v == "1" || v == "true");
+    let mut builder = reqwest::Client::builder().danger_accept_invalid_certs(insecure);
+    let cas = match (tls_env("CACERT"), tls_env("CAPATH")) {
+        (Some(file), _) => ca_certificates(&file, false)?,
+        (None, Some(dir)) => ca_certificates(&dir, true)?,
+        (None, None) => Vec::new(),
+    };
+    for ca in cas {
+        builder = builder.add_root_certificate(ca);
+    }
+    match (tls_env("CLIENT_CERT"), tls_env("CLIENT_KEY")) {
+        (Some(cert), Some(key)) => {
+            let mut pem = read(&cert, "client certificate")?;
+            pem.push(b'\n');
+            pem.extend(zeroize::Zeroizing::new(read(&key, "client key")?).iter());
+            let pem = zeroize::Zeroizing::new(pem);
+            let identity = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| format!("Error loading the client certificate {cert} and key: {e}"))?;
+            builder = builder.identity(identity);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(
+                "VAULT_CLIENT_CERT and VAULT_CLIENT_KEY go together: set both or neither".into(),
+            )
+        }
+    }
+    if tls_env("TLS_SERVER_NAME").is_some() {
+        return Err("VAULT_TLS_SERVER_NAME is not supported: address the server by a name its certificate holds".into());
+    }
+    builder
+        .build()
+        .map_err(|e| format!("Error setting up the HTTP client: {e}"))
+}
+
+fn setup_error(message: &str) -> CallError {
+    CallError {
+        message: message.to_string(),
+        exit_code: super::EXIT_LOCAL_ERROR,
+    }
+}
+
 impl Client {
     pub(crate) fn new(args: &ClientArgs) -> Self {
         let address = args
@@ -47,14 +138,8 @@ impl Client {
                     .map(|t| t.trim().to_string())
             })
             .map(Zeroizing::new);
-        let insecure = env_first(&["QM_SKIP_VERIFY", "VAULT_SKIP_VERIFY"])
-            .is_some_and(|v| v == "1" || v == "true");
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(insecure)
-            .build()
-            .unwrap_or_default();
         Self {
-            http,
+            http: http_client(),
             address: address.trim_end_matches('/').to_string(),
             token,
             json: args.format == "json",
@@ -79,7 +164,8 @@ impl Client {
     /// GETs `/v1/PATH` whose answer is plain text (exports, metrics).
     pub(crate) async fn text(&self, path: &str) -> Result<String, CallError> {
         let url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
-        let mut request = self.http.get(&url);
+        let http = self.http.as_ref().map_err(|e| setup_error(e))?;
+        let mut request = http.get(&url);
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token.as_str());
         }
@@ -109,7 +195,8 @@ impl Client {
             message: format!("invalid method: {e}"),
             exit_code: super::EXIT_LOCAL_ERROR,
         })?;
-        let mut request = self.http.request(method.clone(), &url);
+        let http = self.http.as_ref().map_err(|e| setup_error(e))?;
+        let mut request = http.request(method.clone(), &url);
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token.as_str());
         }
@@ -141,7 +228,8 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, CallError> {
         let url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
-        let mut request = self.http.request(method.clone(), &url);
+        let http = self.http.as_ref().map_err(|e| setup_error(e))?;
+        let mut request = http.request(method.clone(), &url);
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token.as_str());
         }

@@ -195,9 +195,11 @@ fn storage(value: Value, ignored: &mut Vec<String>) -> Result<Value, String> {
     let embedded = match kind.as_str() {
         "file" | "raft" => true,
         "postgresql" => false,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "storage \"{other}\": use \"file\" or \"raft\" (the embedded store) or \"postgresql\""
-        )),
+        ))
+        }
     };
     out.insert(
         "type".into(),

@@ -373,6 +373,18 @@ impl TestServer {
             .expect("run bao")
     }
 
+    /// Runs `qm` as a client with `envs` added to its environment.
+    pub(crate) fn qm_with_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        Command::new(qm_binary())
+            .args(args)
+            .env("QM_ADDR", &self.addr)
+            .env("HOME", self.dir.path())
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run qm")
+    }
+
     /// Runs `qm` as a client against this server.
     pub(crate) fn qm(&self, token: &str, args: &[&str]) -> Output {
         Command::new(qm_binary())

@@ -401,3 +401,91 @@ fn tls_bad_listener_settings_stop_the_start() {
         "{stderr}"
     );
 }
+
+/// The CLI reaches a server with a private CA and client certificates the
+/// way Vault's does: `VAULT_CACERT` (or `VAULT_CAPATH`), `VAULT_CLIENT_CERT`
+/// and `VAULT_CLIENT_KEY`; without them it fails and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_the_cli_takes_vaults_tls_variables() {
+    let ca = Ca::new("qm test CA");
+    let clients = Ca::new("qm clients CA");
+    let files = Files::new();
+    clients.write(&files.client_ca);
+    let server = tls_server(
+        &files,
+        &Leaf::server(&ca, "qm"),
+        &format!(
+            "tls_client_ca_file = \"{}\"\ntls_require_and_verify_client_cert = true",
+            files.client_ca.display()
+        ),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let ca_file = dir.path().join("ca.pem");
+    ca.write(&ca_file);
+    let ca_dir = dir.path().join("cas");
+    std::fs::create_dir(&ca_dir).expect("dir");
+    ca.write(&ca_dir.join("one.pem"));
+    let app = Leaf::client(&clients, "app");
+    let (cert, key) = (dir.path().join("app.pem"), dir.path().join("app-key.pem"));
+    std::fs::write(&cert, app.cert.pem()).expect("write");
+    std::fs::write(&key, app.key.serialize_pem()).expect("write");
+    let (ca_file, ca_dir, cert, key) = (
+        ca_file.to_str().expect("path"),
+        ca_dir.to_str().expect("path"),
+        cert.to_str().expect("path"),
+        key.to_str().expect("path"),
+    );
+    for (how, envs) in [
+        (
+            "VAULT_CACERT",
+            vec![
+                ("VAULT_CACERT", ca_file),
+                ("VAULT_CLIENT_CERT", cert),
+                ("VAULT_CLIENT_KEY", key),
+            ],
+        ),
+        (
+            "BAO_CAPATH",
+            vec![
+                ("BAO_CAPATH", ca_dir),
+                ("QM_CLIENT_CERT", cert),
+                ("QM_CLIENT_KEY", key),
+            ],
+        ),
+    ] {
+        let out = server.qm_with_env(&["status", "-format=json"], &envs);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("\"initialized\""),
+            "{how}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for (what, envs, needle) in [
+        (
+            "no CA",
+            vec![("VAULT_CLIENT_CERT", cert), ("VAULT_CLIENT_KEY", key)],
+            "Error",
+        ),
+        (
+            "no client certificate",
+            vec![("VAULT_CACERT", ca_file)],
+            "Error",
+        ),
+        (
+            "a cert without its key",
+            vec![("VAULT_CACERT", ca_file), ("VAULT_CLIENT_CERT", cert)],
+            "go together",
+        ),
+        (
+            "a CA file that is not PEM",
+            vec![("VAULT_CACERT", key)],
+            "CA certificate",
+        ),
+    ] {
+        let out = server.qm_with_env(&["status"], &envs);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}");
+        assert!(stderr.contains(needle), "{what}: {stderr}");
+    }
+}
