@@ -66,6 +66,49 @@ pub(crate) fn print_response(client: &Client, body: &Value) {
     output::table(&rows);
 }
 
+/// `-field=NAME`: one field of an answer, bare, as the Vault CLI prints it:
+/// the field of `data`, else of `auth` (`token` is its `client_token`).
+fn print_field(body: &Value, field: &str) -> i32 {
+    let auth_name = match field {
+        "token" => "client_token",
+        "token_accessor" => "accessor",
+        "token_duration" => "lease_duration",
+        "token_renewable" => "renewable",
+        "token_policies" => "policies",
+        other => other,
+    };
+    let value = body
+        .get("data")
+        .and_then(|d| d.get(field))
+        .or_else(|| {
+            body.get("auth")
+                .filter(|a| !a.is_null())
+                .and_then(|a| a.get(auth_name))
+        })
+        .or_else(|| body.get(field).filter(|_| field.starts_with("lease_")));
+    match value {
+        Some(value) => {
+            println!("{}", output::cell(value));
+            EXIT_OK
+        }
+        None => {
+            eprintln!("Field {field:?} not present in secret");
+            EXIT_LOCAL_ERROR
+        }
+    }
+}
+
+/// Prints an answer, or only `field` of it.
+fn print_answer(client: &Client, body: &Value, field: Option<&str>) -> i32 {
+    match field {
+        Some(field) => print_field(body, field),
+        None => {
+            print_response(client, body);
+            EXIT_OK
+        }
+    }
+}
+
 /// Parses `key=value` pairs, `@file.json`, or `-` (JSON on stdin).
 pub(crate) fn parse_pairs(pairs: &[String]) -> Result<Map<String, Value>, String> {
     let mut data = Map::new();
@@ -104,13 +147,10 @@ fn merge_json(data: &mut Map<String, Value>, text: &str, source: &str) -> Result
     }
 }
 
-pub(crate) async fn read(path: &str, args: &ClientArgs) -> i32 {
+pub(crate) async fn read(path: &str, field: Option<&str>, args: &ClientArgs) -> i32 {
     let client = Client::new(args);
     match client.call("GET", path, None).await {
-        Ok(Some(body)) => {
-            print_response(&client, &body);
-            EXIT_OK
-        }
+        Ok(Some(body)) => print_answer(&client, &body, field),
         Ok(None) => {
             eprintln!("No value found at {path}");
             EXIT_API_ERROR
@@ -119,7 +159,12 @@ pub(crate) async fn read(path: &str, args: &ClientArgs) -> i32 {
     }
 }
 
-pub(crate) async fn write(path: &str, pairs: &[String], args: &ClientArgs) -> i32 {
+pub(crate) async fn write(
+    path: &str,
+    pairs: &[String],
+    field: Option<&str>,
+    args: &ClientArgs,
+) -> i32 {
     let client = Client::new(args);
     let data = match parse_pairs(pairs) {
         Ok(d) => d,
@@ -129,10 +174,7 @@ pub(crate) async fn write(path: &str, pairs: &[String], args: &ClientArgs) -> i3
         }
     };
     match client.call("PUT", path, Some(Value::Object(data))).await {
-        Ok(Some(body)) => {
-            print_response(&client, &body);
-            EXIT_OK
-        }
+        Ok(Some(body)) => print_answer(&client, &body, field),
         Ok(None) => {
             println!("Success! Data written to: {path}");
             EXIT_OK

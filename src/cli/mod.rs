@@ -15,6 +15,7 @@ mod kv;
 mod lease;
 mod login;
 mod migrate;
+mod mounts;
 mod nhi;
 mod operator;
 mod output;
@@ -124,6 +125,20 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Enable, disable, list, tune and move secrets engines.
+    Secrets {
+        #[command(subcommand)]
+        command: mounts::SecretsCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Enable, disable and list auth methods.
+    Auth {
+        #[command(subcommand)]
+        command: mounts::AuthCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Run a command with leased credentials in its environment; renew them
     /// while it runs, revoke them when it ends.
     Exec {
@@ -143,6 +158,9 @@ enum Command {
     /// Read any path.
     Read {
         path: String,
+        /// Print only this field (of `data`, or of `auth`: `token`, `token_accessor`, ...).
+        #[arg(long)]
+        field: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -150,6 +168,9 @@ enum Command {
     Write {
         path: String,
         pairs: Vec<String>,
+        /// Print only this field of the answer (`token` after a login).
+        #[arg(long)]
+        field: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -254,6 +275,8 @@ pub fn run() -> i32 {
             Command::Kv { command, client } => kv::run(command, &client).await,
             Command::Token { command, client } => token::run(command, &client).await,
             Command::Policy { command, client } => policy::run(command, &client).await,
+            Command::Secrets { command, client } => mounts::secrets(command, &client).await,
+            Command::Auth { command, client } => mounts::auth(command, &client).await,
             Command::Lease { command, client } => lease::run(command, &client).await,
             Command::Nhi { command, client } => nhi::run(command, &client).await,
             Command::Aws {
@@ -261,7 +284,7 @@ pub fn run() -> i32 {
                 client,
             } => {
                 let path = format!("{}/roles/{name}/revoke-sessions", mount.trim_matches('/'));
-                generic::write(&path, &[], &client).await
+                generic::write(&path, &[], None, &client).await
             }
             Command::Db {
                 command: DbCommand::Reconcile { name, fix, mount },
@@ -271,18 +294,24 @@ pub fn run() -> i32 {
                 generic::write(
                     &format!("{}/reconcile/{name}", mount.trim_matches('/')),
                     &[pair],
+                    None,
                     &client,
                 )
                 .await
             }
             Command::Exec { exec, client } => exec::run(*exec, &client).await,
             Command::Agent { agent, client } => agent::run(agent, &client).await,
-            Command::Read { path, client } => generic::read(&path, &client).await,
+            Command::Read {
+                path,
+                field,
+                client,
+            } => generic::read(&path, field.as_deref(), &client).await,
             Command::Write {
                 path,
                 pairs,
+                field,
                 client,
-            } => generic::write(&path, &pairs, &client).await,
+            } => generic::write(&path, &pairs, field.as_deref(), &client).await,
             Command::List { path, client } => generic::list(&path, &client).await,
             Command::Delete { path, client } => generic::delete(&path, &client).await,
         }
