@@ -15,6 +15,7 @@ mod integration {
     mod bao_agent;
     mod bao_cli;
     pub(crate) mod common;
+    mod cubbyhole;
     mod database;
     mod exec;
     mod ha;
