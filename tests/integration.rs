@@ -34,5 +34,6 @@ mod integration {
     mod tls_listener;
     mod token_safety;
     mod tokens;
+    mod userpass;
     mod vaultrs_client;
 }

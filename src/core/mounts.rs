@@ -131,7 +131,7 @@ impl Mounts {
                 .map(Backend::Auth)
                 .ok_or_else(|| {
                     ApiError::bad(format!(
-                        "unknown auth method type: {:?} (available: approle, jwt)",
+                        "unknown auth method type: {:?} (available: approle, jwt, userpass)",
                         entry.kind
                     ))
                 });
