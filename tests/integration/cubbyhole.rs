@@ -237,3 +237,21 @@ async fn the_cubbyhole_mount_is_built_in() {
     let (status, _) = server.root("GET", "sys/mounts", None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_tokens_cubbyhole_is_deleted() {
+    let server = TestServer::dev();
+    let before = stored_cubbyhole_keys(&server).await;
+    let brief = token(&server, json!({"policies": ["default"], "ttl": "2s"})).await;
+    put(&server, &brief, "short-lived", json!({"v": "x"})).await;
+    assert_eq!(stored_cubbyhole_keys(&server).await, before + 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while stored_cubbyhole_keys(&server).await > before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired token's cubbyhole stayed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(get(&server, &brief, "short-lived").await.0, 403);
+}
