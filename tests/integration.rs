@@ -15,6 +15,7 @@ mod integration {
     mod bao_agent;
     mod bao_cli;
     pub(crate) mod common;
+    mod cubbyhole;
     mod database;
     mod exec;
     mod ha;
@@ -35,5 +36,6 @@ mod integration {
     mod tls_listener;
     mod token_safety;
     mod tokens;
+    mod userpass;
     mod vaultrs_client;
 }

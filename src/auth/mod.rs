@@ -1,14 +1,15 @@
 //! Authentication. Every identity ends up holding a token from the token
-//! store; auth methods (AppRole, JWT) only decide who a caller is and which
-//! token it should get. A method answers its own configuration paths like an
-//! engine, and answers a login with a [`Login`] that the core turns into a
-//! token.
+//! store; auth methods (AppRole, JWT, userpass) only decide who a caller is
+//! and which token it should get. A method answers its own configuration
+//! paths like an engine, and answers a login with a [`Login`] that the core
+//! turns into a token.
 
 pub mod approle;
 pub mod cidr;
 pub mod jwt;
 pub mod token;
 pub mod token_params;
+pub mod userpass;
 
 use crate::barrier::StorageView;
 use crate::error::ApiError;
@@ -75,6 +76,7 @@ pub fn build(entry: &MountEntry, view: StorageView) -> Option<Arc<dyn AuthMethod
     match entry.kind.as_str() {
         "approle" => Some(Arc::new(approle::AppRole::new(view))),
         "jwt" | "oidc" => Some(Arc::new(jwt::Jwt::new(view))),
+        "userpass" => Some(Arc::new(userpass::UserPass::new(view))),
         _ => None,
     }
 }

@@ -6,6 +6,7 @@ mod audit_trail;
 pub(crate) mod auth_mount_tokens;
 mod backend_reads;
 pub mod ctx;
+mod cubbyhole;
 mod expiry;
 mod generate_root;
 pub mod ha;

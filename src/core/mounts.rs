@@ -17,6 +17,8 @@ pub enum Backend {
     System,
     /// `auth/token/`, the core's token store.
     Token,
+    /// `cubbyhole/`, each token's private space, served by the core.
+    Cubbyhole,
     Engine(Arc<dyn Engine>),
     /// A secrets plugin (`plugins/*`), hosted through the SDK contract.
     Plugin(Arc<dyn qm_plugin_sdk::SecretsEngine>),
@@ -51,6 +53,18 @@ pub struct Move {
 
 /// How many finished remounts `sys/remount/status` remembers.
 const MOVES_KEPT: usize = 100;
+
+impl Backend {
+    /// The mounts the core serves itself: never unmounted.
+    pub fn is_builtin(&self) -> bool {
+        matches!(self, Self::System | Self::Token | Self::Cubbyhole)
+    }
+}
+
+fn cubbyhole_entry() -> MountEntry {
+    use super::cubbyhole::{DESCRIPTION, KIND, PATH};
+    MountEntry::new(PATH, KIND, DESCRIPTION)
+}
 
 impl Mounted {
     /// The plugin's storage: this mount's encrypted view.
@@ -87,10 +101,17 @@ impl crate::lease::Issuers for MountIssuers {
 
 impl Mounts {
     /// Loads the stored table, or creates the built-in one (`sys/`,
-    /// `auth/token/`) on first unseal.
+    /// `auth/token/`, `cubbyhole/`) on first unseal. A table stored before
+    /// `cubbyhole/` was built in gets it added.
     pub async fn load(barrier: Arc<Barrier>) -> Result<Self, ApiError> {
         let entries = match barrier.get_json::<Vec<MountEntry>>(TABLE_KEY).await? {
-            Some(entries) => entries,
+            Some(mut entries) => {
+                if !entries.iter().any(|e| e.path == super::cubbyhole::PATH) {
+                    entries.push(cubbyhole_entry());
+                    barrier.put_json(TABLE_KEY, &entries).await?;
+                }
+                entries
+            }
             None => {
                 let entries = vec![
                     MountEntry::new(
@@ -99,6 +120,7 @@ impl Mounts {
                         "system endpoints used for control, policy and debugging",
                     ),
                     MountEntry::new("auth/token/", "token", "token based credentials"),
+                    cubbyhole_entry(),
                 ];
                 barrier.put_json(TABLE_KEY, &entries).await?;
                 entries
@@ -124,7 +146,7 @@ impl Mounts {
                 .map(Backend::Auth)
                 .ok_or_else(|| {
                     ApiError::bad(format!(
-                        "unknown auth method type: {:?} (available: approle, jwt)",
+                        "unknown auth method type: {:?} (available: approle, jwt, userpass)",
                         entry.kind
                     ))
                 });
@@ -132,6 +154,7 @@ impl Mounts {
         Ok(match entry.kind.as_str() {
             "system" => Backend::System,
             "token" => Backend::Token,
+            super::cubbyhole::KIND => Backend::Cubbyhole,
             kind => match crate::plugins::build(kind) {
                 Some(plugin) => Backend::Plugin(plugin),
                 None => Backend::Engine(engines::build(entry, view())?),
@@ -184,7 +207,7 @@ impl Mounts {
         let Some(found) = current.iter().find(|m| m.entry.path == mount_path) else {
             return Ok(());
         };
-        if matches!(found.backend, Backend::System | Backend::Token) {
+        if found.backend.is_builtin() {
             return Err(ApiError::bad(format!("cannot unmount {mount_path:?}")));
         }
         let prefix = found.entry.storage_prefix();
@@ -215,7 +238,7 @@ impl Mounts {
             .iter()
             .find(|m| m.entry.path == from)
             .ok_or_else(|| ApiError::bad(format!("no mount at {from:?}")))?;
-        if matches!(found.backend, Backend::System | Backend::Token) {
+        if found.backend.is_builtin() {
             return Err(ApiError::bad(format!("cannot remount {from:?}")));
         }
         check_free(&current, to, Some(from))?;

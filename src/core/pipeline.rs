@@ -218,7 +218,7 @@ impl Core {
 
         if req.operation == Operation::Update
             && !self
-                .target_exists(req, &mounted, &relative, &caller)
+                .target_exists(&active, req, &mounted, &relative, &caller)
                 .await?
         {
             req.operation = Operation::Create;
@@ -255,6 +255,7 @@ impl Core {
     /// then, `create` otherwise (the engine or plugin decides).
     async fn target_exists(
         &self,
+        active: &Active,
         req: &Request,
         mounted: &Mounted,
         relative: &str,
@@ -276,6 +277,7 @@ impl Core {
                     .exists(&probe, &mounted.plugin_storage(&self.barrier))
                     .await?
             }
+            Backend::Cubbyhole => super::cubbyhole::exists(active, caller, relative).await?,
             Backend::System | Backend::Token | Backend::Auth(_) => true,
         })
     }
@@ -341,6 +343,7 @@ impl Core {
                 self.auth_request(active, req, mounted, relative, method.as_ref())
                     .await
             }
+            Backend::Cubbyhole => super::cubbyhole::handle(active, caller, req, relative).await,
             Backend::System | Backend::Token => {
                 let ctx = Ctx {
                     core: self,

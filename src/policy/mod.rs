@@ -238,6 +238,11 @@ path "sys/wrapping/unwrap" {
 path "sys/wrapping/wrap" {
     capabilities = ["update"]
 }
+
+# Allow a token to manage its own cubbyhole
+path "cubbyhole/*" {
+    capabilities = ["create", "read", "update", "delete", "list"]
+}
 "#;
 
 #[cfg(test)]
@@ -293,5 +298,17 @@ mod tests {
                 .len()
                 >= 8
         );
+    }
+
+    #[test]
+    fn default_policy_grants_the_cubbyhole() {
+        let policy = Policy::parse("default", DEFAULT_POLICY).unwrap();
+        let acl = Acl::from_policies(&[std::sync::Arc::new(policy)]);
+        for caps in [Capabilities::CREATE, Capabilities::READ, Capabilities::LIST] {
+            assert!(acl.allows("cubbyhole/x", caps));
+            assert!(acl.allows("cubbyhole/", caps));
+        }
+        assert!(!acl.allows("cubbyhole/x", Capabilities::SUDO));
+        assert!(!acl.allows("secret/x", Capabilities::READ));
     }
 }

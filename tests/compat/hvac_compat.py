@@ -121,6 +121,16 @@ def approle_flow():
 t("approle secret-id/lookup/accessor/login/destroy", approle_flow)
 t("approle.list_secret_id_accessors", lambda: (ar.generate_secret_id("app"), ar.list_secret_id_accessors("app")["data"]["keys"]))
 t("approle.delete_role", lambda: ar.delete_role("app"))
+# cubbyhole and userpass
+t("cubbyhole write/read", lambda: (c.write("cubbyhole/x", a="b"), c.read("cubbyhole/x")["data"]["a"]))
+t("userpass enable", lambda: sysb.enable_auth_method("userpass"))
+def userpass():
+    c.auth.userpass.create_or_update_user("u1", password="pw-123456789", policies=["default"])
+    assert "u1" in c.auth.userpass.list_user()["data"]["keys"]
+    login = c.auth.userpass.login("u1", "pw-123456789", use_token=False)
+    assert login["auth"]["client_token"], login
+t("userpass create/list/login", userpass)
+
 fails = [(n, e) for n, e in results if e]
 for n, e in results:
     print(("ok    " if not e else "FAIL  ") + n + ("" if not e else "  -- " + e))

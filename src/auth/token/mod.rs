@@ -1,6 +1,7 @@
 //! The token store (`store`) and the `auth` block a token is handed out in.
 //! The `auth/token/` endpoints over it are the core's (`core::token_api`).
 
+pub mod cubbyhole;
 pub mod store;
 
 use crate::logical::AuthBlock;

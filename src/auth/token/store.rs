@@ -9,7 +9,8 @@
 //! auth mount it came through, by the mount's accessor (unique to one
 //! enabling of the mount, unlike its path): `login-mount/<hash>` → accessor
 //! and `mount-tokens/<accessor>/<hash>` → "", so disabling the mount finds
-//! every token it issued, with a TTL or without.
+//! every token it issued, with a TTL or without. Each token's cubbyhole
+//! lives under `cubbyhole/<hash>/` and goes with the token (`cubbyhole`).
 
 use crate::barrier::{StorageView, Write};
 use crate::clock::Clock;
@@ -159,6 +160,11 @@ impl TokenStore {
 
     pub fn now(&self) -> i64 {
         self.clock.now_unix()
+    }
+
+    /// The store's storage view (for the cubbyholes kept beside tokens).
+    pub(super) fn view(&self) -> &StorageView {
+        &self.view
     }
 
     /// The storage hash of a token.
@@ -402,18 +408,18 @@ impl TokenStore {
         Ok(self.view.write_relaxed_async(writes).await?)
     }
 
+    /// A token's deletion: its entry, its index entries and its cubbyhole.
     async fn deletion(&self, id_hash: &str) -> Result<Vec<Write>, TokenError> {
+        let mut writes = self.cubbyhole_deletion(id_hash).await?;
         let Some(entry) = self
             .view
             .get_json::<TokenEntry>(&format!("id/{id_hash}"))
             .await?
         else {
-            return Ok(Vec::new());
+            return Ok(writes);
         };
-        let mut writes = vec![
-            Write::Delete(format!("id/{id_hash}")),
-            Write::Delete(format!("accessor/{}", entry.accessor)),
-        ];
+        writes.push(Write::Delete(format!("id/{id_hash}")));
+        writes.push(Write::Delete(format!("accessor/{}", entry.accessor)));
         if let Some(parent) = &entry.parent_hash {
             writes.push(Write::Delete(format!("parent/{parent}/{id_hash}")));
         }

@@ -3,7 +3,7 @@
 
 use crate::core::auth_mount_tokens::Sweep;
 use crate::core::ctx::Ctx;
-use crate::core::mounts::{Backend, Mounted};
+use crate::core::mounts::Mounted;
 use crate::duration::field_seconds;
 use crate::error::ApiError;
 use crate::logical::{MountConfig, MountEntry};
@@ -96,6 +96,11 @@ async fn enable(ctx: &Ctx<'_>, full_path: String, auth: bool) -> Result<Response
             "cannot mount at reserved path {full_path:?}"
         )));
     }
+    if ["system", "token", "cubbyhole"].contains(&kind.as_str()) {
+        return Err(ApiError::bad(format!(
+            "type {kind:?} is built in and mounted once, at its own path"
+        )));
+    }
     let description = optional_str(data, "description")?.unwrap_or("").to_string();
     let mut entry = MountEntry::new(&full_path, &kind, &description);
     if let Some(Value::Object(config)) = data.get("config") {
@@ -169,7 +174,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
         }
         (false, Operation::Delete) => {
             if let Some(mounted) = &existing {
-                if matches!(mounted.backend, Backend::System | Backend::Token) {
+                if mounted.backend.is_builtin() {
                     // Before any revocation: the prefix would cover every token.
                     return Err(ApiError::bad(format!("cannot unmount {full_path:?}")));
                 }
