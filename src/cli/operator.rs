@@ -61,10 +61,17 @@ fn fail(e: CallError) -> i32 {
     e.exit_code
 }
 
+/// Reads a secret: from the terminal without echoing it, or a line of
+/// standard input when that is not a terminal (scripts, pipes).
 fn read_stdin_line(prompt: &str) -> Option<String> {
-    eprint!("{prompt}");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).ok()?;
+    let line = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password(prompt).ok()?
+    } else {
+        eprint!("{prompt}");
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).ok()?;
+        line
+    };
     let line = line.trim().to_string();
     (!line.is_empty()).then_some(line)
 }
