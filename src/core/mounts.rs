@@ -223,8 +223,9 @@ impl Mounts {
     }
 
     /// Applies a tune to one mount: its config, description and options.
-    /// New options rebuild an engine mount's engine (a KV version change);
-    /// the engines it replaced and the one now serving are returned, so the
+    /// A KV upgrade also rebuilds the mount's engine (other option changes
+    /// keep the serving one, so two engines never share a mount's keys);
+    /// the engine it replaced and the one now serving are returned, so the
     /// caller can drain the old one and migrate data for the new one.
     pub async fn tune(&self, mount_path: &str, tune: Tune) -> Result<Option<Replaced>, ApiError> {
         let _changing = self.changing.lock().await;
@@ -240,8 +241,8 @@ impl Mounts {
         }
         let mut replaced = None;
         if let Some(options) = tune.options {
-            if options != mounted.entry.options {
-                mounted.entry.options = options;
+            mounted.entry.options = options;
+            if tune.kv_upgrade {
                 if let Backend::Engine(old) = &mounted.backend {
                     let view =
                         StorageView::new(Arc::clone(&self.barrier), mounted.entry.storage_prefix());

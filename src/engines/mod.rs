@@ -75,9 +75,9 @@ pub fn build(entry: &MountEntry, view: StorageView) -> Result<Arc<dyn Engine>, A
 pub fn build_retuned(
     entry: &MountEntry,
     view: StorageView,
-    upgraded: bool,
+    kv_upgrade: bool,
 ) -> Result<Arc<dyn Engine>, ApiError> {
-    if upgraded && kv_version(entry)? == 2 {
+    if kv_upgrade && kv_version(entry)? == 2 {
         return Ok(Arc::new(kv::KvEngine::upgrading(view)));
     }
     build(entry, view)
