@@ -1,5 +1,6 @@
 //! `sys/mounts`, `sys/auth` (enable, disable, list, read, tune) and
 //! `sys/internal/ui/mounts`, which the CLI asks before every `kv` command.
+//! Tune writes (options, and the KV v1 -> v2 upgrade) are in `mount_tune`.
 
 use crate::core::auth_mount_tokens::Sweep;
 use crate::core::ctx::Ctx;
