@@ -9,7 +9,7 @@
 //!   only the core serves: `sys/`, `auth/token/`, logins, wrapping, lifecycle.
 //! - [`nhi`]: identity inventory, risk, drift, and its request hooks.
 //! - [`lease`]: the lease manager and the ledger.
-//! - [`engines`]: mountable engines (KV v2) and the plugin storage adapter.
+//! - [`engines`]: mountable engines (KV v1 and v2) and the plugin storage adapter.
 //! - [`auth`]: auth methods (AppRole, JWT) and the token store.
 //! - [`audit`]: audit devices with a keyed hash chain.
 //! - [`policy`]: ACL policies, the canonical request path, the policy store.

@@ -25,6 +25,7 @@ mod integration {
     mod jwt_auth;
     mod jwt_keys;
     mod key_ceremonies;
+    mod kv_v1;
     mod mysql;
     mod nhi;
     mod pg_storage;

@@ -6,6 +6,7 @@ use crate::barrier::{Barrier, StorageView};
 use crate::engines::{self, Engine};
 use crate::error::ApiError;
 use crate::logical::{MountConfig, MountEntry};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 const TABLE_KEY: &str = "core/mounts";
@@ -30,6 +31,22 @@ pub enum Backend {
 pub struct Mounted {
     pub entry: MountEntry,
     pub backend: Backend,
+}
+
+/// What a tune changes: the config always, the rest when given.
+pub struct Tune {
+    pub config: MountConfig,
+    pub description: Option<String>,
+    /// The whole new option map.
+    pub options: Option<BTreeMap<String, String>>,
+    /// The options upgrade a KV mount from version 1 to 2.
+    pub kv_upgrade: bool,
+}
+
+/// An engine a tune replaced, and its replacement.
+pub struct Replaced {
+    pub old: Arc<dyn Engine>,
+    pub new: Arc<dyn Engine>,
 }
 
 pub struct Mounts {
@@ -269,13 +286,12 @@ impl Mounts {
             .and_then(|moves| moves.iter().find(|m| m.id == id).cloned())
     }
 
-    /// Replaces one mount's config (tune).
-    pub async fn tune(
-        &self,
-        mount_path: &str,
-        config: MountConfig,
-        description: Option<String>,
-    ) -> Result<(), ApiError> {
+    /// Applies a tune to one mount: its config, description and options.
+    /// A KV upgrade also rebuilds the mount's engine (other option changes
+    /// keep the serving one, so two engines never share a mount's keys);
+    /// the engine it replaced and the one now serving are returned, so the
+    /// caller can drain the old one and migrate data for the new one.
+    pub async fn tune(&self, mount_path: &str, tune: Tune) -> Result<Option<Replaced>, ApiError> {
         let _changing = self.changing.lock().await;
         let current = self.snapshot();
         let mut next = (*current).clone();
@@ -283,11 +299,28 @@ impl Mounts {
             .iter_mut()
             .find(|m| m.entry.path == mount_path)
             .ok_or_else(|| ApiError::bad(format!("no mount at {mount_path}")))?;
-        mounted.entry.config = config;
-        if let Some(description) = description {
+        mounted.entry.config = tune.config;
+        if let Some(description) = tune.description {
             mounted.entry.description = description;
         }
-        self.store(next).await
+        let mut replaced = None;
+        if let Some(options) = tune.options {
+            mounted.entry.options = options;
+            if tune.kv_upgrade {
+                if let Backend::Engine(old) = &mounted.backend {
+                    let view =
+                        StorageView::new(Arc::clone(&self.barrier), mounted.entry.storage_prefix());
+                    let new = engines::build_retuned(&mounted.entry, view, tune.kv_upgrade)?;
+                    replaced = Some(Replaced {
+                        old: Arc::clone(old),
+                        new: Arc::clone(&new),
+                    });
+                    mounted.backend = Backend::Engine(new);
+                }
+            }
+        }
+        self.store(next).await?;
+        Ok(replaced)
     }
 
     async fn store(&self, next: Vec<Mounted>) -> Result<(), ApiError> {

@@ -268,6 +268,7 @@ impl Core {
                     path: relative,
                     data: &req.data,
                     mount: &mounted.entry,
+                    default_lease_ttl: self.mount_default_ttl(&mounted.entry),
                 };
                 engine.exists(&probe).await?
             }
@@ -298,6 +299,7 @@ impl Core {
                     path: relative,
                     data: &req.data,
                     mount: &mounted.entry,
+                    default_lease_ttl: self.mount_default_ttl(&mounted.entry),
                 };
                 engine.handle(&engine_req).await
             }
@@ -361,6 +363,11 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// A mount's effective default lease TTL, in seconds.
+    fn mount_default_ttl(&self, entry: &crate::logical::MountEntry) -> i64 {
+        crate::lease::mount_ttls(&entry.config, self.limits()).0
     }
 
     pub(super) fn plugin_request<'a>(

@@ -19,6 +19,9 @@ pub struct EngineRequest<'a> {
     pub path: &'a str,
     pub data: &'a Map<String, Value>,
     pub mount: &'a MountEntry,
+    /// The mount's default lease TTL in seconds (the system's when the
+    /// mount sets none), capped by its maximum.
+    pub default_lease_ttl: i64,
 }
 
 #[async_trait::async_trait]
@@ -30,19 +33,52 @@ pub trait Engine: Send + Sync {
     async fn exists(&self, _req: &EngineRequest<'_>) -> Result<bool, ApiError> {
         Ok(true)
     }
+
+    /// Finishes moving data stored in an older layout (a KV v1 mount tuned
+    /// to v2) before the engine serves; a no-op for most engines.
+    async fn migrate(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// The KV version a `kv` mount entry asks for: `options.version` "1", ""
+/// or absent is version 1 (Vault's default for `kv`), "2" is version 2; a
+/// `kv-v2` entry is version 2.
+pub fn kv_version(entry: &MountEntry) -> Result<u8, ApiError> {
+    match (
+        entry.kind.as_str(),
+        entry.options.get("version").map(String::as_str),
+    ) {
+        ("kv-v2", None | Some("2")) => Ok(2),
+        ("kv", None | Some("" | "1")) => Ok(1),
+        ("kv", Some("2")) => Ok(2),
+        _ => Err(ApiError::bad(
+            "could not understand version: KV versions are 1 and 2",
+        )),
+    }
 }
 
 /// Builds the engine for a mount of type `entry.kind`.
 pub fn build(entry: &MountEntry, view: StorageView) -> Result<Arc<dyn Engine>, ApiError> {
     match entry.kind.as_str() {
-        "kv" | "kv-v2" => {
-            if entry.options.get("version").is_some_and(|v| v != "2") {
-                return Err(ApiError::bad(
-                    "only KV version 2 is supported: mount with options version=2",
-                ));
-            }
-            Ok(Arc::new(kv::KvEngine::new(view)))
-        }
+        "kv" | "kv-v2" => Ok(match kv_version(entry)? {
+            1 => Arc::new(kv::KvV1Engine::new(view)),
+            _ => Arc::new(kv::KvEngine::new(view)),
+        }),
         other => Err(ApiError::bad(format!("unknown backend type: {other:?}"))),
     }
+}
+
+/// Builds the engine that replaces a mount's after its options were tuned:
+/// a KV mount upgraded to v2 gets an engine that waits for
+/// [`Engine::migrate`] before it serves (see `kv::upgrade`).
+pub fn build_retuned(
+    entry: &MountEntry,
+    view: StorageView,
+    kv_upgrade: bool,
+) -> Result<Arc<dyn Engine>, ApiError> {
+    if kv_upgrade && kv_version(entry)? == 2 {
+        return Ok(Arc::new(kv::KvEngine::upgrading(view)));
+    }
+    build(entry, view)
 }

@@ -6,6 +6,7 @@ mod audit;
 mod key_ceremonies;
 mod leases;
 mod metrics;
+mod mount_tune;
 mod mounts;
 mod nhi;
 mod policies;

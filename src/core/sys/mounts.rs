@@ -1,5 +1,6 @@
 //! `sys/mounts`, `sys/auth` (enable, disable, list, read, tune) and
 //! `sys/internal/ui/mounts`, which the CLI asks before every `kv` command.
+//! Tune writes (options, and the KV v1 -> v2 upgrade) are in `mount_tune`.
 
 use crate::core::auth_mount_tokens::Sweep;
 use crate::core::ctx::Ctx;
@@ -80,8 +81,8 @@ async fn enable(ctx: &Ctx<'_>, full_path: String, auth: bool) -> Result<Response
     let requested = optional_str(data, "type")?
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::bad("type: required (for example \"kv\")"))?;
-    // `kv-v2` is shorthand for `kv` with version 2.
-    let kind = if requested == "kv-v2" {
+    // `kv-v1` and `kv-v2` are shorthand for `kv` with that version.
+    let kind = if matches!(requested, "kv-v1" | "kv-v2") {
         "kv"
     } else {
         requested
@@ -119,14 +120,17 @@ async fn enable(ctx: &Ctx<'_>, full_path: String, auth: bool) -> Result<Response
         None | Some(Value::Null) => {}
         Some(_) => return Err(ApiError::bad("options: expected an object")),
     }
-    if requested == "kv-v2" {
-        entry.options.insert("version".into(), "2".into());
+    if let Some(version) = requested.strip_prefix("kv-v") {
+        entry.options.insert("version".into(), version.into());
     }
     if kind == "kv" {
-        entry
-            .options
-            .entry("version".into())
-            .or_insert_with(|| "2".into());
+        // Vault's default for `kv` is version 1; the listing says so, so
+        // clients (the CLI's preflight) pick the v1 paths.
+        let version = entry.options.entry("version".into()).or_default();
+        if version.is_empty() {
+            *version = "1".into();
+        }
+        crate::engines::kv_version(&entry)?;
     }
     ctx.active.mounts.mount(entry).await?;
     tracing::info!(path = %full_path, kind = %kind, "mount enabled");
@@ -222,11 +226,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             let mounted = existing.ok_or_else(not_found)?;
             let config = parse_config(&ctx.req.data, &mounted.entry.config)?;
             let description = optional_str(&ctx.req.data, "description")?.map(String::from);
-            ctx.active
-                .mounts
-                .tune(&full_path, config, description)
-                .await?;
-            Ok(Response::empty())
+            super::mount_tune::write(ctx, &full_path, mounted, config, description).await
         }
         _ => Err(ApiError::UnsupportedOperation),
     }

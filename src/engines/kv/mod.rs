@@ -1,12 +1,18 @@
 //! KV version 2: versioned key-value secrets with soft delete, undelete,
 //! destroy, check-and-set and per-key metadata, on Vault's paths:
 //! `config`, `data/P`, `metadata/P`, `delete/P`, `undelete/P`, `destroy/P`.
+//! KV version 1 ([`v1`]) is the unversioned engine of the same mount type;
+//! [`upgrade`] turns a v1 mount's data into v2's.
 //!
 //! Storage: `meta/P` holds a key's metadata (all versions' states),
 //! `version/N/P` holds version N's data. A version write and its metadata
 //! update land in one atomic, durable batch.
 
 mod metadata;
+mod upgrade;
+pub mod v1;
+
+pub use v1::KvV1Engine;
 
 use super::{Engine, EngineRequest};
 use crate::barrier::{StorageView, Write};
@@ -25,6 +31,7 @@ pub struct KvEngine {
     // Tokio mutexes: a key's read-modify-write spans storage awaits. Striped
     // so writers to different keys rarely wait on each other.
     locks: Vec<tokio::sync::Mutex<()>>,
+    upgrade: upgrade::Upgrade,
 }
 
 fn now_rfc3339() -> String {
@@ -91,12 +98,25 @@ fn check_cas(config: &KvConfig, meta: &KeyMetadata, cas: Option<u64>) -> Result<
 }
 
 impl KvEngine {
+    /// A v2 engine that, before its first request, moves any v1 data left
+    /// in its storage (see [`upgrade`]).
     pub fn new(view: StorageView) -> Self {
+        Self::with_upgrade(view, false)
+    }
+
+    /// A v2 engine for a mount just upgraded from v1: it answers Vault's
+    /// "upgrading" error until [`Engine::migrate`] has moved the v1 data.
+    pub fn upgrading(view: StorageView) -> Self {
+        Self::with_upgrade(view, true)
+    }
+
+    fn with_upgrade(view: StorageView, awaiting: bool) -> Self {
         Self {
             view,
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            upgrade: upgrade::Upgrade::new(awaiting),
         }
     }
 
@@ -335,6 +355,7 @@ impl KvEngine {
 impl Engine for KvEngine {
     async fn handle(&self, req: &EngineRequest<'_>) -> Result<Response, ApiError> {
         use Operation::*;
+        self.ready().await?;
         let (section, key) = req.path.split_once('/').unwrap_or((req.path, ""));
         match (section, req.operation) {
             ("config", Read) => Ok(Response::json(self.config().await?.to_json())),
@@ -385,7 +406,12 @@ impl Engine for KvEngine {
         }
     }
 
+    async fn migrate(&self) -> Result<(), ApiError> {
+        self.migrate_now().await
+    }
+
     async fn exists(&self, req: &EngineRequest<'_>) -> Result<bool, ApiError> {
+        self.ready().await?;
         match req.path.split_once('/') {
             Some(("data" | "metadata", key)) if !key.is_empty() => {
                 Ok(self.metadata(key).await?.is_some())
