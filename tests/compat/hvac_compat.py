@@ -105,6 +105,13 @@ t("kv2.destroy_secret_versions", lambda: kv2.destroy_secret_versions("a/b", vers
 t("kv2.delete_metadata_and_all_versions", lambda: kv2.delete_metadata_and_all_versions("a/b"))
 t("kv2.read_configuration", lambda: kv2.read_configuration())
 t("kv2.configure", lambda: kv2.configure(max_versions=10))
+# kv v1
+t("sys.enable_secrets_engine kv1", lambda: sysb.enable_secrets_engine("kv", path="kv1", options={"version": "1"}))
+kv1 = c.secrets.kv.v1
+t("kv1.create_or_update_secret", lambda: kv1.create_or_update_secret("p", {"a": "b"}, mount_point="kv1"))
+t("kv1.read_secret", lambda: kv1.read_secret("p", mount_point="kv1")["data"]["a"])
+t("kv1.list_secrets", lambda: kv1.list_secrets("", mount_point="kv1")["data"]["keys"])
+t("kv1.delete_secret", lambda: kv1.delete_secret("p", mount_point="kv1"))
 # approle
 ar = c.auth.approle
 t("approle.create_or_update_approle", lambda: ar.create_or_update_approle("app", token_policies=["default"]))

@@ -195,3 +195,70 @@ async fn a_vault_hcl_config_starts_the_server() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("adress"));
 }
+
+/// The Vault CLI's mount commands and `-field`, through `qm`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qm_secrets_auth_and_field_as_the_vault_cli() {
+    let server = TestServer::dev();
+    let root = server.root_token.clone();
+    let out = ok_stdout(&server.qm(
+        &root,
+        &[
+            "secrets",
+            "enable",
+            "--path",
+            "team",
+            "--version",
+            "1",
+            "kv",
+        ],
+    ));
+    assert!(
+        out.contains("Enabled the kv secrets engine at: team/"),
+        "{out}"
+    );
+    let list = ok_stdout(&server.qm(&root, &["secrets", "list"]));
+    assert!(list.contains("team/") && list.contains("secret/"), "{list}");
+    ok_stdout(&server.qm(&root, &["write", "team/app", "password=s3cret"]));
+    let field = ok_stdout(&server.qm(&root, &["read", "-field=password", "team/app"]));
+    assert_eq!(field.trim(), "s3cret");
+    let missing = server.qm(&root, &["read", "-field=nope", "team/app"]);
+    assert_eq!(missing.status.code(), Some(1));
+    ok_stdout(&server.qm(
+        &root,
+        &["secrets", "tune", "--default-lease-ttl", "1h", "team"],
+    ));
+    let (_, tune) = server.root("GET", "sys/mounts/team/tune", None).await;
+    assert_eq!(tune["default_lease_ttl"], 3600, "{tune}");
+    ok_stdout(&server.qm(&root, &["secrets", "move", "team", "crew"]));
+    ok_stdout(&server.qm(&root, &["secrets", "disable", "crew"]));
+    let out = ok_stdout(&server.qm(&root, &["auth", "enable", "userpass"]));
+    assert!(
+        out.contains("Enabled userpass auth method at: userpass/"),
+        "{out}"
+    );
+    assert!(ok_stdout(&server.qm(&root, &["auth", "list"])).contains("userpass/"));
+    ok_stdout(&server.qm(
+        &root,
+        &[
+            "write",
+            "auth/userpass/users/ops",
+            "password=correct-horse-1",
+        ],
+    ));
+    let token = ok_stdout(&server.qm(
+        "",
+        &[
+            "write",
+            "-field=token",
+            "auth/userpass/login/ops",
+            "password=correct-horse-1",
+        ],
+    ));
+    assert!(token.trim().starts_with("hvs."), "{token}");
+    ok_stdout(&server.qm(&root, &["auth", "disable", "userpass"]));
+    let (code, _) = server
+        .call("GET", "auth/token/lookup-self", Some(token.trim()), None)
+        .await;
+    assert_eq!(code, 403, "disabling the method revoked its tokens");
+}
