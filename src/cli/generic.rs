@@ -86,6 +86,11 @@ fn print_field(body: &Value, field: &str) -> i32 {
                 .and_then(|a| a.get(auth_name))
         })
         .or_else(|| body.get(field).filter(|_| field.starts_with("lease_")));
+    print_found(value, field)
+}
+
+/// Prints a `-field` value found, or says it is not there (exit 1).
+pub(crate) fn print_found(value: Option<&Value>, field: &str) -> i32 {
     match value {
         Some(value) => {
             println!("{}", output::cell(value));

@@ -313,16 +313,7 @@ async fn write(
 fn print_secret(client: &Client, body: &Value, field: Option<&str>) -> i32 {
     let secret = body.pointer("/data/data").cloned().unwrap_or(Value::Null);
     if let Some(field) = field {
-        return match secret.get(field) {
-            Some(value) => {
-                println!("{}", output::cell(value));
-                EXIT_OK
-            }
-            None => {
-                eprintln!("Field {field:?} not present in secret");
-                EXIT_LOCAL_ERROR
-            }
-        };
+        return super::generic::print_found(secret.get(field), field);
     }
     if client.json {
         output::json(body);

@@ -15,9 +15,20 @@ pub(crate) async fn raw(
     token: &str,
     body: Option<&Value>,
 ) -> (u16, String) {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    raw_text(server, method, path, token, &body).await
+}
+
+/// [`raw`] with the body as given, JSON or not.
+pub(crate) async fn raw_text(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> (u16, String) {
     let host = server.addr.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    let body = body.map(Value::to_string).unwrap_or_default();
     let request = format!(
         "{method} /v1/{path} HTTP/1.1\r\nHost: {host}\r\nX-Vault-Token: {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()

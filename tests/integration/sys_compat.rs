@@ -262,3 +262,36 @@ async fn qm_secrets_auth_and_field_as_the_vault_cli() {
         .await;
     assert_eq!(code, 403, "disabling the method revoked its tokens");
 }
+
+/// Ten remounts of one mount at once: exactly one moves it, the others are
+/// refused, and the data is at the one new path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_remounts_move_a_mount_once() {
+    let server = TestServer::dev();
+    server
+        .root("PUT", "secret/data/kept", Some(json!({"data": {"v": 1}})))
+        .await;
+    let calls = (0..10).map(|i| {
+        server.root(
+            "POST",
+            "sys/remount",
+            Some(json!({"from": "secret", "to": format!("dest{i}")})),
+        )
+    });
+    let answers = futures::future::join_all(calls).await;
+    let moved: Vec<usize> = answers
+        .iter()
+        .enumerate()
+        .filter(|(_, (code, _))| *code == 200)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(moved.len(), 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|(code, _)| matches!(code, 200 | 400)),
+        "{answers:?}"
+    );
+    let (code, body) = server
+        .root("GET", &format!("dest{}/data/kept", moved[0]), None)
+        .await;
+    assert_eq!((code, &body["data"]["data"]["v"]), (200, &json!(1)));
+}

@@ -3,7 +3,7 @@
 //! encoding, dot segments), and hostile bodies, keys and options must get a
 //! 4xx, never a 5xx.
 
-use super::super::acl_bypass::{policy, raw, token};
+use super::super::acl_bypass::{policy, raw, raw_text, token};
 use super::super::common::TestServer;
 use super::{enable_v1, DEFAULT_TTL};
 use serde_json::{json, Value};
@@ -117,7 +117,7 @@ async fn hostile_values_get_400_never_500() {
     let send = |method: &'static str, path: String, body: String| {
         let server = &server;
         let root = root.clone();
-        async move { raw_body(server, method, &path, &root, &body).await }
+        async move { raw_text(server, method, &path, &root, &body).await }
     };
     // Bodies that are not a JSON object of fields.
     let nested = format!("{{\"a\": {}{}}}", "[".repeat(2000), "]".repeat(2000));
@@ -204,35 +204,4 @@ async fn hostile_values_get_400_never_500() {
     assert_eq!(mount["data"]["options"]["version"], "1", "still version 1");
     let (status, _) = server.call("GET", "sys/health", None, None).await;
     assert_eq!(status, 200, "the server still answers");
-}
-
-/// [`raw`] with a body sent exactly as given (not re-serialized).
-async fn raw_body(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: &str,
-) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = server.addr.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
-    let request = format!(
-        "{method} /v1/{path} HTTP/1.1\r\nHost: {host}\r\nX-Vault-Token: {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(request.as_bytes()).await;
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer).await;
-    let answer = String::from_utf8_lossy(&answer).to_string();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
