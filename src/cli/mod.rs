@@ -14,6 +14,7 @@ mod generic;
 mod kv;
 mod lease;
 mod login;
+mod login_command;
 mod migrate;
 mod mounts;
 mod nhi;
@@ -80,6 +81,13 @@ enum Command {
     Kv {
         #[command(subcommand)]
         command: kv::KvCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Log in with a token or an auth method; stores the token in ~/.vault-token.
+    Login {
+        #[command(flatten)]
+        login: login_command::LoginCommand,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -273,6 +281,7 @@ pub fn run() -> i32 {
             Command::Operator { command, client } => operator::run(command, &client).await,
             Command::Status { client } => operator::status(&client).await,
             Command::Kv { command, client } => kv::run(command, &client).await,
+            Command::Login { login, client } => login_command::run(login, &client).await,
             Command::Token { command, client } => token::run(command, &client).await,
             Command::Policy { command, client } => policy::run(command, &client).await,
             Command::Secrets { command, client } => mounts::secrets(command, &client).await,

@@ -295,3 +295,98 @@ async fn concurrent_remounts_move_a_mount_once() {
         .await;
     assert_eq!((code, &body["data"]["data"]["v"]), (200, &json!(1)));
 }
+
+/// `qm login` as `vault login`: a token, userpass, approle; the token lands
+/// in ~/.vault-token (0600) and later commands use it; a failed login
+/// leaves the stored token alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qm_login_stores_the_token_for_later_commands() {
+    let server = TestServer::dev();
+    let root = server.root_token.clone();
+    let token_file = server.dir.path().join(".vault-token");
+    let stored = || std::fs::read_to_string(&token_file).unwrap_or_default();
+    let out = ok_stdout(&server.qm("", &["login", &root]));
+    assert!(out.contains("Success! You are now authenticated"), "{out}");
+    assert_eq!(stored(), root);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&token_file)
+            .expect("token file")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o077, 0);
+    // No QM_TOKEN: the stored token is used.
+    let me = ok_stdout(&server.qm(
+        "",
+        &["read", "-field=display_name", "auth/token/lookup-self"],
+    ));
+    assert_eq!(me.trim(), "root");
+
+    ok_stdout(&server.qm("", &["auth", "enable", "userpass"]));
+    ok_stdout(&server.qm(
+        "",
+        &[
+            "write",
+            "auth/userpass/users/ops",
+            "password=correct-horse-1",
+        ],
+    ));
+    ok_stdout(&server.qm("", &["auth", "enable", "approle"]));
+    ok_stdout(&server.qm(
+        "",
+        &["write", "auth/approle/role/ci", "token_policies=default"],
+    ));
+    let role_id = ok_stdout(&server.qm(
+        "",
+        &["read", "-field=role_id", "auth/approle/role/ci/role-id"],
+    ));
+    let secret_id = ok_stdout(&server.qm(
+        "",
+        &[
+            "write",
+            "-field=secret_id",
+            "auth/approle/role/ci/secret-id",
+        ],
+    ));
+
+    let bad = server.qm(
+        "",
+        &[
+            "login",
+            "-method=userpass",
+            "username=ops",
+            "password=wrong-horse-1",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(stored(), root, "a failed login keeps the stored token");
+    let token = ok_stdout(&server.qm(
+        "",
+        &[
+            "login",
+            "-method=userpass",
+            "-token-only",
+            "username=ops",
+            "password=correct-horse-1",
+        ],
+    ));
+    assert_eq!(stored(), token.trim());
+    let me = ok_stdout(&server.qm(
+        "",
+        &["read", "-field=display_name", "auth/token/lookup-self"],
+    ));
+    assert!(me.contains("ops"), "{me}");
+
+    let out = ok_stdout(&server.qm(
+        "",
+        &[
+            "login",
+            "-method=approle",
+            &format!("role_id={}", role_id.trim()),
+            &format!("secret_id={}", secret_id.trim()),
+        ],
+    ));
+    assert!(out.contains("token_policies"), "{out}");
+    assert_ne!(stored(), token.trim(), "the approle token replaced it");
+    let unknown = server.qm("", &["login", "-method=ldap", "username=x"]);
+    assert_eq!(unknown.status.code(), Some(1));
+}
