@@ -49,15 +49,35 @@ fn hash_fields(key: &[u8], object: Option<&mut Value>, fields: &[&str]) {
     }
 }
 
-/// A copy of `entry` with every sensitive value replaced by its HMAC.
-pub fn hashed(key: &[u8], entry: &Map<String, Value>) -> Map<String, Value> {
+/// A copy of `entry` with every sensitive value replaced by its HMAC
+/// (accessors too unless the device's `hmac_accessor` is off), and a LIST
+/// answer's keys as their count with `elide_list_responses`.
+pub fn hashed(
+    key: &[u8],
+    entry: &Map<String, Value>,
+    options: &super::options::DeviceOptions,
+) -> Map<String, Value> {
     let mut entry = entry.clone();
-    hash_fields(key, entry.get_mut("auth"), &["client_token", "accessor"]);
+    let accessor = |fields: &'static [&'static str]| -> &'static [&'static str] {
+        if options.hmac_accessor {
+            fields
+        } else {
+            fields.first().map_or(&[], std::slice::from_ref)
+        }
+    };
+    if options.elide_list_responses {
+        elide_list(&mut entry);
+    }
+    hash_fields(
+        key,
+        entry.get_mut("auth"),
+        accessor(&["client_token", "accessor"]),
+    );
     if let Some(request) = entry.get_mut("request") {
         hash_fields(
             key,
             Some(request),
-            &["client_token", "client_token_accessor"],
+            accessor(&["client_token", "client_token_accessor"]),
         );
         if let Some(data) = request.get_mut("data") {
             hash_strings(key, data);
@@ -67,14 +87,40 @@ pub fn hashed(key: &[u8], entry: &Map<String, Value>) -> Map<String, Value> {
         if let Some(data) = response.get_mut("data") {
             hash_strings(key, data);
         }
-        hash_fields(key, response.get_mut("auth"), &["client_token", "accessor"]);
         hash_fields(
             key,
-            response.get_mut("wrap_info"),
-            &["token", "accessor", "wrapped_accessor"],
+            response.get_mut("auth"),
+            accessor(&["client_token", "accessor"]),
         );
+        let wrap_fields: &[&str] = if options.hmac_accessor {
+            &["token", "accessor", "wrapped_accessor"]
+        } else {
+            &["token"]
+        };
+        hash_fields(key, response.get_mut("wrap_info"), wrap_fields);
     }
     entry
+}
+
+/// A LIST answer's `keys` as their count (Vault's `elide_list_responses`).
+fn elide_list(entry: &mut Map<String, Value>) {
+    let listing = entry
+        .get("request")
+        .and_then(|r| r.get("operation"))
+        .and_then(Value::as_str)
+        == Some("list");
+    if !listing {
+        return;
+    }
+    if let Some(keys) = entry
+        .get_mut("response")
+        .and_then(|r| r.get_mut("data"))
+        .and_then(|d| d.get_mut("keys"))
+    {
+        if let Some(count) = keys.as_array().map(Vec::len) {
+            *keys = json!(count);
+        }
+    }
 }
 
 fn auth_json(caller: Option<&TokenEntry>, token: Option<&str>, now: i64) -> Value {
@@ -215,7 +261,8 @@ mod tests {
             .cloned()
             .unwrap();
         let entry = request_entry(&req, &Subject::default(), 0, None);
-        let hashed = hashed(b"key", &entry);
+        let defaults = crate::audit::options::parse(&Default::default()).unwrap();
+        let hashed = hashed(b"key", &entry, &defaults);
         let text = serde_json::to_string(&hashed).unwrap();
         assert!(!text.contains("s3cret") && !text.contains("hvs.callertoken"));
         assert_eq!(

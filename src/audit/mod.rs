@@ -11,6 +11,7 @@
 pub mod chain;
 pub mod device;
 pub mod entry;
+pub mod options;
 pub mod verify;
 
 use crate::barrier::{Barrier, Write};
@@ -52,6 +53,7 @@ impl DeviceConfig {
 
 struct Enabled {
     config: DeviceConfig,
+    options: options::DeviceOptions,
     key: Zeroizing<Vec<u8>>,
     device: Device,
     /// When the head was last stored.
@@ -92,10 +94,22 @@ fn enable_device(config: DeviceConfig, head: Option<&chain::Head>) -> Result<Ena
         return Err("the chain key is corrupt".into());
     }
     let target = target(&config.options).map_err(|e| e.to_string())?;
+    // Checked strictly when a device is enabled; a device stored before the
+    // options were checked keeps working with the safe defaults.
+    let options = options::parse(&config.options).unwrap_or_else(|e| {
+        tracing::warn!(device = %config.path, error = %e, "audit device options ignored; writing with the defaults");
+        options::DeviceOptions::SAFE
+    });
     let device =
         Device::open(target.clone(), chain_key(&config), head).map_err(|e| e.to_string())?;
+    if let (Target::File(path), Some(mode)) = (&target, options.mode) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("setting the mode of {}: {e}", path.display()))?;
+    }
     Ok(Enabled {
         config,
+        options,
         key: Zeroizing::new(key),
         device,
         stored_at: std::sync::Mutex::new(std::time::Instant::now()),
@@ -135,6 +149,8 @@ impl AuditBroker {
                             chain_key(&config),
                             head.as_ref(),
                         ),
+                        options: options::parse(&config.options)
+                            .unwrap_or(options::DeviceOptions::SAFE),
                         config,
                         stored_at: std::sync::Mutex::new(std::time::Instant::now()),
                     }
@@ -166,7 +182,10 @@ impl AuditBroker {
         let devices = self.snapshot();
         let mut recorded = devices.is_empty();
         for enabled in devices.iter() {
-            if enabled.device.append(entry::hashed(&enabled.key, entry)) {
+            if enabled
+                .device
+                .append(entry::hashed(&enabled.key, entry, &enabled.options))
+            {
                 recorded = true;
                 self.store_head_now_and_then(enabled);
             } else {
@@ -260,6 +279,7 @@ impl AuditBroker {
             chain_key: hex::encode(rand::random::<[u8; 32]>()),
         };
         target(&config.options)?;
+        options::parse(&config.options)?;
         // A name used before starts a new chain, not the old device's.
         self.barrier.delete(&config.head_key()).await?;
         let enabled = enable_device(config, None)

@@ -314,3 +314,83 @@ async fn requests_fail_when_no_audit_device_can_write() {
     assert_eq!(status, 204, "{body}");
     assert_eq!(server.root("GET", "sys/mounts", None).await.0, 200);
 }
+
+/// Vault's file device options: `mode`, `hmac_accessor`,
+/// `elide_list_responses` do what they say; `log_raw`, `prefix`, other
+/// formats and unknown options are refused, never ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vaults_file_device_options_are_honoured_or_refused() {
+    let server = TestServer::dev();
+    let log = server.temp_path("opts.log");
+    let enable = |name: &'static str, options: serde_json::Value| {
+        enable_file_device(&server, name, options, &log)
+    };
+    for bad in [
+        serde_json::json!({"log_raw": "true"}),
+        serde_json::json!({"prefix": "qm:"}),
+        serde_json::json!({"format": "jsonx"}),
+        serde_json::json!({"mode": "1777x"}),
+        serde_json::json!({"hmac_accessor": "perhaps"}),
+        serde_json::json!({"colour": "red"}),
+    ] {
+        let (code, body) = enable("bad", bad.clone()).await;
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
+    let (code, body) = enable(
+        "opts",
+        serde_json::json!({"mode": "0640", "hmac_accessor": "false", "elide_list_responses": "true"}),
+    )
+    .await;
+    assert_eq!(code, 204, "{body}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&log).expect("log").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o640);
+    for key in ["a", "b", "c"] {
+        server
+            .root(
+                "PUT",
+                &format!("secret/data/{key}"),
+                Some(serde_json::json!({"data": {"v": 1}})),
+            )
+            .await;
+    }
+    let (code, _) = server.root("LIST", "secret/metadata/", None).await;
+    assert_eq!(code, 200);
+    let (_, me) = server.root("GET", "auth/token/lookup-self", None).await;
+    let accessor = me["data"]["accessor"]
+        .as_str()
+        .expect("accessor")
+        .to_string();
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.contains(&accessor),
+        "hmac_accessor=false: accessors as they are"
+    );
+    assert!(
+        !text.contains(&server.root_token),
+        "tokens are still HMAC'd"
+    );
+    let listed = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["type"] == "response" && e["request"]["operation"] == "list")
+        .expect("the LIST response");
+    assert_eq!(listed["response"]["data"]["keys"], 3, "{listed}");
+}
+
+async fn enable_file_device(
+    server: &TestServer,
+    name: &str,
+    mut options: serde_json::Value,
+    log: &std::path::Path,
+) -> (u16, serde_json::Value) {
+    options["file_path"] = serde_json::json!(log.to_str().expect("path"));
+    server
+        .root(
+            "PUT",
+            &format!("sys/audit/{name}"),
+            Some(serde_json::json!({"type": "file", "options": options})),
+        )
+        .await
+}
