@@ -194,3 +194,62 @@ async fn expiry_use_limits_and_no_escalation() {
     assert_eq!(body["data"]["secret/data/x"], json!(["read"]));
     assert_eq!(body["data"]["sys/mounts"], json!(["deny"]));
 }
+
+/// A token role's `token_bound_cidrs` binds the tokens made from it, as
+/// Vault's: used from elsewhere, they are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_roles_bind_their_tokens_to_the_roles_cidrs() {
+    let server = TestServer::dev();
+    for (role, cidrs) in [
+        ("near", json!(["127.0.0.1/32"])),
+        ("far", json!("10.0.0.0/8,192.168.0.0/16")),
+    ] {
+        let (code, body) = server
+            .root(
+                "POST",
+                &format!("auth/token/roles/{role}"),
+                Some(json!({"allowed_policies": ["default"], "token_bound_cidrs": cidrs})),
+            )
+            .await;
+        assert_eq!(code, 204, "{body}");
+    }
+    let (_, far) = server.root("GET", "auth/token/roles/far", None).await;
+    assert_eq!(
+        far["data"]["token_bound_cidrs"],
+        json!(["10.0.0.0/8", "192.168.0.0/16"]),
+        "{far}"
+    );
+    for (role, expected) in [("near", 200), ("far", 403)] {
+        let (code, body) = server
+            .root(
+                "POST",
+                &format!("auth/token/create/{role}"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+        let token = body["auth"]["client_token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        let (code, body) = server
+            .call("GET", "auth/token/lookup-self", Some(&token), None)
+            .await;
+        assert_eq!(code, expected, "{role}: {body}");
+    }
+    for bad in [
+        json!(["300.1.1.1/8"]),
+        json!(["10.0.0.0/99"]),
+        json!(["not a cidr"]),
+        json!([7]),
+    ] {
+        let (code, body) = server
+            .root(
+                "POST",
+                "auth/token/roles/bad",
+                Some(json!({"token_bound_cidrs": bad})),
+            )
+            .await;
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
+}

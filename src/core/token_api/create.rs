@@ -78,7 +78,11 @@ pub(super) async fn create(
         path: creation_path(orphan_path, role_name),
         role: role_name.map(String::from),
         id,
-        bound_cidrs: Vec::new(),
+        // A role's bounds, as Vault's token roles apply them.
+        bound_cidrs: role
+            .as_ref()
+            .map(|r| r.token_bound_cidrs.clone())
+            .unwrap_or_default(),
     };
     issue(ctx, spec, warnings).await
 }

@@ -27,6 +27,9 @@ pub(super) struct TokenRole {
     pub(super) renewable: bool,
     pub(super) token_period: i64,
     pub(super) token_explicit_max_ttl: i64,
+    /// Addresses the role's tokens may be used from (CIDR blocks or IPs).
+    #[serde(default)]
+    pub(super) token_bound_cidrs: Vec<String>,
 }
 
 impl TokenRole {
@@ -41,6 +44,7 @@ impl TokenRole {
             renewable: true,
             token_period: 0,
             token_explicit_max_ttl: 0,
+            token_bound_cidrs: Vec::new(),
         }
     }
 
@@ -66,6 +70,7 @@ impl TokenRole {
             "period": self.token_period,
             "token_explicit_max_ttl": self.token_explicit_max_ttl,
             "explicit_max_ttl": self.token_explicit_max_ttl,
+            "token_bound_cidrs": self.token_bound_cidrs,
             "token_type": "service",
         })
     }
@@ -124,6 +129,11 @@ pub(super) async fn write(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiErro
         .or(optional_duration(data, "explicit_max_ttl")?)
     {
         role.token_explicit_max_ttl = max;
+    }
+    if let Some(cidrs) =
+        optional_strings(data, "token_bound_cidrs")?.or(optional_strings(data, "bound_cidrs")?)
+    {
+        role.token_bound_cidrs = crate::auth::cidr::parse_list("token_bound_cidrs", &cidrs)?;
     }
     view(ctx).put_json(name, &role).await?;
     Ok(Response::empty())
