@@ -5,7 +5,7 @@ use crate::barrier::autoseal::{AutoSeal, AwsKmsSeal, StaticSeal};
 use crate::barrier::seal::SealKind;
 use crate::barrier::Barrier;
 use crate::clock::SystemClock;
-use crate::config::{Config, SealSection, StorageConfig, StorageKind};
+use crate::config::{Config, LogFormat, SealSection, StorageConfig, StorageKind};
 use crate::core::ha::HaNode;
 use crate::core::{Core, Seals, Settings};
 use crate::http::{serve, ListenerOptions, ListenerTls};
@@ -31,14 +31,18 @@ pub(crate) struct ServerArgs {
     dev_listen_address: String,
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, format: LogFormat) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Standard => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 pub(crate) fn run(args: ServerArgs) -> i32 {
@@ -78,7 +82,14 @@ fn background_runtime() -> Result<tokio::runtime::Runtime, i32> {
 }
 
 fn run_dev(args: ServerArgs) -> i32 {
-    init_logging(&std::env::var("QM_LOG_LEVEL").unwrap_or_else(|_| "info".into()));
+    let format = match std::env::var("QM_LOG_FORMAT").as_deref() {
+        Ok("json") => LogFormat::Json,
+        _ => LogFormat::Standard,
+    };
+    init_logging(
+        &std::env::var("QM_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        format,
+    );
     let listener = match bind(&args.dev_listen_address) {
         Ok(l) => l,
         Err(code) => return code,
@@ -199,7 +210,7 @@ fn open_storage(config: &StorageConfig) -> Result<OpenedStorage, String> {
 }
 
 fn run_config(config: Config) -> i32 {
-    init_logging(&config.log_level);
+    init_logging(&config.log_level, config.log_format);
     if !config.ignored_settings.is_empty() {
         tracing::warn!(
             settings = %config.ignored_settings.join(", "),

@@ -55,6 +55,10 @@ pub struct Config {
     /// `error`, `warn`, `info`, `debug` or `trace`, or a tracing filter.
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// `standard` (lines for people) or `json` (one object a line, for log
+    /// pipelines), as Vault's `log_format`.
+    #[serde(default)]
+    pub log_format: LogFormat,
     #[serde(default = "default_ttl")]
     pub default_lease_ttl: String,
     #[serde(default = "default_ttl")]
@@ -218,6 +222,15 @@ fn default_address() -> String {
 fn default_max_request_bytes() -> usize {
     32 * 1024 * 1024
 }
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Standard,
+    Json,
+}
+
 fn default_log_level() -> String {
     "info".into()
 }
@@ -262,6 +275,13 @@ impl Config {
         }
         if let Ok(level) = std::env::var("QM_LOG_LEVEL") {
             config.log_level = level;
+        }
+        if let Ok(format) = std::env::var("QM_LOG_FORMAT") {
+            config.log_format = match format.as_str() {
+                "json" => LogFormat::Json,
+                "standard" => LogFormat::Standard,
+                other => return Err(format!("QM_LOG_FORMAT: {other:?} is not standard or json")),
+            };
         }
         if config.seal.kind == SealKind::Awskms {
             if let Ok(key) = std::env::var("QM_AWSKMS_SEAL_KEY_ID")

@@ -30,7 +30,6 @@ use serde_json::{json, Map, Value};
 /// Vault's top-level settings that have no effect here.
 const IGNORED_TOP: &[&str] = &[
     "ui",
-    "log_format",
     "telemetry",
     "disable_mlock",
     "cluster_addr",
@@ -109,7 +108,8 @@ pub(super) fn translate(text: &str) -> Result<(Value, Vec<String>), String> {
                     out.insert("previous_seal".into(), previous);
                 }
             }
-            "api_addr" | "cluster_name" | "log_level" | "default_lease_ttl" | "max_lease_ttl" => {
+            "api_addr" | "cluster_name" | "log_level" | "log_format" | "default_lease_ttl"
+            | "max_lease_ttl" => {
                 out.insert(key, value);
             }
             other if IGNORED_TOP.contains(&other) => ignored.push(other.to_string()),

@@ -390,3 +390,36 @@ async fn qm_login_stores_the_token_for_later_commands() {
     let unknown = server.qm("", &["login", "-method=ldap", "username=x"]);
     assert_eq!(unknown.status.code(), Some(1));
 }
+
+/// `log_format = "json"` (or `QM_LOG_FORMAT=json`): one JSON object a line,
+/// with the request's fields, and never its token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_a_line() {
+    let server = TestServer::from_config_with_env(
+        "",
+        "",
+        &[("QM_LOG_FORMAT", "json"), ("QM_LOG_LEVEL", "info")],
+    );
+    let (code, _) = server
+        .call("GET", "sys/seal-status", Some("hvs.not-logged"), None)
+        .await;
+    assert_eq!(code, 200);
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = std::fs::read_to_string(server.temp_path("qm.log")).unwrap_or_default();
+        if log.contains("seal-status") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["timestamp"].is_string()));
+    assert!(log.contains("sys/seal-status"), "{log}");
+    assert!(!log.contains("hvs.not-logged"));
+}
