@@ -296,3 +296,172 @@ async fn bao_cli_logs_in_with_approle_and_unwraps() {
     let read = ok_stdout(&server.bao(token, &["kv", "get", "-field=password", "secret/app/db"]));
     assert_eq!(read.trim(), "kv-marker-51c2");
 }
+
+/// AppRole's per-field endpoints (`role/NAME/token-ttl`, ...) read, set
+/// and reset one field, as Vault's; hostile values and callers without the
+/// capability get nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approle_per_field_endpoints() {
+    let server = TestServer::dev();
+    let (code, _) = server
+        .root(
+            "POST",
+            "sys/auth/approle",
+            Some(serde_json::json!({"type": "approle"})),
+        )
+        .await;
+    assert_eq!(code, 204);
+    let base = "auth/approle/role/fields";
+    let (code, body) = server
+        .root(
+            "POST",
+            base,
+            Some(serde_json::json!({"token_policies": ["default"]})),
+        )
+        .await;
+    assert_eq!(code, 204, "{body}");
+    for (segment, field, value, read_back) in [
+        (
+            "token-ttl",
+            "token_ttl",
+            serde_json::json!("1h"),
+            serde_json::json!(3600),
+        ),
+        (
+            "token-max-ttl",
+            "token_max_ttl",
+            serde_json::json!(7200),
+            serde_json::json!(7200),
+        ),
+        (
+            "secret-id-ttl",
+            "secret_id_ttl",
+            serde_json::json!("10m"),
+            serde_json::json!(600),
+        ),
+        (
+            "secret-id-num-uses",
+            "secret_id_num_uses",
+            serde_json::json!(3),
+            serde_json::json!(3),
+        ),
+        (
+            "token-num-uses",
+            "token_num_uses",
+            serde_json::json!(2),
+            serde_json::json!(2),
+        ),
+        (
+            "period",
+            "token_period",
+            serde_json::json!("30m"),
+            serde_json::json!(1800),
+        ),
+        (
+            "policies",
+            "token_policies",
+            serde_json::json!(["dev", "ops"]),
+            serde_json::json!(["dev", "ops"]),
+        ),
+        (
+            "token-bound-cidrs",
+            "token_bound_cidrs",
+            serde_json::json!(["127.0.0.1/32"]),
+            serde_json::json!(["127.0.0.1/32"]),
+        ),
+        (
+            "secret-id-bound-cidrs",
+            "secret_id_bound_cidrs",
+            serde_json::json!(["127.0.0.0/8"]),
+            serde_json::json!(["127.0.0.0/8"]),
+        ),
+        (
+            "bind-secret-id",
+            "bind_secret_id",
+            serde_json::json!(false),
+            serde_json::json!(false),
+        ),
+    ] {
+        let path = format!("{base}/{segment}");
+        let (code, body) = server
+            .root("POST", &path, Some(serde_json::json!({ field: value })))
+            .await;
+        assert_eq!(code, 204, "{segment}: {body}");
+        let (code, body) = server.root("GET", &path, None).await;
+        assert_eq!(code, 200, "{segment}: {body}");
+        assert_eq!(body["data"][field], read_back, "{segment}: {body}");
+        let (_, whole) = server.root("GET", base, None).await;
+        assert_eq!(
+            whole["data"][field], read_back,
+            "{segment}: the role says so too"
+        );
+    }
+    // Reset to the default; bind_secret_id back to true first, so the role
+    // keeps a constraint.
+    for segment in ["bind-secret-id", "token-ttl", "policies"] {
+        let (code, body) = server
+            .root("DELETE", &format!("{base}/{segment}"), None)
+            .await;
+        assert_eq!(code, 204, "{segment}: {body}");
+    }
+    let (_, whole) = server.root("GET", base, None).await;
+    assert_eq!(whole["data"]["token_ttl"], 0);
+    assert_eq!(whole["data"]["bind_secret_id"], true);
+    assert_eq!(whole["data"]["token_policies"], serde_json::json!([]));
+    for (segment, body) in [
+        ("token-ttl", serde_json::json!({"token_ttl": "-5s"})),
+        ("token-ttl", serde_json::json!({"token_ttl": "soon"})),
+        ("token-ttl", serde_json::json!({})),
+        ("policies", serde_json::json!({"token_policies": ["root"]})),
+        (
+            "token-bound-cidrs",
+            serde_json::json!({"token_bound_cidrs": ["999.0.0.0/8"]}),
+        ),
+        (
+            "secret-id-num-uses",
+            serde_json::json!({"secret_id_num_uses": -1}),
+        ),
+        (
+            "local-secret-ids",
+            serde_json::json!({"local_secret_ids": true}),
+        ),
+    ] {
+        let (code, answer) = server
+            .root("POST", &format!("{base}/{segment}"), Some(body.clone()))
+            .await;
+        assert!(
+            matches!(code, 400 | 405),
+            "{segment} {body}: {code} {answer}"
+        );
+    }
+    super::acl_bypass::policy(
+        &server,
+        "approle-read-only",
+        r#"path "auth/approle/role/*" { capabilities = ["read"] }"#,
+    )
+    .await;
+    let reader = super::acl_bypass::token(
+        &server,
+        serde_json::json!({"policies": ["approle-read-only"]}),
+    )
+    .await;
+    for path in [
+        "auth/approle/role/fields/token-ttl",
+        "auth/approle/role/fields/token-ttl/",
+        "auth/approle//role/fields/token-ttl",
+        "auth/approle/role/FIELDS/token-ttl",
+        "auth/approle/role/fields/token%2Dttl",
+    ] {
+        let (code, body) = super::acl_bypass::raw(
+            &server,
+            "POST",
+            path,
+            &reader,
+            Some(&serde_json::json!({"token_ttl": "99h"})),
+        )
+        .await;
+        assert!(matches!(code, 400 | 403), "{path}: {code} {body}");
+    }
+    let (_, whole) = server.root("GET", base, None).await;
+    assert_eq!(whole["data"]["token_ttl"], 0, "nothing was changed");
+}

@@ -53,6 +53,48 @@ impl AppRole {
             .ok_or_else(|| ApiError::bad(format!("role {name:?} does not exist")))
     }
 
+    /// `role/NAME/<field>` (Vault's per-field endpoints): read the field,
+    /// set it alone, or reset it to its default.
+    async fn role_field(
+        &self,
+        role: Role,
+        segment: &str,
+        op: crate::logical::Operation,
+        data: &Map<String, Value>,
+    ) -> Result<AuthReply, ApiError> {
+        use crate::logical::Operation::{Create, Delete, Read, Update};
+        let field = role::field_of(segment).ok_or_else(|| no_route(segment))?;
+        match op {
+            Read => {
+                let all = role.to_json();
+                let mut out = Map::new();
+                for name in field.read {
+                    out.insert(
+                        (*name).to_string(),
+                        all.get(*name).cloned().unwrap_or(Value::Null),
+                    );
+                }
+                reply(Response::data(out))
+            }
+            Create | Update if field.writable => {
+                let value = field
+                    .read
+                    .iter()
+                    .find_map(|name| data.get(*name))
+                    .ok_or_else(|| ApiError::bad(format!("missing {}", field.write)))?;
+                let mut one = Map::new();
+                one.insert(field.write.to_string(), value.clone());
+                self.write_role(role.name, &one).await
+            }
+            Delete if field.writable => {
+                let mut one = Map::new();
+                one.insert(field.write.to_string(), field.default.clone());
+                self.write_role(role.name, &one).await
+            }
+            _ => Err(ApiError::UnsupportedOperation),
+        }
+    }
+
     async fn write_role(
         &self,
         name: String,
@@ -352,6 +394,9 @@ impl AuthMethod for AppRole {
                     }
                     (["secret-id-accessor", "destroy"], Delete) => {
                         self.secret_id_action(&role, req, "destroy", true).await
+                    }
+                    ([segment], op) if role::field_of(segment).is_some() => {
+                        self.role_field(role, segment, op, req.data).await
                     }
                     (
                         ["role-id" | "secret-id" | "custom-secret-id"]

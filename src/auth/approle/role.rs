@@ -90,3 +90,40 @@ impl Role {
         Value::Object(out)
     }
 }
+
+/// One of Vault's per-field role endpoints (`role/NAME/token-ttl`, ...):
+/// the fields a read answers, the field a write sets, its default (what a
+/// delete restores), and whether it can be written at all.
+pub(super) struct RoleField {
+    pub(super) read: &'static [&'static str],
+    pub(super) write: &'static str,
+    pub(super) default: Value,
+    pub(super) writable: bool,
+}
+
+/// The per-field endpoint named by a path segment.
+pub(super) fn field_of(segment: &str) -> Option<RoleField> {
+    let field = |read: &'static [&'static str], default: Value| RoleField {
+        read,
+        write: read.first().copied().unwrap_or_default(),
+        default,
+        writable: true,
+    };
+    Some(match segment {
+        "policies" => field(&["token_policies", "policies"], json!([])),
+        "bind-secret-id" => field(&["bind_secret_id"], json!(true)),
+        "secret-id-bound-cidrs" => field(&["secret_id_bound_cidrs"], json!([])),
+        "token-bound-cidrs" => field(&["token_bound_cidrs"], json!([])),
+        "secret-id-num-uses" => field(&["secret_id_num_uses"], json!(0)),
+        "secret-id-ttl" => field(&["secret_id_ttl"], json!(0)),
+        "period" => field(&["token_period", "period"], json!(0)),
+        "token-num-uses" => field(&["token_num_uses"], json!(0)),
+        "token-ttl" => field(&["token_ttl"], json!(0)),
+        "token-max-ttl" => field(&["token_max_ttl"], json!(0)),
+        "local-secret-ids" => RoleField {
+            writable: false,
+            ..field(&["local_secret_ids"], json!(false))
+        },
+        _ => return None,
+    })
+}
