@@ -104,7 +104,7 @@ pub(crate) fn print_found(value: Option<&Value>, field: &str) -> i32 {
 }
 
 /// Prints an answer, or only `field` of it.
-fn print_answer(client: &Client, body: &Value, field: Option<&str>) -> i32 {
+pub(crate) fn print_answer(client: &Client, body: &Value, field: Option<&str>) -> i32 {
     match field {
         Some(field) => print_field(body, field),
         None => {
@@ -218,6 +218,21 @@ pub(crate) async fn delete(path: &str, args: &ClientArgs) -> i32 {
         Ok(_) => {
             println!("Success! Data deleted (if it existed) at: {path}");
             EXIT_OK
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `qm unwrap [TOKEN]`: the wrapped response; with no argument the current
+/// token is the wrapping token, as with Vault's CLI.
+pub(crate) async fn unwrap(token: Option<&str>, field: Option<&str>, args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    let body = token.map(|t| serde_json::json!({ "token": t }));
+    match client.call("PUT", "sys/wrapping/unwrap", body).await {
+        Ok(Some(body)) => print_answer(&client, &body, field),
+        Ok(None) => {
+            eprintln!("Error: the wrapping token answered nothing");
+            EXIT_API_ERROR
         }
         Err(e) => fail(e),
     }

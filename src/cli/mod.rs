@@ -182,6 +182,19 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion { shell: clap_complete::Shell },
+    /// Print the manual page (roff), as `qm man | man -l -`.
+    Man,
+    /// Unwrap a wrapped response (the current token is the wrapping token when none is given).
+    Unwrap {
+        token: Option<String>,
+        /// Print only this field.
+        #[arg(long)]
+        field: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List the keys under any path.
     List {
         path: String,
@@ -322,6 +335,37 @@ pub fn run() -> i32 {
                 client,
             } => generic::write(&path, &pairs, field.as_deref(), &client).await,
             Command::List { path, client } => generic::list(&path, &client).await,
+            Command::Completion { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                // Into memory first: writing straight to a closed pipe
+                // (`| head`) would panic inside clap_complete.
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut command, "qm", &mut script);
+                match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                    Ok(()) => EXIT_OK,
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+                    Err(e) => {
+                        eprintln!("Error writing the completion script: {e}");
+                        EXIT_LOCAL_ERROR
+                    }
+                }
+            }
+            Command::Man => {
+                let command = <Cli as clap::CommandFactory>::command();
+                match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+                    Ok(()) => EXIT_OK,
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+                    Err(e) => {
+                        eprintln!("Error writing the manual page: {e}");
+                        EXIT_LOCAL_ERROR
+                    }
+                }
+            }
+            Command::Unwrap {
+                token,
+                field,
+                client,
+            } => generic::unwrap(token.as_deref(), field.as_deref(), &client).await,
             Command::Delete { path, client } => generic::delete(&path, &client).await,
         }
     })

@@ -1,7 +1,7 @@
 //! `qm token create|lookup|renew|revoke`.
 
 use super::client::Client;
-use super::generic::{fail, print_response};
+use super::generic::fail;
 use super::{ClientArgs, EXIT_API_ERROR, EXIT_LOCAL_ERROR, EXIT_OK};
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
@@ -22,6 +22,11 @@ pub(crate) enum TokenCommand {
         token: Option<String>,
         #[arg(long)]
         increment: Option<String>,
+    },
+    /// The capabilities a token (the current one when none is given) has on a path.
+    Capabilities {
+        /// The token, then the path; or only the path.
+        args: Vec<String>,
     },
     /// Revoke a token and its children.
     Revoke {
@@ -64,6 +69,9 @@ pub(crate) struct CreateArgs {
     /// Create through this token role.
     #[arg(long)]
     role: Option<String>,
+    /// Print only this field (`token`, `token_accessor`, ...).
+    #[arg(long)]
+    field: Option<String>,
 }
 
 /// A call to the token API: method, path and body.
@@ -71,8 +79,13 @@ type TokenCall = (&'static str, String, Option<Value>);
 
 pub(crate) async fn run(command: TokenCommand, args: &ClientArgs) -> i32 {
     let client = Client::new(args);
+    let mut field = None;
     let call = match command {
-        TokenCommand::Create(create) => create_call(create),
+        TokenCommand::Create(create) => {
+            field = create.field.clone();
+            create_call(create)
+        }
+        TokenCommand::Capabilities { args } => return capabilities(&client, &args).await,
         TokenCommand::Lookup { token, accessor } => Ok(lookup_call(token, accessor)),
         TokenCommand::Renew { token, increment } => Ok(renew_call(token, increment)),
         TokenCommand::Revoke {
@@ -83,7 +96,7 @@ pub(crate) async fn run(command: TokenCommand, args: &ClientArgs) -> i32 {
         } => revoke_call(token, accessor, current, &mode),
     };
     match call {
-        Ok((method, path, body)) => send(&client, method, &path, body).await,
+        Ok((method, path, body)) => send(&client, method, &path, body, field.as_deref()).await,
         Err(code) => code,
     }
 }
@@ -185,15 +198,59 @@ fn revoke_call(
 }
 
 /// Makes the call and prints the answer (a revocation answers nothing).
-async fn send(client: &Client, method: &str, path: &str, body: Option<Value>) -> i32 {
+async fn send(
+    client: &Client,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    field: Option<&str>,
+) -> i32 {
     let revoking = path.contains("/revoke");
     match client.call(method, path, body).await {
-        Ok(Some(body)) => {
-            print_response(client, &body);
-            EXIT_OK
-        }
+        Ok(Some(body)) => super::generic::print_answer(client, &body, field),
         Ok(None) if revoking => {
             println!("Success! Revoked token (if it existed)");
+            EXIT_OK
+        }
+        Ok(None) => EXIT_API_ERROR,
+        Err(e) => fail(e),
+    }
+}
+
+/// `token capabilities [TOKEN] PATH`, as Vault's: `sys/capabilities` for
+/// another token, `sys/capabilities-self` for the current one.
+async fn capabilities(client: &Client, args: &[String]) -> i32 {
+    let (call, path) = match args {
+        [path] => (("sys/capabilities-self", json!({ "paths": [path] })), path),
+        [token, path] => (
+            (
+                "sys/capabilities",
+                json!({ "token": token, "paths": [path] }),
+            ),
+            path,
+        ),
+        _ => {
+            eprintln!("Error: give PATH, or TOKEN PATH");
+            return EXIT_LOCAL_ERROR;
+        }
+    };
+    match client.call("PUT", call.0, Some(call.1)).await {
+        Ok(Some(body)) if client.json => {
+            super::output::json(&body);
+            EXIT_OK
+        }
+        Ok(Some(body)) => {
+            let caps = body["data"][path.as_str()]
+                .as_array()
+                .or_else(|| body["data"]["capabilities"].as_array())
+                .map(|c| {
+                    c.iter()
+                        .map(super::output::cell)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            println!("{caps}");
             EXIT_OK
         }
         Ok(None) => EXIT_API_ERROR,

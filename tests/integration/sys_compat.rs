@@ -423,3 +423,72 @@ async fn json_logs_are_one_object_a_line() {
     assert!(log.contains("sys/seal-status"), "{log}");
     assert!(!log.contains("hvs.not-logged"));
 }
+
+/// `qm token create -field`, `qm token capabilities` and `qm unwrap`, as
+/// the Vault CLI's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qm_token_capabilities_and_unwrap() {
+    let server = TestServer::dev();
+    let root = server.root_token.clone();
+    let child = ok_stdout(&server.qm(
+        &root,
+        &["token", "create", "--policy", "default", "-field=token"],
+    ));
+    let child = child.trim().to_string();
+    assert!(child.starts_with("hvs."), "{child}");
+    let mine = ok_stdout(&server.qm(&root, &["token", "capabilities", "secret/data/x"]));
+    assert_eq!(mine.trim(), "root");
+    let theirs = ok_stdout(&server.qm(&root, &["token", "capabilities", &child, "secret/data/x"]));
+    assert_eq!(theirs.trim(), "deny");
+    let bad = server.qm(&root, &["token", "capabilities"]);
+    assert_eq!(bad.status.code(), Some(1));
+
+    let (code, wrapped) = server
+        .call_with(
+            "POST",
+            "sys/wrapping/wrap",
+            Some(&root),
+            Some(json!({"password": "kept-secret"})),
+            &[("X-Vault-Wrap-TTL", "60s")],
+        )
+        .await;
+    assert_eq!(code, 200, "{wrapped}");
+    let wrapping = wrapped["wrap_info"]["token"]
+        .as_str()
+        .expect("wrapping token")
+        .to_string();
+    let got = ok_stdout(&server.qm(&root, &["unwrap", &wrapping, "-field=password"]));
+    assert_eq!(got.trim(), "kept-secret");
+    let again = server.qm(&root, &["unwrap", &wrapping]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "a wrapping token unwraps once"
+    );
+}
+
+/// `qm completion SHELL` and `qm man` come from the CLI's own definitions.
+#[test]
+fn completions_and_the_man_page_cover_the_commands() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qm"))
+            .args(args)
+            .output()
+            .expect("run qm");
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bash = run(&["completion", "bash"]);
+    assert!(
+        bash.contains("_qm()") && bash.contains("snapshot"),
+        "bash completion"
+    );
+    assert!(run(&["completion", "zsh"]).contains("#compdef qm"));
+    let man = run(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH qm"),
+        "{}",
+        &man[..man.len().min(200)]
+    );
+    assert!(man.contains("operator"));
+}
