@@ -71,6 +71,16 @@ pub struct SealConfig {
     pub recovery_threshold: u8,
 }
 
+impl SealConfig {
+    /// The write that stores this configuration (outside the encryption).
+    pub fn stored(&self) -> crate::storage::Change {
+        crate::storage::Change::Put(
+            SEAL_CONFIG_PATH.into(),
+            serde_json::to_vec(self).unwrap_or_default(),
+        )
+    }
+}
+
 /// Whether two keys are equal, in time that does not depend on where
 /// they differ.
 pub fn keys_equal(a: &[u8], b: &[u8]) -> bool {

@@ -97,6 +97,18 @@ fn print_table(client: &Client, body: &Value) {
     }
 }
 
+/// `secrets list`, `auth list`: the table at `path`.
+async fn list(client: &Client, path: &str) -> i32 {
+    match client.call("GET", path, None).await {
+        Ok(Some(body)) => {
+            print_table(client, &body);
+            EXIT_OK
+        }
+        Ok(None) => EXIT_OK,
+        Err(e) => fail(e),
+    }
+}
+
 async fn done(client: &Client, method: &str, path: &str, body: Option<Value>, said: String) -> i32 {
     match client.call(method, path, body).await {
         Ok(Some(answer)) if client.json => {
@@ -160,14 +172,7 @@ pub(crate) async fn secrets(command: SecretsCommand, args: &ClientArgs) -> i32 {
             )
             .await
         }
-        SecretsCommand::List => match client.call("GET", "sys/mounts", None).await {
-            Ok(Some(body)) => {
-                print_table(&client, &body);
-                EXIT_OK
-            }
-            Ok(None) => EXIT_OK,
-            Err(e) => fail(e),
-        },
+        SecretsCommand::List => list(&client, "sys/mounts").await,
         SecretsCommand::Tune {
             path,
             default_lease_ttl,
@@ -251,13 +256,6 @@ pub(crate) async fn auth(command: AuthCommand, args: &ClientArgs) -> i32 {
             )
             .await
         }
-        AuthCommand::List => match client.call("GET", "sys/auth", None).await {
-            Ok(Some(body)) => {
-                print_table(&client, &body);
-                EXIT_OK
-            }
-            Ok(None) => EXIT_OK,
-            Err(e) => fail(e),
-        },
+        AuthCommand::List => list(&client, "sys/auth").await,
     }
 }

@@ -9,13 +9,12 @@
 use super::mounts::Mounts;
 use super::{Active, Core, ShareProgress};
 use crate::auth::token::store::{NewToken, TokenStore};
-use crate::barrier::autoseal::{WrappedKey, WRAPPED_KEY_PATH};
+use crate::barrier::autoseal::WrappedKey;
 use crate::barrier::seal::{self, SealConfig, SealKind, RECOVERY_KEY_PATH, SEAL_CONFIG_PATH};
 use crate::barrier::{StorageView, Write};
 use crate::error::ApiError;
 use crate::logical::MountEntry;
 use crate::policy::PolicyStore;
-use crate::storage::Change;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -259,15 +258,9 @@ impl Core {
         // leaves an uninitialized store that can simply be initialized again.
         let mut plain = Vec::new();
         if let Some(wrapped) = wrapped {
-            plain.push(Change::Put(
-                WRAPPED_KEY_PATH.into(),
-                serde_json::to_vec(wrapped).unwrap_or_default(),
-            ));
+            plain.push(wrapped.stored());
         }
-        plain.push(Change::Put(
-            SEAL_CONFIG_PATH.into(),
-            serde_json::to_vec(&new_seal.config).unwrap_or_default(),
-        ));
+        plain.push(new_seal.config.stored());
         self.barrier.apply_plain(plain).await?;
         Ok(root)
     }

@@ -13,11 +13,9 @@
 use super::key_shares::{self, base64_all, hex_all, ShareProgress};
 use super::lifecycle::check_shares;
 use super::Core;
-use crate::barrier::autoseal::WRAPPED_KEY_PATH;
-use crate::barrier::seal::{self, SealConfig, SealKind, RECOVERY_KEY_PATH, SEAL_CONFIG_PATH};
+use crate::barrier::seal::{self, SealConfig, SealKind, RECOVERY_KEY_PATH};
 use crate::barrier::Write;
 use crate::error::ApiError;
-use crate::storage::Change;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
@@ -287,22 +285,14 @@ impl Core {
                 let wrapped = auto.wrap(new_key).await.map_err(|e| {
                     ApiError::BadGateway(format!("the {} seal: {e}", auto.kind().as_str()))
                 })?;
-                self.barrier
-                    .rekey(
-                        new_key,
-                        vec![Change::Put(
-                            WRAPPED_KEY_PATH.into(),
-                            serde_json::to_vec(&wrapped).unwrap_or_default(),
-                        )],
-                    )
-                    .await?;
+                self.barrier.rekey(new_key, vec![wrapped.stored()]).await?;
             }
             RekeyTarget::Barrier => {
                 let mut new_config = config.clone();
                 new_config.secret_shares = shares;
                 new_config.secret_threshold = threshold;
                 self.barrier
-                    .rekey(new_key, vec![config_change(&new_config)])
+                    .rekey(new_key, vec![new_config.stored()])
                     .await?;
             }
             RekeyTarget::Recovery => {
@@ -312,7 +302,7 @@ impl Core {
                 self.barrier
                     .write_with_plain(
                         vec![Write::Put(RECOVERY_KEY_PATH.into(), new_key.to_vec())],
-                        vec![config_change(&new_config)],
+                        vec![new_config.stored()],
                     )
                     .await?;
             }
@@ -325,13 +315,6 @@ impl Core {
         );
         Ok(())
     }
-}
-
-fn config_change(config: &SealConfig) -> Change {
-    Change::Put(
-        SEAL_CONFIG_PATH.into(),
-        serde_json::to_vec(config).unwrap_or_default(),
-    )
 }
 
 fn rekey_status(attempt: Option<&RekeyAttempt>, config: &SealConfig) -> Value {

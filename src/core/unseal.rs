@@ -17,7 +17,7 @@
 
 use super::{Core, ShareProgress};
 use crate::barrier::autoseal::{AutoSeal, WrappedKey, WRAPPED_KEY_PATH};
-use crate::barrier::seal::{self, SealConfig, SealKind, RECOVERY_KEY_PATH, SEAL_CONFIG_PATH};
+use crate::barrier::seal::{self, SealConfig, SealKind, RECOVERY_KEY_PATH};
 use crate::barrier::{BarrierError, Write};
 use crate::error::ApiError;
 use crate::storage::Change;
@@ -313,16 +313,7 @@ impl Core {
                     recovery_threshold: stored.secret_threshold,
                 };
                 self.barrier
-                    .apply_plain(vec![
-                        Change::Put(
-                            WRAPPED_KEY_PATH.into(),
-                            serde_json::to_vec(&wrapped).unwrap_or_default(),
-                        ),
-                        Change::Put(
-                            SEAL_CONFIG_PATH.into(),
-                            serde_json::to_vec(&config).unwrap_or_default(),
-                        ),
-                    ])
+                    .apply_plain(vec![wrapped.stored(), config.stored()])
                     .await?;
                 tracing::info!(
                     seal = auto.kind().as_str(),
@@ -344,13 +335,7 @@ impl Core {
                 self.barrier
                     .rekey(
                         recovery_key,
-                        vec![
-                            Change::Put(
-                                SEAL_CONFIG_PATH.into(),
-                                serde_json::to_vec(&config).unwrap_or_default(),
-                            ),
-                            Change::Delete(WRAPPED_KEY_PATH.into()),
-                        ],
+                        vec![config.stored(), Change::Delete(WRAPPED_KEY_PATH.into())],
                     )
                     .await?;
                 self.barrier.delete(RECOVERY_KEY_PATH).await?;

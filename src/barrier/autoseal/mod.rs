@@ -29,6 +29,16 @@ pub struct WrappedKey {
     pub ciphertext: String,
 }
 
+impl WrappedKey {
+    /// The write that stores this wrapped key (outside the encryption).
+    pub fn stored(&self) -> crate::storage::Change {
+        crate::storage::Change::Put(
+            WRAPPED_KEY_PATH.into(),
+            serde_json::to_vec(self).unwrap_or_default(),
+        )
+    }
+}
+
 /// Why the outside key could not wrap or unwrap (the message names the
 /// key and the cause, never key material).
 #[derive(Debug, thiserror::Error)]
