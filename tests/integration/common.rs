@@ -272,16 +272,7 @@ impl TestServer {
 
     /// Enters one unseal key that does not reach the threshold yet.
     pub(crate) async fn unseal_part(&self, key: &str) {
-        let (status, body) = self
-            .call(
-                "PUT",
-                "sys/unseal",
-                None,
-                Some(serde_json::json!({ "key": key })),
-            )
-            .await;
-        assert_eq!(status, 200, "unseal: {body}");
-        assert_eq!(body["sealed"], true, "unseal: {body}");
+        self.enter_unseal_key(key, true).await;
     }
 
     /// Sets an environment variable for the next [`TestServer::restart`].
@@ -290,7 +281,14 @@ impl TestServer {
         self.envs.push((name.to_string(), value.to_string()));
     }
 
+    /// Enters the unseal key that reaches the threshold.
     pub(crate) async fn unseal(&self, key: &str) {
+        self.enter_unseal_key(key, false).await;
+    }
+
+    /// Enters one unseal key; asserts it was taken and whether the server
+    /// is still sealed after it.
+    async fn enter_unseal_key(&self, key: &str, still_sealed: bool) {
         let (status, body) = self
             .call(
                 "PUT",
@@ -300,7 +298,7 @@ impl TestServer {
             )
             .await;
         assert_eq!(status, 200, "unseal: {body}");
-        assert_eq!(body["sealed"], false, "unseal: {body}");
+        assert_eq!(body["sealed"], still_sealed, "unseal: {body}");
     }
 
     /// One raw API call; returns the status and the JSON body (Null if none).
