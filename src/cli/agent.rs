@@ -1,8 +1,10 @@
 //! `qm agent --config agent.toml`: a sidecar that logs in, keeps a token in
 //! a sink file, renders templates from leased secrets into files (mode
 //! 0600), re-renders them when a credential is replaced (running an
-//! optional command after each render), keeps the leases renewed, and on
-//! SIGTERM/SIGINT revokes them and removes what it wrote.
+//! optional command after each render), keeps the token and the leases
+//! renewed (logging in again, and issuing every secret anew, when the token
+//! reaches its max TTL), and on SIGTERM/SIGINT revokes them and removes
+//! what it wrote.
 //!
 //! ```toml
 //! [auth]                    # as qm exec's flags: method, role_id, secret_id_file, jwt_file, ...
@@ -127,6 +129,16 @@ fn load(args: &AgentArgs) -> Result<(Config, String), String> {
     Ok((config, text))
 }
 
+/// Writes the token in use to the sink, if there is one.
+fn write_sink(config: &Config, client: &Client) -> Result<(), String> {
+    if let Some(sink) = &config.token_sink {
+        let token = client.token().unwrap_or_default();
+        write_private(&staged(&sink.path), &sink.path, token)
+            .map_err(|e| format!("cannot write the token sink: {e}"))?;
+    }
+    Ok(())
+}
+
 async fn start(
     args: &AgentArgs,
     client_args: &ClientArgs,
@@ -137,11 +149,7 @@ async fn start(
     let session = login(&mut client, &config.auth).await?;
     let held = Held::fetch(&client, specs, session, Vec::new(), false).await?;
     let ready = async {
-        if let Some(sink) = &config.token_sink {
-            let token = client.token().unwrap_or_default();
-            write_private(&staged(&sink.path), &sink.path, token)
-                .map_err(|e| format!("cannot write the token sink: {e}"))?;
-        }
+        write_sink(&config, &client)?;
         render_all(&config.template, &held).await
     };
     if let Err(message) = ready.await {
@@ -160,7 +168,7 @@ pub(crate) async fn run(args: AgentArgs, client_args: &ClientArgs) -> i32 {
         eprintln!("qm agent: cannot listen for signals");
         return super::EXIT_LOCAL_ERROR;
     };
-    let (client, mut held, config) = match start(&args, client_args).await {
+    let (mut client, mut held, config) = match start(&args, client_args).await {
         Ok(started) => started,
         Err(message) => {
             eprintln!("qm agent: {message}");
@@ -179,7 +187,13 @@ pub(crate) async fn run(args: AgentArgs, client_args: &ClientArgs) -> i32 {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {
-                if held.maintain(&client).await {
+                let changes = held.maintain(&mut client).await;
+                if changes.token {
+                    if let Err(message) = write_sink(&config, &client) {
+                        eprintln!("qm agent: {message}");
+                    }
+                }
+                if changes.values {
                     if let Err(message) = render_all(&config.template, &held).await {
                         eprintln!("qm agent: {message}");
                     }

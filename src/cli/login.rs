@@ -46,11 +46,14 @@ impl LoginArgs {
     }
 }
 
-/// A token this process obtained by logging in: it revokes it when done.
+/// The token in use. One this process obtained by logging in (`login` is
+/// set) it revokes when done, and replaces by logging in again when it can
+/// no longer be renewed.
 pub(crate) struct Session {
-    pub(crate) created: bool,
     pub(crate) ttl: i64,
     pub(crate) renewable: bool,
+    /// How to log in again; `None` for a token given from outside.
+    pub(crate) login: Option<LoginArgs>,
 }
 
 fn read_secret(path: &std::path::Path, what: &str) -> Result<Zeroizing<String>, String> {
@@ -97,9 +100,9 @@ pub(crate) async fn login(client: &mut Client, args: &LoginArgs) -> Result<Sessi
                 .map_err(|e| format!("the token is not valid: {e}"))?
                 .unwrap_or_default();
             return Ok(Session {
-                created: false,
                 ttl: me["data"]["ttl"].as_i64().unwrap_or(0),
                 renewable: me["data"]["renewable"].as_bool().unwrap_or(false),
+                login: None,
             });
         }
         "approle" => {
@@ -148,8 +151,8 @@ pub(crate) async fn login(client: &mut Client, args: &LoginArgs) -> Result<Sessi
         .ok_or("the login answered without a token")?;
     client.set_token(Zeroizing::new(token.to_string()));
     Ok(Session {
-        created: true,
         ttl: auth["lease_duration"].as_i64().unwrap_or(0),
         renewable: auth["renewable"].as_bool().unwrap_or(false),
+        login: Some(args.clone()),
     })
 }

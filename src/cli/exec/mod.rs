@@ -158,7 +158,7 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or(1)
 }
 
-async fn supervise(args: ExecArgs, client: Client, mut held: Held, rotate: OnRotate) -> i32 {
+async fn supervise(args: ExecArgs, mut client: Client, mut held: Held, rotate: OnRotate) -> i32 {
     let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut quit)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -190,7 +190,7 @@ async fn supervise(args: ExecArgs, client: Client, mut held: Held, rotate: OnRot
             _ = hup.recv() => held::forward(&child, Signal::SIGHUP),
             _ = quit.recv() => held::forward(&child, Signal::SIGQUIT),
             _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {
-                if !held.maintain(&client).await {
+                if !held.maintain(&mut client).await.values {
                     continue;
                 }
                 match rotate {
