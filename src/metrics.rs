@@ -3,7 +3,11 @@
 //! and status, revocation failures as they happen; and, computed at scrape
 //! time (cached briefly, since counting leases scans the ledger's id index),
 //! active leases by mount and role, tokens, failing and
-//! irrevocable revocations and audit devices.
+//! irrevocable revocations and audit devices; whether the node is unsealed;
+//! and the standard `process_*` metrics (CPU, memory, file descriptors,
+//! threads, start time) from `/proc`, without the `qm_` prefix as
+//! Prometheus' conventions name them. docs/metrics.md lists every name
+//! beside Vault's.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -28,6 +32,9 @@ pub struct Counts {
 
 pub struct Metrics {
     registry: Registry,
+    /// `process_*`, unprefixed.
+    process: Registry,
+    unsealed: IntGauge,
     requests: IntCounterVec,
     latency: HistogramVec,
     revocation_failures: IntCounter,
@@ -79,7 +86,19 @@ impl Metrics {
             "Failed revocation attempts (each is retried)",
         )
         .unwrap_or_else(|_| unreachable!("valid metric definition"));
+        let process = Registry::new();
+        let _ = process.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
         Self {
+            process,
+            unsealed: register(
+                &registry,
+                gauge(
+                    "core_unsealed",
+                    "1 while this node is unsealed, 0 while sealed",
+                ),
+            ),
             requests: register(
                 &registry,
                 counter_vec("requests_total", "Requests served", &["mount", "status"]),
@@ -157,6 +176,30 @@ impl Metrics {
         }
     }
 
+    /// Renders what a sealed node has: the seal gauge (0), request counts
+    /// and the process metrics; the ledger's gauges are left out.
+    pub fn render_sealed(&self) -> String {
+        self.unsealed.set(0);
+        let mut families = self.registry.gather();
+        let ledger = [
+            "leases_active",
+            "tokens_active",
+            "leases_revocation_retrying",
+            "leases_irrevocable",
+            "audit_devices",
+        ]
+        .map(|n| format!("qm_{n}"));
+        families.retain(|f| !ledger.iter().any(|n| n == f.name()));
+        self.encode(families)
+    }
+
+    fn encode(&self, mut families: Vec<prometheus::proto::MetricFamily>) -> String {
+        families.extend(self.process.gather());
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&families, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
     /// Renders every metric, with gauges set from `counts`.
     pub fn render(
         &self,
@@ -164,6 +207,7 @@ impl Metrics {
         mount_of: impl Fn(&str) -> String,
         audit_devices: usize,
     ) -> String {
+        self.unsealed.set(1);
         self.leases.reset();
         let mut tokens: i64 = 0;
         for (path, count) in &counts.by_path {
@@ -185,8 +229,6 @@ impl Metrics {
             .set(i64::try_from(counts.irrevocable).unwrap_or(i64::MAX));
         self.audit_devices
             .set(i64::try_from(audit_devices).unwrap_or(i64::MAX));
-        let mut out = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
-        String::from_utf8(out).unwrap_or_default()
+        self.encode(self.registry.gather())
     }
 }

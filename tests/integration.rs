@@ -26,6 +26,7 @@ mod integration {
     mod jwt_keys;
     mod key_ceremonies;
     mod kv_v1;
+    mod metrics;
     mod mysql;
     mod nhi;
     mod pg_storage;

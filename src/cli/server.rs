@@ -256,6 +256,7 @@ fn run_config(config: Config) -> i32 {
         seal_kind: config.seal.kind,
         cluster_name: config.cluster_name.clone(),
         nhi: config.nhi.clone(),
+        unauthenticated_metrics: config.listener.telemetry.unauthenticated_metrics_access,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let api_addr = config

@@ -102,6 +102,19 @@ pub struct ListenerConfig {
     pub max_request_bytes: usize,
     /// HTTP worker threads; the number of CPU cores when unset.
     pub workers: Option<usize>,
+    /// `[listener.telemetry]`, as Vault's listener `telemetry` block.
+    #[serde(default)]
+    pub telemetry: ListenerTelemetry,
+}
+
+/// Metrics settings of a listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTelemetry {
+    /// Serve `sys/metrics` without a token (and while sealed), for a
+    /// Prometheus scraper that holds none. Off by default.
+    #[serde(default)]
+    pub unauthenticated_metrics_access: bool,
 }
 
 impl Default for ListenerConfig {
@@ -116,6 +129,7 @@ impl Default for ListenerConfig {
             tls_disable_client_certs: false,
             max_request_bytes: default_max_request_bytes(),
             workers: None,
+            telemetry: ListenerTelemetry::default(),
         }
     }
 }

@@ -55,7 +55,6 @@ const IGNORED_LISTENER: &[&str] = &[
     "x_forwarded_for_hop_skips",
     "x_forwarded_for_reject_not_authorized",
     "x_forwarded_for_reject_not_present",
-    "telemetry",
     "profiling",
     "http_read_header_timeout",
     "http_read_timeout",
@@ -168,6 +167,9 @@ fn listener(value: Value, ignored: &mut Vec<String>) -> Result<Value, String> {
             "max_request_size" => {
                 out.insert("max_request_bytes".into(), value);
             }
+            "telemetry" => {
+                out.insert("telemetry".into(), listener_telemetry(value, ignored)?);
+            }
             "address" | "tls_cert_file" | "tls_key_file" | "tls_min_version"
             | "tls_client_ca_file" => {
                 out.insert(key, value);
@@ -185,6 +187,31 @@ fn listener(value: Value, ignored: &mut Vec<String>) -> Result<Value, String> {
             "listener \"tcp\": tls_cert_file and tls_key_file are needed unless tls_disable = true (as in Vault)"
                 .into(),
         );
+    }
+    Ok(Value::Object(out))
+}
+
+/// The listener's `telemetry { ... }` block.
+fn listener_telemetry(value: Value, ignored: &mut Vec<String>) -> Result<Value, String> {
+    let Value::Object(body) = value else {
+        return Err("listener.telemetry: must be one block".into());
+    };
+    let mut out = Map::new();
+    for (key, value) in body {
+        match key.as_str() {
+            "unauthenticated_metrics_access" => {
+                let flag = truthy(&value, "listener.telemetry.unauthenticated_metrics_access")?;
+                out.insert(key, json!(flag));
+            }
+            "unauthenticated_pprof_access" | "unauthenticated_in_flight_request_access" => {
+                ignored.push(format!("listener.telemetry.{key}"));
+            }
+            other => {
+                return Err(format!(
+                    "listener.telemetry.{other}: not a telemetry setting"
+                ))
+            }
+        }
     }
     Ok(Value::Object(out))
 }
@@ -281,6 +308,9 @@ mod tests {
               address = "127.0.0.1:8200"
               tls_disable = "true"
               max_request_size = 1024
+              telemetry {
+                unauthenticated_metrics_access = true
+              }
             }
             storage "raft" {
               path = "/var/lib/qm"
@@ -299,6 +329,10 @@ mod tests {
         .unwrap();
         assert_eq!(config["listener"]["address"], "127.0.0.1:8200");
         assert_eq!(config["listener"]["max_request_bytes"], 1024);
+        assert_eq!(
+            config["listener"]["telemetry"],
+            json!({"unauthenticated_metrics_access": true})
+        );
         assert_eq!(
             config["storage"],
             json!({"type": "sled", "path": "/var/lib/qm"})
@@ -321,6 +355,14 @@ mod tests {
             ("listener \"tcp\" { tls_disable = \"maybe\" }", "tls_disable"),
             ("listener \"tcp\" {\n tls_disable = true \n}\nlistener \"tcp\" {\n tls_disable = true\n }", "one"),
             ("not hcl {{{", ""),
+            (
+                "listener \"tcp\" {\n tls_disable = true\n telemetry {\n metrics_path = 1\n }\n}",
+                "metrics_path",
+            ),
+            (
+                "listener \"tcp\" {\n tls_disable = true\n telemetry {\n unauthenticated_metrics_access = \"yes\"\n }\n}",
+                "unauthenticated_metrics_access",
+            ),
         ] {
             let err = translate(text).err().unwrap_or_default();
             assert!(!err.is_empty() && err.contains(needle), "{text}: {err}");

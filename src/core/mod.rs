@@ -47,6 +47,8 @@ pub struct Settings {
     pub seal_kind: crate::barrier::seal::SealKind,
     pub cluster_name: String,
     pub nhi: crate::nhi::NhiSettings,
+    /// `sys/metrics` answers without a token, sealed or not.
+    pub unauthenticated_metrics: bool,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             seal_kind: crate::barrier::seal::SealKind::Shamir,
             cluster_name: "quartermaster".into(),
             nhi: crate::nhi::NhiSettings::default(),
+            unauthenticated_metrics: false,
         }
     }
 }

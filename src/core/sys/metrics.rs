@@ -1,47 +1,92 @@
 //! `sys/metrics`: Prometheus text with `format=prometheus`; otherwise a JSON
-//! summary (what `qm status` shows).
+//! summary (what `qm status` shows). With the listener's
+//! `unauthenticated_metrics_access` it needs no token, and a sealed node
+//! answers what it has (the seal gauge, request counts, process metrics).
 
 use crate::core::ctx::Ctx;
+use crate::core::{Active, Core};
 use crate::error::ApiError;
 use crate::logical::Response;
 use crate::metrics::Counts;
 use crate::params::optional_str;
 use serde_json::json;
 
-async fn counts(ctx: &Ctx<'_>) -> Result<Counts, ApiError> {
-    if let Some(counts) = ctx.core.metrics.fresh_counts() {
+async fn counts(core: &Core, active: &Active) -> Result<Counts, ApiError> {
+    if let Some(counts) = core.metrics.fresh_counts() {
         return Ok(counts);
     }
     let started = std::time::Instant::now();
-    let (retrying, irrevocable) = ctx.active.leases.ledger().failing_counts().await?;
+    let (retrying, irrevocable) = active.leases.ledger().failing_counts().await?;
     let counts = Counts {
-        by_path: ctx.active.leases.ledger().counts_by_path().await?,
+        by_path: active.leases.ledger().counts_by_path().await?,
         retrying,
         irrevocable,
     };
-    ctx.core.metrics.remember(&counts, started.elapsed());
+    core.metrics.remember(&counts, started.elapsed());
     Ok(counts)
 }
 
+/// Without a token (the listener allows it): as an authenticated scrape
+/// while unsealed, the sealed subset otherwise.
+pub(super) async fn unauthenticated(
+    core: &Core,
+    data: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let Ok(active) = core.active() else {
+        return match format(data)? {
+            Format::Prometheus => Ok(text(core.metrics.render_sealed())),
+            Format::Json => Ok(Response::json(json!({ "sealed": true }))),
+        };
+    };
+    answer(core, &active, data).await
+}
+
 pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
-    let counts = counts(ctx).await?;
-    let audit_devices = ctx.active.audit.list().len();
-    match optional_str(&ctx.req.data, "format")? {
-        Some("prometheus") => {
+    answer(ctx.core, ctx.active, &ctx.req.data).await
+}
+
+enum Format {
+    Prometheus,
+    Json,
+}
+
+fn format(data: &serde_json::Map<String, serde_json::Value>) -> Result<Format, ApiError> {
+    match optional_str(data, "format")? {
+        Some("prometheus") => Ok(Format::Prometheus),
+        None | Some("" | "json") => Ok(Format::Json),
+        Some(other) => Err(ApiError::bad(format!(
+            "format: {other:?} is not supported; use \"prometheus\" or \"json\""
+        ))),
+    }
+}
+
+fn text(text: String) -> Response {
+    Response {
+        text: Some(text),
+        ..Response::default()
+    }
+}
+
+async fn answer(
+    core: &Core,
+    active: &Active,
+    data: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Response, ApiError> {
+    let format = format(data)?;
+    let counts = counts(core, active).await?;
+    let audit_devices = active.audit.list().len();
+    match format {
+        Format::Prometheus => {
             let mount_of = |path: &str| {
-                ctx.active
+                active
                     .mounts
                     .route(path)
                     .map(|(mounted, _)| mounted.entry.path)
                     .unwrap_or_default()
             };
-            let text = ctx.core.metrics.render(counts, mount_of, audit_devices);
-            Ok(Response {
-                text: Some(text),
-                ..Response::default()
-            })
+            Ok(text(core.metrics.render(counts, mount_of, audit_devices)))
         }
-        None | Some("" | "json") => {
+        Format::Json => {
             let (tokens, leases): (Vec<_>, Vec<_>) = counts
                 .by_path
                 .iter()
@@ -56,8 +101,5 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
                 "audit_devices": audit_devices,
             })))
         }
-        Some(other) => Err(ApiError::bad(format!(
-            "format: {other:?} is not supported; use \"prometheus\" or \"json\""
-        ))),
     }
 }

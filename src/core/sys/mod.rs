@@ -38,6 +38,9 @@ pub(super) async fn unauthenticated(
         ("unseal", Operation::Update | Operation::Create) => seal::unseal(core, &req.data).await,
         ("health", Operation::Read) => seal::health(core, &req.data).await,
         ("leader", Operation::Read) => Ok(seal::leader(core)),
+        ("metrics", Operation::Read) if core.settings.unauthenticated_metrics => {
+            metrics::unauthenticated(core, &req.data).await
+        }
         ("init" | "seal-status" | "unseal" | "health" | "leader", _) => {
             Err(ApiError::UnsupportedOperation)
         }
