@@ -35,6 +35,7 @@ mod integration {
     mod snapshot;
     mod storage;
     mod sys_compat;
+    mod systemd;
     mod tls_listener;
     mod token_safety;
     mod tokens;

@@ -23,6 +23,7 @@ mod output;
 mod policy;
 mod secrets;
 mod server;
+mod systemd;
 mod token;
 
 use clap::{Args, Parser, Subcommand};

@@ -315,9 +315,11 @@ fn run_config(config: Config) -> i32 {
             tls,
             workers: config.listener.workers,
         };
+        super::systemd::ready(Arc::clone(&core));
         let served = serve(listener, Arc::clone(&core), options).await;
         // Stopped (SIGTERM/SIGINT): the audit chain heads are stored, then
         // leadership is handed over at once rather than left to lapse.
+        super::systemd::stopping();
         core.store_audit_heads().await;
         core.hand_over("shutting down").await;
         finish(served)

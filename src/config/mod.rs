@@ -498,6 +498,24 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_loads_with_its_telemetry_lines_turned_on() {
+        let example = include_str!("../../config/server.toml");
+        let config = load_text(example).unwrap();
+        assert!(!config.listener.telemetry.unauthenticated_metrics_access);
+        let opened = example
+            .replace("# [listener.telemetry]", "[listener.telemetry]")
+            .replace(
+                "# unauthenticated_metrics_access = true",
+                "unauthenticated_metrics_access = true",
+            );
+        let config = load_text(&opened).unwrap();
+        assert!(config.listener.telemetry.unauthenticated_metrics_access);
+        let err = load_text(&opened.replace("unauthenticated_metrics_access", "open_metrics"))
+            .unwrap_err();
+        assert!(err.contains("open_metrics"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_bad_key() {
         let err =
             load_text("[storage]\npath = \"/tmp/qm\"\n[listener]\nadress = \"x\"\n").unwrap_err();
