@@ -16,7 +16,8 @@ pub(crate) struct Client {
     http: Result<reqwest::Client, String>,
     address: String,
     token: Option<Zeroizing<String>>,
-    pub(crate) json: bool,
+    /// How answers are printed (`-format`).
+    pub(crate) format: super::output::Format,
 }
 
 /// A failed call, with the message the user sees.
@@ -142,8 +143,13 @@ impl Client {
             http: http_client(),
             address: address.trim_end_matches('/').to_string(),
             token,
-            json: args.format == "json",
+            format: args.format,
         }
+    }
+
+    /// Whether answers print as JSON or YAML rather than tables.
+    pub(crate) fn structured(&self) -> bool {
+        self.format != super::output::Format::Table
     }
 
     /// Uses `token` from now on (after a login).

@@ -11,8 +11,8 @@ pub(crate) fn fail(e: CallError) -> i32 {
 
 /// Prints a response: JSON as-is, or its data (or auth) as a table.
 pub(crate) fn print_response(client: &Client, body: &Value) {
-    if client.json {
-        output::json(body);
+    if client.structured() {
+        output::structured(client.format, body);
         return;
     }
     if let Some(auth) = body.get("auth").filter(|a| !a.is_null()) {
@@ -191,8 +191,8 @@ pub(crate) async fn write(
 pub(crate) async fn list(path: &str, args: &ClientArgs) -> i32 {
     let client = Client::new(args);
     match client.call("LIST", path, None).await {
-        Ok(Some(body)) if client.json => {
-            output::json(&body);
+        Ok(Some(body)) if client.structured() => {
+            output::structured(client.format, &body);
             EXIT_OK
         }
         Ok(Some(body)) => {

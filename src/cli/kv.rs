@@ -315,8 +315,8 @@ fn print_secret(client: &Client, body: &Value, field: Option<&str>) -> i32 {
     if let Some(field) = field {
         return super::generic::print_found(secret.get(field), field);
     }
-    if client.json {
-        output::json(body);
+    if client.structured() {
+        output::structured(client.format, body);
         return EXIT_OK;
     }
     if let Some(Value::Object(meta)) = body.pointer("/data/metadata") {

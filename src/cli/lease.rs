@@ -115,8 +115,8 @@ async fn revoke(
         (false, false) => format!("sys/leases/revoke/{lease_id}"),
     };
     match client.call("PUT", &path, Some(body)).await {
-        Ok(Some(body)) if client.json => {
-            output::json(&body);
+        Ok(Some(body)) if client.structured() => {
+            output::structured(client.format, &body);
             EXIT_OK
         }
         Ok(Some(body)) => {

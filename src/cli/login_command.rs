@@ -143,8 +143,8 @@ pub(crate) async fn run(command: LoginCommand, args: &ClientArgs) -> i32 {
         println!("{token}");
         return EXIT_OK;
     }
-    if client.json {
-        output::json(&json!({ "auth": auth }));
+    if client.structured() {
+        output::structured(client.format, &json!({ "auth": auth }));
         return EXIT_OK;
     }
     println!("Success! You are now authenticated. The token information displayed below");

@@ -50,9 +50,9 @@ pub(crate) struct ClientArgs {
     /// Server address (QM_ADDR, then VAULT_ADDR; default http://127.0.0.1:8200).
     #[arg(long, global = true)]
     address: Option<String>,
-    /// Output format: table or json.
-    #[arg(long, global = true, default_value = "table")]
-    format: String,
+    /// Output format: table, json or yaml.
+    #[arg(long, global = true, default_value = "table", value_parser = output::Format::parse)]
+    format: output::Format,
 }
 
 #[derive(Subcommand)]
@@ -267,8 +267,9 @@ pub fn run() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
+            // A usage error is a local one (1), as the Vault CLI's.
             return if e.use_stderr() {
-                EXIT_API_ERROR
+                EXIT_LOCAL_ERROR
             } else {
                 EXIT_OK
             };

@@ -77,8 +77,8 @@ fn config(pairs: [(&str, &Option<String>); 2]) -> Map<String, Value> {
 
 /// Prints a mount table as the Vault CLI does: path, type, description.
 fn print_table(client: &Client, body: &Value) {
-    if client.json {
-        output::json(body);
+    if client.structured() {
+        output::structured(client.format, body);
         return;
     }
     let Some(Value::Object(mounts)) = body.get("data") else {
@@ -111,7 +111,7 @@ async fn list(client: &Client, path: &str) -> i32 {
 
 async fn done(client: &Client, method: &str, path: &str, body: Option<Value>, said: String) -> i32 {
     match client.call(method, path, body).await {
-        Ok(Some(answer)) if client.json => {
+        Ok(Some(answer)) if client.structured() => {
             print_response(client, &answer);
             EXIT_OK
         }

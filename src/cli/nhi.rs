@@ -146,8 +146,8 @@ async fn export_identities(client: &Client, path: &str) -> i32 {
 /// `nhi list`: a table of identities, and how many of how many.
 async fn list_identities(client: &Client, path: &str) -> i32 {
     match client.call("GET", path, None).await {
-        Ok(Some(body)) if client.json => {
-            output::json(&body);
+        Ok(Some(body)) if client.structured() => {
+            output::structured(client.format, &body);
             EXIT_OK
         }
         Ok(Some(body)) => {

@@ -214,8 +214,8 @@ async fn init(client: &Client, shares: Shares, passphrase_stdin: bool) -> i32 {
         }
     }
     match client.call("PUT", "sys/init", Some(body)).await {
-        Ok(Some(result)) if client.json => {
-            output::json(&result);
+        Ok(Some(result)) if client.structured() => {
+            output::structured(client.format, &result);
             EXIT_OK
         }
         Ok(Some(result)) => {
@@ -318,8 +318,8 @@ async fn rotate(client: &Client) -> i32 {
 }
 
 fn print_seal_status(client: &Client, status: &Value) -> i32 {
-    if client.json {
-        output::json(status);
+    if client.structured() {
+        output::structured(client.format, status);
     } else {
         let field = |name: &str| status.get(name).map(output::cell).unwrap_or_default();
         let sealed = status

@@ -1,6 +1,43 @@
-//! Human output (aligned Key/Value tables, like the Vault CLI) and JSON output.
+//! Human output (aligned Key/Value tables, like the Vault CLI) and the
+//! structured forms `-format=json` and `-format=yaml` print.
 
 use serde_json::{Map, Value};
+
+/// How answers are printed (`-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    Table,
+    Json,
+    Yaml,
+}
+
+impl Format {
+    /// `table`, `json` or `yaml` (Vault's names), in any case.
+    pub(crate) fn parse(name: &str) -> Result<Self, String> {
+        match name.to_ascii_lowercase().as_str() {
+            "table" => Ok(Self::Table),
+            "json" => Ok(Self::Json),
+            "yaml" | "yml" => Ok(Self::Yaml),
+            _ => Err(format!(
+                "Invalid output format: {name} (use table, json or yaml)"
+            )),
+        }
+    }
+}
+
+/// Prints a whole answer as JSON or YAML (the table form is per command).
+pub(crate) fn structured(format: Format, value: &Value) {
+    match format {
+        Format::Yaml => print!("{}", yaml(value)),
+        Format::Table | Format::Json => json(value),
+    }
+}
+
+/// A value as YAML, as `vault -format=yaml` prints it (the JSON answer,
+/// re-encoded).
+fn yaml(value: &Value) -> String {
+    serde_yaml_ng::to_string(value).unwrap_or_default()
+}
 
 /// A value as a table cell: strings bare, everything else as JSON.
 pub(crate) fn cell(value: &Value) -> String {
@@ -38,7 +75,7 @@ pub(crate) fn map_table(map: &Map<String, Value>) {
     table(&rows);
 }
 
-pub(crate) fn json(value: &Value) {
+fn json(value: &Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()

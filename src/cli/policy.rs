@@ -78,8 +78,8 @@ async fn read_policy(client: &Client, name: &str) -> i32 {
         .call("GET", &format!("sys/policies/acl/{name}"), None)
         .await
     {
-        Ok(Some(body)) if client.json => {
-            output::json(&body);
+        Ok(Some(body)) if client.structured() => {
+            output::structured(client.format, &body);
             EXIT_OK
         }
         Ok(Some(body)) => {
@@ -102,8 +102,8 @@ async fn read_policy(client: &Client, name: &str) -> i32 {
 /// `policy list`: one name a line.
 async fn list_policies(client: &Client) -> i32 {
     match client.call("LIST", "sys/policies/acl", None).await {
-        Ok(Some(body)) if client.json => {
-            output::json(&body);
+        Ok(Some(body)) if client.structured() => {
+            output::structured(client.format, &body);
             EXIT_OK
         }
         Ok(Some(body)) => {

@@ -235,8 +235,8 @@ async fn capabilities(client: &Client, args: &[String]) -> i32 {
         }
     };
     match client.call("PUT", call.0, Some(call.1)).await {
-        Ok(Some(body)) if client.json => {
-            super::output::json(&body);
+        Ok(Some(body)) if client.structured() => {
+            super::output::structured(client.format, &body);
             EXIT_OK
         }
         Ok(Some(body)) => {

@@ -188,6 +188,17 @@ fn qm_cli_speaks_to_the_same_api() {
         status.contains("Sealed") && status.contains("false"),
         "{status}"
     );
+    // -format=yaml is the same answer as YAML; an unknown format is a
+    // local error (exit 1), as the Vault CLI's.
+    let yaml = ok_stdout(&server.qm(&root, &["kv", "get", "-format=yaml", "secret/web"]));
+    let parsed: serde_json::Value = serde_yaml_ng::from_str(&yaml).expect("yaml output");
+    assert_eq!(parsed["data"]["data"]["api_key"], "abc123", "{yaml}");
+    let yaml = ok_stdout(&server.qm(&root, &["read", "-format=yaml", "sys/mounts"]));
+    let parsed: serde_json::Value = serde_yaml_ng::from_str(&yaml).expect("yaml output");
+    assert_eq!(parsed["data"]["secret/"]["type"], "kv", "{yaml}");
+    let bad = server.qm(&root, &["read", "-format=xml", "sys/mounts"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Invalid output format"));
     let policy = server.dir.path().join("p.hcl");
     std::fs::write(
         &policy,
