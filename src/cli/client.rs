@@ -2,7 +2,8 @@
 //! (`QM_ADDR`/`QM_TOKEN`, then `VAULT_ADDR`/`VAULT_TOKEN`, then
 //! `~/.vault-token`), TLS as Vault's CLI takes it (`VAULT_CACERT`,
 //! `VAULT_CAPATH`, `VAULT_CLIENT_CERT`, `VAULT_CLIENT_KEY`,
-//! `VAULT_SKIP_VERIFY`, each also as `QM_` and `BAO_`), and API errors
+//! `VAULT_SKIP_VERIFY`, `VAULT_TLS_SERVER_NAME`, each also as `QM_` and
+//! `BAO_`), and API errors
 //! printed the way the Vault CLI does.
 
 use super::ClientArgs;
@@ -80,8 +81,9 @@ fn ca_certificates(path: &str, directory: bool) -> Result<Vec<reqwest::Certifica
     Ok(certificates)
 }
 
-/// The HTTP client the TLS variables ask for.
-fn http_client() -> Result<reqwest::Client, String> {
+/// The HTTP client the TLS variables ask for, and the address to call
+/// (changed only by `VAULT_TLS_SERVER_NAME`).
+fn http_client(address: &str) -> Result<(reqwest::Client, String), String> {
     let insecure = tls_env("SKIP_VERIFY").is_some_and(|v| v == "1" || v == "true");
     let mut builder = reqwest::Client::builder().danger_accept_invalid_certs(insecure);
     let cas = match (tls_env("CACERT"), tls_env("CAPATH")) {
@@ -109,12 +111,46 @@ fn http_client() -> Result<reqwest::Client, String> {
             )
         }
     }
-    if tls_env("TLS_SERVER_NAME").is_some() {
-        return Err("VAULT_TLS_SERVER_NAME is not supported: address the server by a name its certificate holds".into());
-    }
-    builder
+    let (builder, address) = match tls_env("TLS_SERVER_NAME") {
+        Some(name) => with_server_name(builder, address, &name)?,
+        None => (builder, address.to_string()),
+    };
+    let client = builder
         .build()
-        .map_err(|e| format!("Error setting up the HTTP client: {e}"))
+        .map_err(|e| format!("Error setting up the HTTP client: {e}"))?;
+    Ok((client, address))
+}
+
+/// `VAULT_TLS_SERVER_NAME`: the name sent in SNI and checked against the
+/// server's certificate, while connecting to `address`'s host. Done by
+/// addressing the server by that name and resolving the name to the
+/// address's host, so rustls checks it as any other name. Returns the
+/// address to use and the builder.
+fn with_server_name(
+    builder: reqwest::ClientBuilder,
+    address: &str,
+    name: &str,
+) -> Result<(reqwest::ClientBuilder, String), String> {
+    let url = reqwest::Url::parse(address)
+        .map_err(|e| format!("Error parsing the address {address}: {e}"))?;
+    if url.scheme() != "https" {
+        return Ok((builder, address.to_string()));
+    }
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return Err(format!("Error parsing the address {address}: no host"));
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<std::net::SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .map_err(|e| format!("Error resolving {host}: {e}"))?
+        .collect();
+    let mut renamed = url.clone();
+    renamed
+        .set_host(Some(name))
+        .map_err(|e| format!("VAULT_TLS_SERVER_NAME {name:?}: {e}"))?;
+    Ok((
+        builder.resolve_to_addrs(name, &addrs),
+        renamed.as_str().trim_end_matches('/').to_string(),
+    ))
 }
 
 fn setup_error(message: &str) -> CallError {
@@ -139,9 +175,14 @@ impl Client {
                     .map(|t| t.trim().to_string())
             })
             .map(Zeroizing::new);
+        let address = address.trim_end_matches('/');
+        let (http, address) = match http_client(address) {
+            Ok((http, called)) => (Ok(http), called),
+            Err(e) => (Err(e), address.to_string()),
+        };
         Self {
-            http: http_client(),
-            address: address.trim_end_matches('/').to_string(),
+            http,
+            address,
             token,
             format: args.format,
         }

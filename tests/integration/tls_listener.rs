@@ -29,8 +29,13 @@ impl Ca {
 
     /// A certificate for `localhost` and `127.0.0.1` named `cn`.
     fn issue(&self, cn: &str, usage: ExtendedKeyUsagePurpose) -> Leaf {
-        let mut params =
-            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).expect("params");
+        self.issue_for(&["localhost", "127.0.0.1"], cn, usage)
+    }
+
+    /// A certificate for `names` only.
+    fn issue_for(&self, names: &[&str], cn: &str, usage: ExtendedKeyUsagePurpose) -> Leaf {
+        let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let mut params = CertificateParams::new(names).expect("params");
         params.distinguished_name.push(DnType::CommonName, cn);
         params.extended_key_usages = vec![usage];
         let key = KeyPair::generate().expect("key");
@@ -487,5 +492,42 @@ async fn tls_the_cli_takes_vaults_tls_variables() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{what}");
         assert!(stderr.contains(needle), "{what}: {stderr}");
+    }
+}
+
+/// `VAULT_TLS_SERVER_NAME`: a server reached by its IP whose certificate
+/// names only `vault.internal` is verified against that name; a wrong
+/// name still fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_the_cli_checks_the_certificate_against_vault_tls_server_name() {
+    let ca = Ca::new("qm test CA");
+    let files = Files::new();
+    let leaf = ca.issue_for(
+        &["vault.internal"],
+        "qm",
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let server = tls_server(&files, &leaf, "");
+    let dir = tempfile::tempdir().expect("dir");
+    let ca_file = dir.path().join("ca.pem");
+    ca.write(&ca_file);
+    let ca_file = ca_file.to_str().expect("path");
+    for (name, works) in [
+        (None, false),
+        (Some("vault.internal"), true),
+        (Some("other.internal"), false),
+    ] {
+        let mut envs = vec![("VAULT_CACERT", ca_file)];
+        if let Some(name) = name {
+            envs.push(("VAULT_TLS_SERVER_NAME", name));
+        }
+        let out = server.qm_with_env(&["status", "-format=json"], &envs);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.contains("\"initialized\""),
+            works,
+            "{name:?}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
