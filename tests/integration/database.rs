@@ -3,7 +3,8 @@
 //! database outage, crash safety, bad input and quotas.
 
 use super::common::{
-    connect_as, mount_database, pg, pg_roles, pg_url, revoke_now, unique, PgProxy, TestServer,
+    connect_as, mount_database, mount_database_role, pg, pg_roles, pg_url, revoke_now, unique,
+    PgProxy, TestServer,
 };
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -942,4 +943,48 @@ async fn bad_input_quota_reconcile_and_static_roles() {
         ))
         .await;
     fixture.drop().await;
+}
+
+/// A field an endpoint does not take is not dropped in silence: the write
+/// succeeds with Vault's warning naming it (never its value), which the
+/// real `bao` CLI shows; a write with known fields only stays a 204.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unrecognized_parameters_get_vaults_warning() {
+    let server = TestServer::dev();
+    mount_database_role(&server, "1h", "2h").await;
+    let (status, body) = server
+        .root(
+            "POST",
+            "database/roles/app",
+            Some(json!({"db_name": "pg", "creation_statements": "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}'", "defualt_ttl": "1h", "rotation_window": "s3cret-value"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["warnings"],
+        json!(["Endpoint ignored these unrecognized parameters: [defualt_ttl rotation_window]"]),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("s3cret-value"), "{body}");
+    let out = server.bao(
+        &server.root_token,
+        &[
+            "write",
+            "database/config/pg",
+            "plugin_name=postgresql-database-plugin",
+            &format!("connection_url={}", pg_url()),
+            "allowed_roles=*",
+            "max_idle_connections=3",
+        ],
+    );
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("Endpoint ignored these unrecognized parameters: [max_idle_connections]"),
+        "{shown}"
+    );
 }

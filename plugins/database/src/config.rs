@@ -41,6 +41,19 @@ impl DbConfig {
     }
 }
 
+/// The fields `database/config/NAME` takes.
+pub(crate) const FIELDS: &[&str] = &[
+    "plugin_name",
+    "connection_url",
+    "username",
+    "password",
+    "allowed_roles",
+    "max_open_connections",
+    "verify_connection",
+    "password_authentication",
+    "root_rotation_statements",
+];
+
 fn key(name: &str) -> String {
     format!("config/{name}")
 }

@@ -25,6 +25,7 @@ mod users;
 pub use driver::{Connection, ConnectionConfig, Driver, DriverError, NewUser};
 
 use connections::Connections;
+use qm_plugin_sdk::params::unrecognized;
 use qm_plugin_sdk::{
     LeaseInfo, Operation, PluginError, PluginStorage, Reply, Request, SecretsEngine,
 };
@@ -69,7 +70,9 @@ impl SecretsEngine for DatabaseEngine {
             ("config", List, true) => config::list(storage).await,
             ("config", Read, false) => config::read(storage, name).await,
             ("config", Create | Update, false) => {
-                config::write(&self.connections, storage, name, req.data).await
+                config::write(&self.connections, storage, name, req.data)
+                    .await
+                    .map(|r| r.warn(unrecognized(req.data, config::FIELDS)))
             }
             ("config", Delete, false) => config::delete(&self.connections, storage, name).await,
             ("reset", Create | Update, false) => {
@@ -80,7 +83,9 @@ impl SecretsEngine for DatabaseEngine {
             }
             ("roles", List, true) => roles::list(storage).await,
             ("roles", Read, false) => roles::read(storage, name).await,
-            ("roles", Create | Update, false) => roles::write(storage, name, req.data).await,
+            ("roles", Create | Update, false) => roles::write(storage, name, req.data)
+                .await
+                .map(|r| r.warn(unrecognized(req.data, roles::FIELDS))),
             ("roles", Delete, false) => roles::delete(storage, name).await,
             ("creds", Read, false) => {
                 users::plan_credentials(&self.connections, storage, name, req).await
@@ -88,7 +93,9 @@ impl SecretsEngine for DatabaseEngine {
             ("static-roles", List, true) => static_roles::list(storage).await,
             ("static-roles", Read, false) => static_roles::read(storage, name).await,
             ("static-roles", Create | Update, false) => {
-                static_roles::write(&self.connections, storage, name, req.data, req.now).await
+                static_roles::write(&self.connections, storage, name, req.data, req.now)
+                    .await
+                    .map(|r| r.warn(unrecognized(req.data, static_roles::FIELDS)))
             }
             ("static-roles", Delete, false) => static_roles::delete(storage, name).await,
             ("static-creds", Read, false) => static_roles::creds(storage, name, req.now).await,

@@ -156,6 +156,19 @@ pub(crate) async fn write(
     Ok(Reply::Empty)
 }
 
+/// The fields `database/roles/NAME` takes.
+pub(crate) const FIELDS: &[&str] = &[
+    "db_name",
+    "creation_statements",
+    "revocation_statements",
+    "renew_statements",
+    "rollback_statements",
+    "default_ttl",
+    "max_ttl",
+    "credential_type",
+    "max_active_leases",
+];
+
 pub(crate) async fn delete(storage: &dyn PluginStorage, name: &str) -> Result<Reply, PluginError> {
     storage.delete(&key(name)).await?;
     Ok(Reply::Empty)

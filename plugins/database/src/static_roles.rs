@@ -22,6 +22,14 @@ struct StaticRole {
     last_rotation: i64,
 }
 
+/// The fields `database/static-roles/NAME` takes.
+pub(crate) const FIELDS: &[&str] = &[
+    "db_name",
+    "username",
+    "rotation_period",
+    "rotation_statements",
+];
+
 fn key(name: &str) -> String {
     format!("static-roles/{name}")
 }

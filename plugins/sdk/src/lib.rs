@@ -87,6 +87,23 @@ impl Reply {
         }
     }
 
+    /// The same answer with `warning` added (a 204 becomes a 200 that
+    /// carries it, as in Vault).
+    pub fn warn(self, warning: Option<String>) -> Self {
+        let Some(warning) = warning else {
+            return self;
+        };
+        match self {
+            Self::Empty => Self::DataWithWarnings(Map::new(), vec![warning]),
+            Self::Data(data) => Self::DataWithWarnings(data, vec![warning]),
+            Self::DataWithWarnings(data, mut warnings) => {
+                warnings.push(warning);
+                Self::DataWithWarnings(data, warnings)
+            }
+            other => other,
+        }
+    }
+
     /// A LIST answer: `{"keys": [...]}`, or 404 when there are none, as Vault does.
     pub fn keys(keys: Vec<String>) -> Result<Self, PluginError> {
         if keys.is_empty() {

@@ -5,6 +5,47 @@
 use crate::PluginError;
 use serde_json::{Map, Value};
 
+/// The most unknown names one warning lists, and the longest name shown.
+const WARN_NAMES: usize = 16;
+const WARN_NAME_CHARS: usize = 64;
+
+/// Vault's warning for body fields an endpoint does not take, so a typo or
+/// an unsupported option is not silently dropped: `Endpoint ignored these
+/// unrecognized parameters: [a b]` (sorted, as Vault prints them). Only
+/// names are shown, never values (a value may be a secret); a hostile body
+/// cannot make the warning large (at most 16 names of 64 characters).
+pub fn unrecognized(data: &Map<String, Value>, known: &[&str]) -> Option<String> {
+    let mut unknown: Vec<&str> = data
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    unknown.sort_unstable();
+    let more = unknown.len().saturating_sub(WARN_NAMES);
+    let mut shown: Vec<String> = unknown
+        .iter()
+        .take(WARN_NAMES)
+        .map(|k| {
+            let name: String = k
+                .chars()
+                .take(WARN_NAME_CHARS)
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+            name
+        })
+        .collect();
+    if more > 0 {
+        shown.push(format!("(and {more} more)"));
+    }
+    Some(format!(
+        "Endpoint ignored these unrecognized parameters: [{}]",
+        shown.join(" ")
+    ))
+}
+
 /// Reads an optional field that must be a string.
 pub fn optional_str<'a>(
     data: &'a Map<String, Value>,
@@ -102,4 +143,39 @@ pub fn optional_string_map(
 
 fn bad(message: impl Into<String>) -> PluginError {
     PluginError::BadRequest(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn unknown_fields_are_named_sorted_as_vault_prints_them() {
+        let data = map(json!({"zeta": 1, "db_name": "pg", "alpha": "secret-value"}));
+        assert_eq!(
+            unrecognized(&data, &["db_name"]).as_deref(),
+            Some("Endpoint ignored these unrecognized parameters: [alpha zeta]")
+        );
+        assert_eq!(unrecognized(&data, &["db_name", "alpha", "zeta"]), None);
+        let shown = unrecognized(&data, &[]).unwrap_or_default();
+        assert!(!shown.contains("secret-value"), "names only: {shown}");
+    }
+
+    #[test]
+    fn a_hostile_body_cannot_make_the_warning_large() {
+        let mut data = Map::new();
+        for i in 0..10_000 {
+            data.insert(format!("{i:05}{}", "x".repeat(1000)), json!(1));
+        }
+        data.insert("line\nbreak".into(), json!(1));
+        let shown = unrecognized(&data, &[]).unwrap_or_default();
+        assert!(shown.len() < 16 * 70 + 100, "{} bytes", shown.len());
+        assert!(shown.ends_with("(and 9985 more)]"), "{shown}");
+        assert!(!shown.contains('\n'));
+    }
 }
