@@ -85,6 +85,19 @@ async fn a_ci_job_gets_a_temporary_session_that_works_at_aws() {
         )
         .await;
     assert_eq!(status, 204, "{body}");
+    // A field the role does not take is named in Vault's warning.
+    let (status, body) = server
+        .root(
+            "POST",
+            "aws/roles/deploy",
+            Some(json!({"credential_type": "assumed_role", "role_arns": [arn], "default_sts_ttl": "15m", "max_sts_ttl": "1h", "iam_groups": "admins"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["warnings"],
+        json!(["Endpoint ignored these unrecognized parameters: [iam_groups]"])
+    );
 
     // A job's token, then its session.
     server

@@ -37,6 +37,19 @@ pub(crate) struct LeaseConfig {
 }
 
 /// The root config; without one, the credential chain and us-east-1.
+/// The fields `aws/config/root` takes.
+pub(crate) const ROOT_FIELDS: &[&str] = &[
+    "access_key",
+    "secret_key",
+    "region",
+    "sts_endpoint",
+    "iam_endpoint",
+    "max_retries",
+];
+
+/// The fields `aws/config/lease` takes.
+pub(crate) const LEASE_FIELDS: &[&str] = &["lease", "lease_max"];
+
 pub(crate) async fn load_root(storage: &dyn PluginStorage) -> Result<RootConfig, PluginError> {
     Ok(storage
         .get_json::<RootConfig>("config/root")

@@ -17,6 +17,7 @@ mod names;
 mod roles;
 mod session;
 
+use qm_plugin_sdk::params::unrecognized;
 use qm_plugin_sdk::{
     LeaseInfo, Operation, PluginError, PluginStorage, Reply, Request, SecretsEngine,
 };
@@ -47,13 +48,17 @@ impl SecretsEngine for AwsStsEngine {
         match (section, rest, req.operation) {
             ("config", "root", Read) => config::read_root(storage).await,
             ("config", "root", Create | Update) => {
-                config::write_root(&self.clients, storage, req.data).await
+                config::write_root(&self.clients, storage, req.data)
+                    .await
+                    .map(|r| r.warn(unrecognized(req.data, config::ROOT_FIELDS)))
             }
             ("config", "rotate-root", Create | Update) => {
                 config::rotate_root(&self.clients, storage).await
             }
             ("config", "lease", Read) => config::read_lease(storage).await,
-            ("config", "lease", Create | Update) => config::write_lease(storage, req.data).await,
+            ("config", "lease", Create | Update) => config::write_lease(storage, req.data)
+                .await
+                .map(|r| r.warn(unrecognized(req.data, config::LEASE_FIELDS))),
             ("roles", "", List) => roles::list(storage).await,
             ("roles", name, _) if name.ends_with("/revoke-sessions") => match req.operation {
                 Create | Update => {
@@ -64,7 +69,9 @@ impl SecretsEngine for AwsStsEngine {
             },
             ("roles", name, Read) if !name.is_empty() => roles::read(storage, name).await,
             ("roles", name, Create | Update) if !name.is_empty() => {
-                roles::write(storage, name, req.data).await
+                roles::write(storage, name, req.data)
+                    .await
+                    .map(|r| r.warn(unrecognized(req.data, roles::FIELDS)))
             }
             ("roles", name, Delete) if !name.is_empty() => roles::delete(storage, name).await,
             ("creds" | "sts", name, Read | Create | Update) if !name.is_empty() => {

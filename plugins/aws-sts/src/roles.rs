@@ -44,6 +44,18 @@ fn key(name: &str) -> String {
     format!("roles/{name}")
 }
 
+/// The fields `aws/roles/NAME` takes.
+pub(crate) const FIELDS: &[&str] = &[
+    "credential_type",
+    "role_arns",
+    "policy_arns",
+    "policy_document",
+    "default_sts_ttl",
+    "max_sts_ttl",
+    "session_tags",
+    "external_id",
+];
+
 pub(crate) async fn load(storage: &dyn PluginStorage, name: &str) -> Result<AwsRole, PluginError> {
     storage
         .get_json::<AwsRole>(&key(name))
