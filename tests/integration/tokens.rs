@@ -253,3 +253,38 @@ async fn token_roles_bind_their_tokens_to_the_roles_cidrs() {
         assert_eq!(code, 400, "{bad}: {body}");
     }
 }
+
+/// A field token creation does not take is named in Vault's warning, on
+/// every creation path, and the token is still made.
+#[tokio::test]
+async fn token_create_warns_of_unrecognized_parameters() {
+    let server = TestServer::dev();
+    for path in ["auth/token/create", "auth/token/create-orphan"] {
+        let (status, body) = server
+            .root(
+                "POST",
+                path,
+                Some(json!({"policies": ["default"], "ttl": "1h", "polices": ["admin"], "secret": "do-not-echo"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body["auth"]["client_token"].is_string(), "{body}");
+        let warnings = body["warnings"].to_string();
+        assert!(
+            warnings.contains("Endpoint ignored these unrecognized parameters: [polices secret]"),
+            "{path}: {body}"
+        );
+        assert!(!body.to_string().contains("do-not-echo"), "{body}");
+    }
+    let (_, body) = server
+        .root(
+            "POST",
+            "auth/token/create",
+            Some(json!({"policies": ["default"], "ttl": "1h"})),
+        )
+        .await;
+    assert!(
+        !body["warnings"].to_string().contains("unrecognized"),
+        "{body}"
+    );
+}

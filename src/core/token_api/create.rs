@@ -16,6 +16,23 @@ use crate::params::{
 use crate::policy::Capabilities;
 use serde_json::{Map, Value};
 
+/// The fields `auth/token/create[-orphan|/ROLE]` takes.
+const FIELDS: &[&str] = &[
+    "id",
+    "policies",
+    "meta",
+    "no_parent",
+    "no_default_policy",
+    "renewable",
+    "lease",
+    "ttl",
+    "type",
+    "explicit_max_ttl",
+    "display_name",
+    "num_uses",
+    "period",
+];
+
 /// Creates a token, a child of the caller unless it is an orphan (by the
 /// `create-orphan` path, `no_parent`, or the role).
 pub(super) async fn create(
@@ -53,7 +70,9 @@ pub(super) async fn create(
         sudo: privileged,
         role: role.as_ref(),
     })?;
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = crate::params::unrecognized(data, FIELDS)
+        .into_iter()
+        .collect();
     let lifetimes = lifetimes(ctx, role.as_ref(), privileged, &mut warnings)?;
     let ttl = if orphan {
         lifetimes.ttl
