@@ -9,6 +9,7 @@
 mod acl;
 pub mod path;
 mod store;
+pub(crate) mod syntax;
 
 pub use acl::Acl;
 pub use store::{normalize_name, PolicyError, PolicyStore};
@@ -129,7 +130,8 @@ impl Policy {
         let document: PolicyDocument = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| format!("failed to parse policy: {e}"))?
         } else {
-            hcl::from_str(text).map_err(|e| format!("failed to parse policy: {e}"))?
+            let value = syntax::parse(text).map_err(|e| format!("failed to parse policy: {e}"))?;
+            serde_json::from_value(value).map_err(|e| format!("failed to parse policy: {e}"))?
         };
         let mut rules = Vec::new();
         for (pattern, block) in document.path.into_iter().flat_map(|(pattern, blocks)| {

@@ -461,3 +461,45 @@ async fn the_reported_panics_are_clear_400s() {
         .await;
     assert_eq!(status, 200, "the lease survived the hostile renew: {body}");
 }
+
+/// Policy text nested hundreds of levels deep once overflowed the parser's
+/// stack and aborted the whole server; now each is a 400 naming the depth
+/// or the construct, on both policy endpoints, and the server answers on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_policies_are_400s_not_a_crash() {
+    let server = TestServer::dev();
+    let deep = 5_000;
+    let hostile = [
+        format!("path \"a\" {{ capabilities = {} }}", "[".repeat(deep)),
+        format!("x = {}", "{ y = ".repeat(deep)),
+        format!("path \"a\" {{ capabilities = [{}1] }}", "- ".repeat(deep)),
+        format!("x = {}", "1+".repeat(deep) + "1"),
+        format!("x = {}", "(".repeat(deep)),
+        format!("{{\"path\": {}}}", "[".repeat(deep)),
+    ];
+    for (index, text) in hostile.iter().enumerate() {
+        for path in ["sys/policies/acl/deep", "sys/policy/deep"] {
+            let (status, body) = server
+                .root("PUT", path, Some(json!({ "policy": text })))
+                .await;
+            assert_eq!(status, 400, "case {index} on {path}: {body}");
+            still_answers(&server, &format!("case {index} on {path}")).await;
+        }
+    }
+    // Strings stay literal, as in Vault's HCL 1: `${` and `%{` are no
+    // templates, however many there are.
+    let directives = "%{if x}".repeat(deep);
+    let literal =
+        format!(r#"path "secret/data/${{app}}/{directives}*" {{ capabilities = ["read"] }}"#);
+    let (status, body) = server
+        .root(
+            "PUT",
+            "sys/policies/acl/literal",
+            Some(json!({ "policy": &literal })),
+        )
+        .await;
+    assert!(status < 300, "{body}");
+    let (status, body) = server.root("GET", "sys/policies/acl/literal", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["policy"], literal.as_str());
+}
