@@ -39,6 +39,7 @@ mod integration {
     mod tls_listener;
     mod token_safety;
     mod tokens;
+    mod unrecognized;
     mod userpass;
     mod vaultrs_client;
 }

@@ -47,6 +47,24 @@ pub struct TokenParams {
 }
 
 impl TokenParams {
+    /// The body fields [`TokenParams::update`] reads, legacy names included.
+    pub const FIELDS: &'static [&'static str] = &[
+        "token_policies",
+        "policies",
+        "token_bound_cidrs",
+        "bound_cidrs",
+        "token_ttl",
+        "ttl",
+        "token_max_ttl",
+        "max_ttl",
+        "token_explicit_max_ttl",
+        "token_period",
+        "period",
+        "token_num_uses",
+        "token_no_default_policy",
+        "token_type",
+    ];
+
     /// Applies the fields present in `data` (and their legacy names:
     /// `policies`, `ttl`, `max_ttl`, `period`, `bound_cidrs`).
     pub fn update(&mut self, data: &Map<String, Value>) -> Result<(), ApiError> {

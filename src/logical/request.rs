@@ -135,6 +135,13 @@ impl Response {
         Self::default()
     }
 
+    /// The same answer with `warning` added, if any (an empty answer then
+    /// becomes a 200 that carries it, as in Vault).
+    pub fn warn(mut self, warning: Option<String>) -> Self {
+        self.warnings.extend(warning);
+        self
+    }
+
     /// The envelope's `lease_id`, `lease_duration` and `renewable`.
     pub fn lease_fields(&self) -> (&str, i64, bool) {
         match &self.lease {

@@ -109,7 +109,7 @@ impl AppRole {
         role.update(data)?;
         self.store.put_role(&role, old_role_id.as_deref()).await?;
         tracing::info!(role = %role.name, "approle role written");
-        reply(Response::empty())
+        reply(Response::empty().warn(Role::unrecognized(data)))
     }
 
     async fn generate_secret_id(

@@ -44,6 +44,22 @@ impl Role {
         }
     }
 
+    /// The warning for the fields of `data` a role write does not take.
+    pub(super) fn unrecognized(data: &Map<String, Value>) -> Option<String> {
+        let known: Vec<&str> = [
+            "role_id",
+            "bind_secret_id",
+            "secret_id_bound_cidrs",
+            "bound_cidr_list",
+            "secret_id_num_uses",
+            "secret_id_ttl",
+        ]
+        .into_iter()
+        .chain(TokenParams::FIELDS.iter().copied())
+        .collect();
+        crate::params::unrecognized(data, &known)
+    }
+
     /// Applies the fields present in `data`.
     pub(super) fn update(&mut self, data: &Map<String, Value>) -> Result<(), ApiError> {
         if let Some(bind) = optional_bool(data, "bind_secret_id")? {

@@ -27,6 +27,16 @@ fn non_empty(data: &Map<String, Value>, field: &str) -> Result<Option<String>, A
 }
 
 impl JwtConfig {
+    /// The body fields [`JwtConfig::parse`] reads.
+    pub(super) const FIELDS: &'static [&'static str] = &[
+        "jwks",
+        "jwt_validation_pubkeys",
+        "jwks_url",
+        "oidc_discovery_url",
+        "bound_issuer",
+        "default_role",
+    ];
+
     pub(super) fn parse(data: &Map<String, Value>) -> Result<Self, ApiError> {
         let jwks = match data.get("jwks") {
             None | Some(Value::Null) => None,

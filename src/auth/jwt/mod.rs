@@ -60,7 +60,7 @@ impl Jwt {
         self.keys.load(&config, true).await?;
         self.view.put_json("config", &config).await?;
         tracing::info!(mount = %req.mount.path, "jwt config written");
-        reply(Response::empty())
+        reply(Response::empty().warn(crate::params::unrecognized(req.data, JwtConfig::FIELDS)))
     }
 
     async fn write_role(&self, name: String, req: &AuthRequest<'_>) -> Result<AuthReply, ApiError> {
@@ -73,7 +73,7 @@ impl Jwt {
             .put_json(&format!("role/{}", role.name), &role)
             .await?;
         tracing::info!(role = %role.name, "jwt role written");
-        reply(Response::empty())
+        reply(Response::empty().warn(JwtRole::unrecognized(req.data)))
     }
 
     async fn login(&self, req: &AuthRequest<'_>) -> Result<AuthReply, ApiError> {

@@ -42,6 +42,26 @@ impl JwtRole {
         }
     }
 
+    /// The warning for the fields of `data` a role write does not take.
+    pub(super) fn unrecognized(data: &Map<String, Value>) -> Option<String> {
+        let known: Vec<&str> = [
+            "role_type",
+            "bound_audiences",
+            "bound_subject",
+            "bound_claims",
+            "bound_claims_type",
+            "user_claim",
+            "claim_mappings",
+            "clock_skew_leeway",
+            "expiration_leeway",
+            "not_before_leeway",
+        ]
+        .into_iter()
+        .chain(TokenParams::FIELDS.iter().copied())
+        .collect();
+        crate::params::unrecognized(data, &known)
+    }
+
     pub(super) fn update(&mut self, data: &Map<String, Value>) -> Result<(), ApiError> {
         if let Some(kind) = optional_str(data, "role_type")? {
             if kind != "jwt" {

@@ -13,7 +13,7 @@ mod throttle;
 mod user;
 
 use super::{cidr, AuthMethod, AuthReply, AuthRequest};
-use crate::auth::token_params::{normalize_policies, refuse_root};
+use crate::auth::token_params::{normalize_policies, refuse_root, TokenParams};
 use crate::barrier::StorageView;
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};
@@ -98,7 +98,10 @@ impl UserPass {
             token,
         })
         .await?;
-        reply(Response::empty())
+        let known: Vec<&str> = std::iter::once("password")
+            .chain(TokenParams::FIELDS.iter().copied())
+            .collect();
+        reply(Response::empty().warn(crate::params::unrecognized(data, &known)))
     }
 
     async fn change_password(

@@ -27,7 +27,10 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             let options = optional_string_map(data, "options")?.unwrap_or_default();
             audit.enable(name, kind, description, options).await?;
             tracing::info!(device = %name, "audit device enabled");
-            Ok(Response::empty())
+            Ok(Response::empty().warn(crate::params::unrecognized(
+                data,
+                &["type", "description", "options", "local"],
+            )))
         }
         ("audit", false, Delete) => {
             audit.disable(name).await?;

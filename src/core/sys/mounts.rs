@@ -76,6 +76,29 @@ fn parse_config(data: &Map<String, Value>, base: &MountConfig) -> Result<MountCo
     Ok(config)
 }
 
+/// The body fields of an enable. `local`, `seal_wrap`, `external_entropy_access`
+/// and the plugin fields are Vault's, taken and without effect here (no
+/// replication, no seal wrapping, one build of each engine); the CLI sends them.
+const ENABLE_FIELDS: &[&str] = &[
+    "type",
+    "description",
+    "config",
+    "options",
+    "local",
+    "seal_wrap",
+    "external_entropy_access",
+    "plugin_name",
+    "plugin_version",
+];
+
+/// The body fields of a tune.
+const TUNE_FIELDS: &[&str] = &[
+    "default_lease_ttl",
+    "max_lease_ttl",
+    "description",
+    "options",
+];
+
 async fn enable(ctx: &Ctx<'_>, full_path: String, auth: bool) -> Result<Response, ApiError> {
     let data = &ctx.req.data;
     let requested = optional_str(data, "type")?
@@ -134,7 +157,7 @@ async fn enable(ctx: &Ctx<'_>, full_path: String, auth: bool) -> Result<Response
     }
     ctx.active.mounts.mount(entry).await?;
     tracing::info!(path = %full_path, kind = %kind, "mount enabled");
-    Ok(Response::empty())
+    Ok(Response::empty().warn(crate::params::unrecognized(data, ENABLE_FIELDS)))
 }
 
 fn list(ctx: &Ctx<'_>, auth: bool) -> Response {
@@ -226,7 +249,10 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             let mounted = existing.ok_or_else(not_found)?;
             let config = parse_config(&ctx.req.data, &mounted.entry.config)?;
             let description = optional_str(&ctx.req.data, "description")?.map(String::from);
-            super::mount_tune::write(ctx, &full_path, mounted, config, description).await
+            let warning = crate::params::unrecognized(&ctx.req.data, TUNE_FIELDS);
+            super::mount_tune::write(ctx, &full_path, mounted, config, description)
+                .await
+                .map(|response| response.warn(warning))
         }
         _ => Err(ApiError::UnsupportedOperation),
     }

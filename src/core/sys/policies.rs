@@ -37,7 +37,10 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                 })?;
             store.put(&name, text).await?;
             tracing::info!(policy = %name, "policy written");
-            Ok(Response::empty())
+            Ok(Response::empty().warn(crate::params::unrecognized(
+                &ctx.req.data,
+                &["policy", "rules", "name"],
+            )))
         }
         (["policies", "acl", name] | ["policy", name], Operation::Delete) => {
             let name = normalize_name(name)?;

@@ -136,8 +136,24 @@ pub(super) async fn write(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiErro
         role.token_bound_cidrs = crate::auth::cidr::parse_list("token_bound_cidrs", &cidrs)?;
     }
     view(ctx).put_json(name, &role).await?;
-    Ok(Response::empty())
+    Ok(Response::empty().warn(crate::params::unrecognized(data, FIELDS)))
 }
+
+/// The body fields a role write reads.
+const FIELDS: &[&str] = &[
+    "allowed_policies",
+    "disallowed_policies",
+    "allowed_policies_glob",
+    "disallowed_policies_glob",
+    "orphan",
+    "renewable",
+    "token_period",
+    "period",
+    "token_explicit_max_ttl",
+    "explicit_max_ttl",
+    "token_bound_cidrs",
+    "bound_cidrs",
+];
 
 pub(super) async fn delete(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
     view(ctx).delete(check_name(name)?).await?;
