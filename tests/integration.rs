@@ -29,6 +29,7 @@ mod integration {
     mod metrics;
     mod mysql;
     mod nhi;
+    mod path_help;
     mod pg_storage;
     mod pg_tls;
     mod seal;

@@ -64,6 +64,9 @@ pub enum AuthReply {
 
 #[async_trait::async_trait]
 pub trait AuthMethod: Send + Sync {
+    /// What `?help=1` answers below the mount.
+    fn help(&self) -> &'static qm_plugin_sdk::help::Help;
+
     /// Paths served without a token (the login path).
     fn is_login_path(&self, path: &str) -> bool;
 

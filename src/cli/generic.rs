@@ -223,6 +223,32 @@ pub(crate) async fn delete(path: &str, args: &ClientArgs) -> i32 {
     }
 }
 
+/// `qm path-help PATH`: the server's help text for the path, as
+/// `vault path-help` prints it (`-format=json` prints the whole answer).
+pub(crate) async fn path_help(path: &str, args: &ClientArgs) -> i32 {
+    let client = Client::new(args);
+    // `?` and `#` in the path are its own, not a query or a fragment.
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3F")
+        .replace('#', "%23");
+    match client.call("GET", &format!("{escaped}?help=1"), None).await {
+        Ok(Some(body)) if client.structured() => {
+            output::structured(client.format, &body);
+            EXIT_OK
+        }
+        Ok(Some(body)) => {
+            print!("{}", body["help"].as_str().unwrap_or_default());
+            EXIT_OK
+        }
+        Ok(None) => {
+            eprintln!("Error: no help for {path}");
+            EXIT_API_ERROR
+        }
+        Err(e) => fail(e),
+    }
+}
+
 /// `qm unwrap [TOKEN]`: the wrapped response; with no argument the current
 /// token is the wrapping token, as with Vault's CLI.
 pub(crate) async fn unwrap(token: Option<&str>, field: Option<&str>, args: &ClientArgs) -> i32 {

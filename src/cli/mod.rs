@@ -196,6 +196,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Print the help text of any path (the server's `?help=1`): what the
+    /// backend serves there and which fields it takes.
+    PathHelp {
+        path: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// List the keys under any path.
     List {
         path: String,
@@ -369,6 +376,7 @@ pub fn run() -> i32 {
                 client,
             } => generic::unwrap(token.as_deref(), field.as_deref(), &client).await,
             Command::Delete { path, client } => generic::delete(&path, &client).await,
+            Command::PathHelp { path, client } => generic::path_help(&path, &client).await,
         }
     })
 }

@@ -10,6 +10,7 @@ mod cubbyhole;
 mod expiry;
 mod generate_root;
 pub mod ha;
+mod help;
 mod key_shares;
 mod lifecycle;
 mod login;

@@ -186,8 +186,11 @@ impl Core {
         // The one spelling the ACL, the audit log and the handler all see.
         req.path = crate::policy::path::canonical(req.operation, &req.path)
             .map_err(ApiError::BadRequest)?;
-        if let Some(answer) = sys::unauthenticated(self, req).await {
-            return answer;
+        // Help is for token holders only, on every path (as Vault).
+        if !req.help {
+            if let Some(answer) = sys::unauthenticated(self, req).await {
+                return answer;
+            }
         }
         let active = match self.active() {
             Ok(active) => active,
@@ -197,8 +200,10 @@ impl Core {
         trail.start(&active);
         // Routed once: the login check and the handler use the same answer.
         let routed = active.mounts.route(&req.path);
-        if let Some(answer) = self.tokenless(&active, req, routed.as_ref(), trail).await {
-            return answer;
+        if !req.help {
+            if let Some(answer) = self.tokenless(&active, req, routed.as_ref(), trail).await {
+                return answer;
+            }
         }
         let caller = self.authenticate(&active, req).await?;
         trail.caller(&caller);
@@ -216,6 +221,17 @@ impl Core {
             });
         };
 
+        if req.help {
+            // Stricter than Vault, which gives any token help on any path:
+            // only where the token is granted something, so help does not
+            // reveal which mounts exist.
+            if !acl.has_access_under(&req.path) {
+                return Err(ApiError::PermissionDenied);
+            }
+            trail.mount(&mounted.entry);
+            trail.request(req)?;
+            return super::help::answer(&mounted, &relative, &req.path);
+        }
         if req.operation == Operation::Update
             && !self
                 .target_exists(&active, req, &mounted, &relative, &caller)

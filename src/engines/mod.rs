@@ -26,6 +26,9 @@ pub struct EngineRequest<'a> {
 
 #[async_trait::async_trait]
 pub trait Engine: Send + Sync {
+    /// What `?help=1` answers below the mount.
+    fn help(&self) -> &'static qm_plugin_sdk::help::Help;
+
     async fn handle(&self, req: &EngineRequest<'_>) -> Result<Response, ApiError>;
 
     /// Whether a write's target exists already: ACLs check `update` then,

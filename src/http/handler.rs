@@ -132,10 +132,15 @@ fn build_request(
     })?;
     let path = crate::policy::path::decode(path).map_err(ApiError::BadRequest)?;
     let query = parse_query(http.query_string());
+    // Vault's rule: a non-empty `help` asks for help, whatever the method.
+    let help = query
+        .get("help")
+        .is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty()));
     let wants_list = query
         .get("list")
         .is_some_and(|v| v.as_str() == Some("true") || v.as_str() == Some("1"));
     let operation = match http.method().as_str() {
+        _ if help => Operation::Read,
         // HEAD reads nothing back, so it must not run a read that creates
         // something (a lease, a credential): only health checks answer it.
         "HEAD" if path == "sys/health" => Operation::Read,
@@ -150,10 +155,11 @@ fn build_request(
     };
     let upload = is_snapshot_upload(http).then(|| body.to_vec());
     let mut data = match operation {
+        _ if help => Map::new(),
         Operation::Update | Operation::Patch if upload.is_none() => parse_json_body(body)?,
         _ => Map::new(),
     };
-    if !matches!(operation, Operation::Update | Operation::Patch) {
+    if !help && !matches!(operation, Operation::Update | Operation::Patch) {
         for (key, value) in query {
             if key != "list" {
                 data.insert(key, value);
@@ -179,6 +185,7 @@ fn build_request(
         remote_addr: super::forward::client_addr(http, core)?,
         wrap_ttl,
         upload,
+        help,
     })
 }
 

@@ -24,6 +24,8 @@ pub struct Request {
     /// A binary body, for the paths that take one (a snapshot upload);
     /// never audited or logged.
     pub upload: Option<Vec<u8>>,
+    /// `?help=1`: answer with the path's help text, run no handler.
+    pub help: bool,
 }
 
 impl Request {
@@ -37,6 +39,7 @@ impl Request {
             remote_addr: None,
             wrap_ttl: None,
             upload: None,
+            help: false,
         }
     }
 }

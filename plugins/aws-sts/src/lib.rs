@@ -13,6 +13,7 @@
 mod clients;
 mod config;
 mod creds;
+mod help;
 mod names;
 mod roles;
 mod session;
@@ -37,6 +38,10 @@ impl AwsStsEngine {
 
 #[async_trait::async_trait]
 impl SecretsEngine for AwsStsEngine {
+    fn help(&self) -> &'static qm_plugin_sdk::help::Help {
+        &help::HELP
+    }
+
     async fn handle(
         &self,
         req: &Request<'_>,

@@ -15,6 +15,7 @@
 mod config;
 mod connections;
 pub mod driver;
+mod help;
 mod names;
 mod reconcile;
 mod roles;
@@ -58,6 +59,10 @@ fn no_handler(path: &str) -> PluginError {
 
 #[async_trait::async_trait]
 impl SecretsEngine for DatabaseEngine {
+    fn help(&self) -> &'static qm_plugin_sdk::help::Help {
+        &help::HELP
+    }
+
     async fn handle(
         &self,
         req: &Request<'_>,

@@ -19,6 +19,7 @@
 //! every plugin runs.
 
 pub mod duration;
+pub mod help;
 pub mod lease;
 pub mod params;
 pub mod password;
@@ -210,6 +211,9 @@ impl dyn PluginStorage + '_ {
 /// A secrets engine plugin.
 #[async_trait::async_trait]
 pub trait SecretsEngine: Send + Sync {
+    /// What `?help=1` answers below the mount.
+    fn help(&self) -> &'static help::Help;
+
     /// Serves a request below the mount.
     async fn handle(
         &self,

@@ -3,6 +3,7 @@
 //! credential, handed to it once, usually wrapped), optionally bound to the
 //! networks it may come from.
 
+mod help;
 mod role;
 mod secret_ids;
 
@@ -334,6 +335,10 @@ fn secret_id_json(entry: &SecretIdEntry) -> Value {
 
 #[async_trait::async_trait]
 impl AuthMethod for AppRole {
+    fn help(&self) -> &'static qm_plugin_sdk::help::Help {
+        &help::HELP
+    }
+
     fn is_login_path(&self, path: &str) -> bool {
         path == "login"
     }

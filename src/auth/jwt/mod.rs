@@ -5,6 +5,7 @@
 //! fetched key sets are cached for a few minutes.
 
 mod config;
+mod help;
 mod keys;
 mod role;
 pub mod validate;
@@ -117,6 +118,10 @@ impl Jwt {
 
 #[async_trait::async_trait]
 impl AuthMethod for Jwt {
+    fn help(&self) -> &'static qm_plugin_sdk::help::Help {
+        &help::HELP
+    }
+
     fn is_login_path(&self, path: &str) -> bool {
         path == "login"
     }

@@ -9,6 +9,7 @@
 //! `users/<name>/password`, `users/<name>/policies`, `login/<name>`.
 
 mod hash;
+mod help;
 mod throttle;
 mod user;
 
@@ -166,6 +167,10 @@ impl UserPass {
 
 #[async_trait::async_trait]
 impl AuthMethod for UserPass {
+    fn help(&self) -> &'static qm_plugin_sdk::help::Help {
+        &help::HELP
+    }
+
     fn is_login_path(&self, path: &str) -> bool {
         path.starts_with("login/")
     }

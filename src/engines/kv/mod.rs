@@ -8,6 +8,7 @@
 //! `version/N/P` holds version N's data. A version write and its metadata
 //! update land in one atomic, durable batch.
 
+mod help;
 mod metadata;
 mod upgrade;
 pub mod v1;
@@ -353,6 +354,10 @@ impl KvEngine {
 
 #[async_trait::async_trait]
 impl Engine for KvEngine {
+    fn help(&self) -> &'static qm_plugin_sdk::help::Help {
+        &help::V2
+    }
+
     async fn handle(&self, req: &EngineRequest<'_>) -> Result<Response, ApiError> {
         use Operation::*;
         self.ready().await?;

@@ -118,6 +118,10 @@ impl KvV1Engine {
 
 #[async_trait::async_trait]
 impl Engine for KvV1Engine {
+    fn help(&self) -> &'static qm_plugin_sdk::help::Help {
+        &super::help::V1
+    }
+
     async fn handle(&self, req: &EngineRequest<'_>) -> Result<Response, ApiError> {
         match req.operation {
             Operation::Read => self.read(req.path, req.default_lease_ttl).await,
