@@ -32,6 +32,7 @@ mod integration {
     mod path_help;
     mod pg_storage;
     mod pg_tls;
+    mod readme_tour;
     mod seal;
     mod snapshot;
     mod storage;
