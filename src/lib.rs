@@ -34,6 +34,8 @@ pub mod lease;
 pub mod logical;
 pub mod metrics;
 pub mod nhi;
+#[cfg(test)]
+mod parser_properties;
 pub mod plugins;
 pub mod policy;
 pub mod storage;

@@ -76,4 +76,26 @@ mod tests {
             "fresh nonce per write"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Arbitrary bytes never open, and neither does a sealed record
+        /// with any one byte flipped: a tampered record is an error, never
+        /// a wrong value or a panic.
+        #[test]
+        fn arbitrary_or_flipped_records_never_open(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            plain in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+            at in proptest::prelude::any::<usize>(),
+            bit in 0u8..8,
+        ) {
+            let key = [7u8; 32];
+            proptest::prop_assert!(open(&key, b"sys/x", &bytes).is_none());
+            let mut sealed = seal(&key, b"sys/x", &plain);
+            let at = at.checked_rem(sealed.len()).unwrap_or(0);
+            sealed[at] ^= 1 << bit;
+            proptest::prop_assert!(open(&key, b"sys/x", &sealed).is_none());
+        }
+    }
 }

@@ -27,6 +27,8 @@ mod time_claims;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod properties;
 
 pub use bound_claims::ClaimMatch;
 pub use error::JwtError;
