@@ -29,6 +29,7 @@ mod integration {
     mod metrics;
     mod mysql;
     mod nhi;
+    pub(crate) mod password_policies;
     mod pg_storage;
     mod pg_tls;
     mod seal;
