@@ -16,6 +16,8 @@ mod config;
 mod connections;
 pub mod driver;
 mod names;
+mod passwords;
+mod pool;
 mod reconcile;
 mod roles;
 pub mod statements;
@@ -70,7 +72,7 @@ impl SecretsEngine for DatabaseEngine {
             ("config", List, true) => config::list(storage).await,
             ("config", Read, false) => config::read(storage, name).await,
             ("config", Create | Update, false) => {
-                config::write(&self.connections, storage, name, req.data)
+                config::write(&self.connections, storage, name, req.data, req.now)
                     .await
                     .map(|r| r.warn(unrecognized(req.data, config::FIELDS)))
             }
