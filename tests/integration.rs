@@ -17,6 +17,7 @@ mod integration {
     pub(crate) mod common;
     mod cubbyhole;
     mod database;
+    mod database_config;
     mod exec;
     mod ha;
     mod hostile_input;
@@ -27,8 +28,9 @@ mod integration {
     mod key_ceremonies;
     mod kv_v1;
     mod metrics;
-    mod mysql;
+    pub(crate) mod mysql;
     mod nhi;
+    pub(crate) mod password_policies;
     mod path_help;
     mod pg_storage;
     mod pg_tls;

@@ -89,10 +89,10 @@ impl Mounted {
         &self,
         barrier: &Arc<Barrier>,
     ) -> crate::engines::plugin_storage::MountStorage {
-        crate::engines::plugin_storage::MountStorage(StorageView::new(
+        crate::engines::plugin_storage::MountStorage::new(
             Arc::clone(barrier),
             self.entry.storage_prefix(),
-        ))
+        )
     }
 }
 

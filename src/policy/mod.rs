@@ -5,8 +5,12 @@
 //! path "secret/data/app/*" { capabilities = ["read", "list"] }
 //! path "secret/data/app/admin" { capabilities = ["deny"] }
 //! ```
+//!
+//! Password policies, the other kind Vault keeps under `sys/policies/`,
+//! are in [`password`].
 
 mod acl;
+pub mod password;
 pub mod path;
 mod store;
 pub(crate) mod syntax;

@@ -975,6 +975,7 @@ async fn unrecognized_parameters_get_vaults_warning() {
             &format!("connection_url={}", pg_url()),
             "allowed_roles=*",
             "max_idle_connections=3",
+            "max_idel_connections=3",
         ],
     );
     let shown = format!(
@@ -984,7 +985,7 @@ async fn unrecognized_parameters_get_vaults_warning() {
     );
     assert!(out.status.success(), "{shown}");
     assert!(
-        shown.contains("Endpoint ignored these unrecognized parameters: [max_idle_connections]"),
+        shown.contains("Endpoint ignored these unrecognized parameters: [max_idel_connections]"),
         "{shown}"
     );
 }

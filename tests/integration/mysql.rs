@@ -9,14 +9,14 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool};
 use serde_json::json;
 
-fn mysql_opts() -> Opts {
+pub(crate) fn mysql_opts() -> Opts {
     let url = std::env::var("QM_TEST_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/".into());
     Opts::from_url(&url).expect("QM_TEST_MYSQL_URL is a mysql:// URL")
 }
 
 /// A pool on the test server as `user` (or as the admin in the URL).
-fn pool_as(user: Option<(&str, &str)>) -> Pool {
+pub(crate) fn pool_as(user: Option<(&str, &str)>) -> Pool {
     let mut builder = OptsBuilder::from_opts(mysql_opts()).prefer_socket(false);
     if let Some((name, password)) = user {
         builder = builder.user(Some(name)).pass(Some(password));
@@ -24,7 +24,7 @@ fn pool_as(user: Option<(&str, &str)>) -> Pool {
     Pool::new(builder)
 }
 
-async fn user_count(admin: &Pool, name: &str) -> u64 {
+pub(crate) async fn user_count(admin: &Pool, name: &str) -> u64 {
     let mut conn = admin.get_conn().await.expect("admin connection");
     conn.exec_first::<u64, _, _>("SELECT COUNT(*) FROM mysql.user WHERE User = ?", (name,))
         .await

@@ -1,10 +1,14 @@
-//! `database/config/NAME`: how to reach a database as the broker's own user.
-//! The password is stored (encrypted by the core) and never returned;
-//! `rotate-root` replaces it with one nobody knows.
+//! `database/config/NAME`: how to reach a database as the broker's own user,
+//! its pool (see [`crate::pool`]), and how the users it makes are named
+//! (`username_template`, [`crate::names`]) and their passwords made
+//! (`password_policy`, [`crate::passwords`]). The password is stored
+//! (encrypted by the core) and never returned; `rotate-root` replaces it
+//! with one nobody knows.
 
 use crate::connections::Connections;
-use crate::names;
-use qm_plugin_sdk::params::{optional_bool, optional_str, optional_strings, optional_u64};
+use crate::pool::PoolSettings;
+use crate::{names, passwords};
+use qm_plugin_sdk::params::{optional_bool, optional_str, optional_strings};
 use qm_plugin_sdk::{PluginError, PluginStorage, Reply};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -16,10 +20,17 @@ pub(crate) struct DbConfig {
     pub(crate) username: String,
     pub(crate) password: String,
     pub(crate) allowed_roles: Vec<String>,
-    pub(crate) max_open_connections: u32,
+    #[serde(flatten)]
+    pub(crate) pool: PoolSettings,
     pub(crate) verify_connection: bool,
     pub(crate) password_authentication: String,
     pub(crate) root_rotation_statements: Vec<String>,
+    /// A core password policy's name; `""`: the default policy.
+    #[serde(default)]
+    pub(crate) password_policy: String,
+    /// `""`: the default names.
+    #[serde(default)]
+    pub(crate) username_template: String,
 }
 
 /// Neither the password nor the connection URL (which may embed one) is shown.
@@ -31,6 +42,7 @@ impl std::fmt::Debug for DbConfig {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .field("allowed_roles", &self.allowed_roles)
+            .field("password_policy", &self.password_policy)
             .finish_non_exhaustive()
     }
 }
@@ -49,9 +61,13 @@ pub(crate) const FIELDS: &[&str] = &[
     "password",
     "allowed_roles",
     "max_open_connections",
+    "max_idle_connections",
+    "max_connection_lifetime",
     "verify_connection",
     "password_authentication",
     "root_rotation_statements",
+    "password_policy",
+    "username_template",
 ];
 
 fn key(name: &str) -> String {
@@ -78,18 +94,25 @@ pub(crate) async fn read(storage: &dyn PluginStorage, name: &str) -> Result<Repl
         .get_json::<DbConfig>(&key(name))
         .await?
         .ok_or(PluginError::NotFound)?;
+    // Vault shows the driver's own settings in `connection_details` and
+    // the engine's at the top level.
+    let mut details = config.pool.details();
+    details.insert("connection_url".into(), json!(config.connection_url));
+    details.insert("username".into(), json!(config.username));
+    details.insert(
+        "password_authentication".into(),
+        json!(config.password_authentication),
+    );
+    if !config.username_template.is_empty() {
+        details.insert("username_template".into(), json!(config.username_template));
+    }
     let data = json!({
         "plugin_name": config.plugin_name,
-        "connection_details": {
-            "connection_url": config.connection_url,
-            "username": config.username,
-            "max_open_connections": config.max_open_connections,
-            "password_authentication": config.password_authentication,
-        },
+        "connection_details": details,
         "allowed_roles": config.allowed_roles,
         "verify_connection": config.verify_connection,
         "root_credentials_rotate_statements": config.root_rotation_statements,
-        "password_policy": "",
+        "password_policy": config.password_policy,
         "plugin_version": "",
     });
     Ok(Reply::json(data))
@@ -100,6 +123,7 @@ pub(crate) async fn write(
     storage: &dyn PluginStorage,
     name: &str,
     data: &Map<String, Value>,
+    now: i64,
 ) -> Result<Reply, PluginError> {
     let existing = storage.get_json::<DbConfig>(&key(name)).await?;
     let plugin_name = optional_str(data, "plugin_name")?
@@ -111,17 +135,19 @@ pub(crate) async fn write(
                 connections.names().join(", ")
             ))
         })?;
-    connections.find(&plugin_name)?;
+    let driver = connections.find(&plugin_name)?;
     let mut config = existing.unwrap_or(DbConfig {
         plugin_name: plugin_name.clone(),
         connection_url: String::new(),
         username: String::new(),
         password: String::new(),
         allowed_roles: Vec::new(),
-        max_open_connections: 4,
+        pool: PoolSettings::default(),
         verify_connection: true,
         password_authentication: "password".into(),
         root_rotation_statements: Vec::new(),
+        password_policy: String::new(),
+        username_template: String::new(),
     });
     if let Some(url) = optional_str(data, "connection_url")? {
         config.connection_url = url.to_string();
@@ -138,8 +164,23 @@ pub(crate) async fn write(
     if let Some(roles) = optional_strings(data, "allowed_roles")? {
         config.allowed_roles = roles;
     }
-    if let Some(max) = optional_u64(data, "max_open_connections")? {
-        config.max_open_connections = u32::try_from(max.clamp(1, 1000)).unwrap_or(4);
+    config.pool.update(data)?;
+    if let Some(policy) = optional_str(data, "password_policy")? {
+        if !policy.is_empty() {
+            passwords::check_policy(storage, policy, name).await?;
+        }
+        config.password_policy = policy.to_string();
+    }
+    if let Some(template) = optional_str(data, "username_template")? {
+        config.username_template = template.to_string();
+    }
+    if !config.username_template.is_empty() {
+        // Checked against this plugin's limit, also when only the plugin changed.
+        names::check_template(
+            &config.username_template,
+            now,
+            driver.max_username_len(&plugin_name),
+        )?;
     }
     if let Some(verify) = optional_bool(data, "verify_connection")? {
         config.verify_connection = verify;
@@ -206,7 +247,7 @@ pub(crate) async fn rotate_root(
             "rotate-root needs the config's username (the broker's own database user)".into(),
         ));
     }
-    let new_password = names::password();
+    let new_password = passwords::generate(storage, &config, name).await?;
     let connection = connections.get(storage, name).await?;
     connection
         .update_password(
@@ -234,10 +275,12 @@ mod tests {
             username: "admin".into(),
             password: "hunter2-field".into(),
             allowed_roles: vec!["*".into()],
-            max_open_connections: 4,
+            pool: PoolSettings::default(),
             verify_connection: true,
             password_authentication: "password".into(),
             root_rotation_statements: Vec::new(),
+            password_policy: String::new(),
+            username_template: String::new(),
         };
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");

@@ -55,7 +55,9 @@ impl Connections {
             connection_url: &config.connection_url,
             username: &config.username,
             password: &config.password,
-            max_open_connections: config.max_open_connections.max(1),
+            max_open_connections: config.pool.open(),
+            max_idle_connections: config.pool.idle(),
+            max_connection_lifetime: config.pool.lifetime(),
         };
         driver
             .open(&details)

@@ -40,6 +40,10 @@ pub struct ConnectionConfig<'a> {
     pub password: &'a str,
     /// The pool's bound (at least 1).
     pub max_open_connections: u32,
+    /// How many idle connections the pool keeps (1 to `max_open_connections`).
+    pub max_idle_connections: u32,
+    /// How long a connection is reused before it is closed; `None`: for ever.
+    pub max_connection_lifetime: Option<std::time::Duration>,
 }
 
 /// A user to create. No `Debug`: it carries the password.

@@ -8,7 +8,7 @@ pub(crate) const HELP: Help = Help {
 the password of an existing user.",
     routes: &[
         Route { pattern: "config", synopsis: "List the configured connections." },
-        Route { pattern: "config/NAME", synopsis: "Configure a connection: plugin_name, connection_url, username, password (never readable), allowed_roles, max_open_connections, verify_connection." },
+        Route { pattern: "config/NAME", synopsis: "Configure a connection: plugin_name, connection_url, username, password (never readable), allowed_roles, max_open_connections, max_idle_connections, max_connection_lifetime, username_template, password_policy, verify_connection." },
         Route { pattern: "reset/NAME", synopsis: "Close and rebuild the connection pool of a connection." },
         Route { pattern: "rotate-root/NAME", synopsis: "Rotate the broker's own database password; the new one is never readable." },
         Route { pattern: "roles", synopsis: "List the roles." },

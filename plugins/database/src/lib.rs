@@ -17,6 +17,8 @@ mod connections;
 pub mod driver;
 mod help;
 mod names;
+mod passwords;
+mod pool;
 mod reconcile;
 mod roles;
 pub mod statements;
@@ -75,7 +77,7 @@ impl SecretsEngine for DatabaseEngine {
             ("config", List, true) => config::list(storage).await,
             ("config", Read, false) => config::read(storage, name).await,
             ("config", Create | Update, false) => {
-                config::write(&self.connections, storage, name, req.data)
+                config::write(&self.connections, storage, name, req.data, req.now)
                     .await
                     .map(|r| r.warn(unrecognized(req.data, config::FIELDS)))
             }

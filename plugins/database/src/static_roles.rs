@@ -3,7 +3,7 @@
 
 use crate::config::load as load_config;
 use crate::connections::Connections;
-use crate::names;
+use crate::passwords;
 use qm_plugin_sdk::params::{optional_duration, optional_str};
 use qm_plugin_sdk::{PluginError, PluginStorage, Reply};
 use serde::{Deserialize, Serialize};
@@ -192,7 +192,8 @@ async fn rotate_password(
     role: &mut StaticRole,
     now: i64,
 ) -> Result<(), PluginError> {
-    let password = names::password();
+    let config = load_config(storage, &role.db_name).await?;
+    let password = passwords::generate(storage, &config, &role.db_name).await?;
     let connection = connections.get(storage, &role.db_name).await?;
     connection
         .update_password(&role.username, &password, &role.rotation_statements)

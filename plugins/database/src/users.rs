@@ -5,8 +5,8 @@
 use crate::config::load as load_config;
 use crate::connections::Connections;
 use crate::driver::NewUser;
-use crate::names;
 use crate::roles::load as load_role;
+use crate::{names, passwords};
 use qm_plugin_sdk::ttl::{lease_ttls, LeaseTtls};
 use qm_plugin_sdk::{
     Internal, LeaseInfo, PluginError, PluginStorage, Reply, Request, SecretPlan, Write,
@@ -78,8 +78,14 @@ pub(crate) async fn plan_credentials(
     let max_len = connections
         .find(&config.plugin_name)?
         .max_username_len(&config.plugin_name);
-    let username = names::username(req.display_name, role_name, req.now, max_len);
-    let password = names::password();
+    let username = names::username(
+        &config.username_template,
+        req.display_name,
+        role_name,
+        req.now,
+        max_len,
+    )?;
+    let password = passwords::generate(storage, &config, &role.db_name).await?;
     // Durable with the pending lease the core writes next, before the user exists.
     let record = UserRecord {
         role: role_name.to_string(),

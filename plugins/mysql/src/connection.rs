@@ -9,7 +9,7 @@ use crate::dsn::Target;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Pool, PoolConstraints, PoolOpts, TxOpts};
 use qm_plugin_database::statements::{expiration, render, sanitize, Vars};
-use qm_plugin_database::{Connection, DriverError, NewUser};
+use qm_plugin_database::{Connection, ConnectionConfig, DriverError, NewUser};
 use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,11 +29,20 @@ pub(crate) struct MysqlConnection {
 }
 
 impl MysqlConnection {
-    pub(crate) fn new(target: Target, max_open_connections: u32) -> Result<Self, DriverError> {
-        let max = usize::try_from(max_open_connections.max(1)).unwrap_or(4);
-        let constraints = PoolConstraints::new(0, max).ok_or_else(|| {
+    /// A pool for `target` with the config's bounds. With mysql_async's
+    /// default (no idle timeout) the pool's lower bound is how many idle
+    /// connections it keeps; the lifetime is its absolute connection TTL.
+    pub(crate) fn new(target: Target, config: &ConnectionConfig<'_>) -> Result<Self, DriverError> {
+        let max = usize::try_from(config.max_open_connections.max(1)).unwrap_or(4);
+        let idle = usize::try_from(config.max_idle_connections)
+            .unwrap_or(max)
+            .min(max);
+        let constraints = PoolConstraints::new(idle, max).ok_or_else(|| {
             DriverError::Statement("max_open_connections: not a valid pool size".into())
         })?;
+        let pool_opts = PoolOpts::default()
+            .with_constraints(constraints)
+            .with_abs_conn_ttl(config.max_connection_lifetime);
         let opts = OptsBuilder::default()
             .ip_or_hostname(target.host)
             .tcp_port(target.port)
@@ -43,7 +52,7 @@ impl MysqlConnection {
             // Stay on the address given: a switch to the server's socket
             // would change who the server thinks we are.
             .prefer_socket(false)
-            .pool_opts(PoolOpts::default().with_constraints(constraints));
+            .pool_opts(pool_opts);
         Ok(Self {
             pool: Pool::new(opts),
             password: target.password,

@@ -112,6 +112,8 @@ mod tests {
             username: "vault",
             password: "p@ss:w/rd",
             max_open_connections: 4,
+            max_idle_connections: 4,
+            max_connection_lifetime: None,
         }
     }
 

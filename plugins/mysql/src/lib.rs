@@ -3,7 +3,8 @@
 //! MariaDB) and `mysql-legacy-database-plugin`,
 //! `mysql-aurora-database-plugin`, `mysql-rds-database-plugin` (16, as
 //! MySQL before 5.7). One bounded `mysql_async` pool per config, without
-//! TLS. Defaults as Vault's: revocation `REVOKE ALL PRIVILEGES, GRANT
+//! TLS, keeping at most `max_idle_connections` idle and closing
+//! connections older than `max_connection_lifetime`. Defaults as Vault's: revocation `REVOKE ALL PRIVILEGES, GRANT
 //! OPTION` and `DROP USER '{{name}}'@'%'`, password changes `ALTER USER ...
 //! IDENTIFIED BY`, and no expiry (MySQL users have none).
 
@@ -47,7 +48,7 @@ impl Driver for MysqlDriver {
 
     fn open(&self, config: &ConnectionConfig<'_>) -> Result<Arc<dyn Connection>, DriverError> {
         let target = dsn::parse(config).map_err(DriverError::Statement)?;
-        let connection = connection::MysqlConnection::new(target, config.max_open_connections)?;
+        let connection = connection::MysqlConnection::new(target, config)?;
         Ok(Arc::new(connection))
     }
 }

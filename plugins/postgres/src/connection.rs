@@ -2,24 +2,24 @@
 //! through it. The config's password (and any in its connection string) is
 //! kept only to take it out of error messages.
 
+use crate::pool::PgPool;
 use crate::sql::{
     connection_error, drop_role, existing_roles, quote_ident, quote_literal, role_exists,
     run_in_transaction, set_password_sql,
 };
-use deadpool_postgres::Pool;
 use qm_plugin_database::statements::{expiration, render_all, Vars};
 use qm_plugin_database::{Connection, DriverError, NewUser};
 
 /// A config's pool. No `Debug`: it holds the config's passwords.
 pub(crate) struct PgConnection {
-    pool: Pool,
+    pool: PgPool,
     /// The config's password, as given and as written into its connection
     /// string, to scrub from error messages.
     secrets: Vec<String>,
 }
 
 impl PgConnection {
-    pub(crate) fn new(pool: Pool, secrets: Vec<String>) -> Self {
+    pub(crate) fn new(pool: PgPool, secrets: Vec<String>) -> Self {
         Self { pool, secrets }
     }
 

@@ -1,7 +1,8 @@
 //! The PostgreSQL driver of the database engine (`postgresql-database-plugin`):
-//! one bounded deadpool per config, statements run as one transaction each
-//! with retries on serialization failures, deadlocks and `tuple concurrently
-//! updated`. Defaults as Vault's: renewal `ALTER ROLE ... VALID UNTIL`,
+//! one bounded deadpool per config (keeping at most `max_idle_connections`
+//! idle, none older than `max_connection_lifetime`), statements run as one
+//! transaction each with retries on serialization failures, deadlocks and
+//! `tuple concurrently updated`. Defaults as Vault's: renewal `ALTER ROLE ... VALID UNTIL`,
 //! password changes `ALTER ROLE ... WITH PASSWORD`, and revocation that
 //! ends the user's sessions, reassigns and drops what it owns, and drops
 //! the role. Connections speak TLS as libpq would: `sslmode`, `sslrootcert`,

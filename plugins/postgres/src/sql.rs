@@ -2,7 +2,7 @@
 //! Postgres raises under concurrency, quoting, and error messages with no
 //! secret in them.
 
-use deadpool_postgres::Pool;
+use crate::pool::PgPool;
 use qm_plugin_database::statements::{render_all, sanitize, Vars};
 use qm_plugin_database::DriverError;
 use std::time::Duration;
@@ -72,7 +72,7 @@ fn retryable(error: &tokio_postgres::Error) -> bool {
 /// serialization failures, deadlocks and `tuple concurrently updated` with
 /// exponential backoff and jitter.
 pub(crate) async fn run_in_transaction(
-    pool: &Pool,
+    pool: &PgPool,
     sql: &str,
     secrets: &[&str],
 ) -> Result<(), DriverError> {
@@ -100,7 +100,7 @@ pub(crate) async fn run_in_transaction(
 
 /// Whether a role of that name exists.
 pub(crate) async fn role_exists(
-    pool: &Pool,
+    pool: &PgPool,
     name: &str,
     secrets: &[&str],
 ) -> Result<bool, DriverError> {
@@ -117,7 +117,7 @@ pub(crate) async fn role_exists(
 
 /// Which of `names` exist as roles, in order.
 pub(crate) async fn existing_roles(
-    pool: &Pool,
+    pool: &PgPool,
     names: &[String],
     secrets: &[&str],
 ) -> Result<Vec<String>, DriverError> {
@@ -142,7 +142,7 @@ pub(crate) async fn existing_roles(
 /// the broker's user, drop its privileges and the role, in one transaction.
 /// A user already gone is a success.
 pub(crate) async fn drop_role(
-    pool: &Pool,
+    pool: &PgPool,
     name: &str,
     secrets: &[&str],
 ) -> Result<(), DriverError> {

@@ -23,6 +23,7 @@ pub mod help;
 pub mod lease;
 pub mod params;
 pub mod password;
+pub mod template;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod ttl;
@@ -181,6 +182,15 @@ pub trait PluginStorage: Send + Sync {
     }
     /// Direct children of `prefix`: `name`, or `name/` for a folder.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, PluginError>;
+    /// The core's password policy `name` (`sys/policies/password/NAME`),
+    /// parsed; `None` when there is none. Storage without the core (the
+    /// test kit's) has none.
+    async fn password_policy(
+        &self,
+        _name: &str,
+    ) -> Result<Option<password::PasswordPolicy>, PluginError> {
+        Ok(None)
+    }
 }
 
 impl dyn PluginStorage + '_ {

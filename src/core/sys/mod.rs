@@ -9,6 +9,7 @@ mod metrics;
 mod mount_tune;
 mod mounts;
 mod nhi;
+mod password_policies;
 mod policies;
 mod seal;
 mod snapshot;
@@ -74,6 +75,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         "metrics" if op == Operation::Read => metrics::handle(ctx).await,
         "audit" | "audit-hash" | "audit-chain" => audit::handle(ctx, path, op).await,
         "internal" if path.starts_with("internal/ui/mounts") => mounts::ui_mounts(ctx, path).await,
+        "policies" if path == "policies/password" || path.starts_with("policies/password/") => {
+            password_policies::handle(ctx, path, op).await
+        }
         "policies" | "policy" | "capabilities" | "capabilities-self" | "capabilities-accessor" => {
             policies::handle(ctx, path, op).await
         }
