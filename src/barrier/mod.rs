@@ -20,8 +20,10 @@ mod aead;
 pub mod autoseal;
 mod keyring;
 pub mod seal;
+mod verify;
 mod view;
 
+pub use verify::Verification;
 pub use view::StorageView;
 
 use crate::clock::Clock;
@@ -42,7 +44,7 @@ pub enum BarrierError {
     Sealed,
     #[error("stored value at {0:?} failed authentication: it was altered or is corrupt")]
     Tampered(String),
-    #[error("the key does not open this store's keyring")]
+    #[error("the key does not open this store's keyring (a wrong key, or the stored keyring was altered)")]
     WrongKey,
     #[error("stored value at {0:?} is not valid: {1}")]
     Corrupt(String, String),

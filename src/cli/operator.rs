@@ -39,6 +39,9 @@ pub(crate) enum OperatorCommand {
     Seal,
     /// Add a new encryption key term; old data stays readable.
     Rotate,
+    /// Try to open every encrypted entry of the store and list each that
+    /// does not (altered or corrupt); exits 2 if there is any (needs sudo).
+    VerifyStorage,
     /// Copy a stopped server's store to another backend (no unseal needed).
     Migrate(super::migrate::MigrateArgs),
     /// Save or restore a snapshot of the whole store (needs sudo).
@@ -100,6 +103,7 @@ pub(crate) async fn run(command: OperatorCommand, args: &ClientArgs) -> i32 {
             reset,
             migrate,
         } => unseal(&client, key, reset, migrate).await,
+        OperatorCommand::VerifyStorage => verify_storage(&client).await,
         OperatorCommand::Seal => match client.call("PUT", "sys/seal", None).await {
             Ok(_) => {
                 println!("Success! Quartermaster is sealed.");
@@ -391,5 +395,42 @@ pub(crate) async fn status(args: &ClientArgs) -> i32 {
             eprintln!("Error checking seal status: {e}");
             EXIT_LOCAL_ERROR
         }
+    }
+}
+
+/// `qm operator verify-storage`: the entries that do not open, one a line.
+async fn verify_storage(client: &Client) -> i32 {
+    let body = match client.call("GET", "sys/storage/verify", None).await {
+        Ok(Some(body)) => body,
+        Ok(None) => {
+            eprintln!("Error: the server answered nothing");
+            return EXIT_API_ERROR;
+        }
+        Err(e) => return fail(e),
+    };
+    let unreadable = body["data"]["unreadable"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if client.structured() {
+        output::structured(client.format, &body);
+    } else {
+        println!(
+            "Checked {} encrypted entries: {} do not open.",
+            body["data"]["checked"],
+            unreadable.len()
+        );
+        for entry in &unreadable {
+            println!(
+                "{}: {}",
+                entry["key"].as_str().unwrap_or_default(),
+                entry["error"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    if unreadable.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_API_ERROR
     }
 }

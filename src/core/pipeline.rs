@@ -36,6 +36,7 @@ const SUDO_PATHS: &[&str] = &[
     "sys/rekey/backup",
     "sys/rekey/recovery-key-backup",
     "sys/storage/snapshot",
+    "sys/storage/verify",
     "sys/storage/raft/snapshot",
     "sys/storage/raft/snapshot-force",
     "sys/seal",

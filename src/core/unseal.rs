@@ -171,7 +171,7 @@ impl Core {
                 gate.failed(std::time::Instant::now());
                 *progress = ShareProgress::default();
                 return Err(ApiError::bad(
-                    "unseal failed: the key(s) do not open this store; progress was reset",
+                    "unseal failed: the key(s) do not open this store (wrong keys, or its stored keyring was altered); progress was reset",
                 ));
             }
             Err(other) => return Err(other.into()),

@@ -14,6 +14,7 @@ mod password_policies;
 mod policies;
 mod seal;
 mod snapshot;
+mod storage_verify;
 mod wrapping;
 
 use crate::core::ctx::Ctx;
@@ -61,6 +62,9 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         }
         "mounts" | "auth" => mounts::handle(ctx, path, op).await,
         "remount" => mounts::remount(ctx, path, op).await,
+        "storage" if path == "storage/verify" && op == Operation::Read => {
+            storage_verify::handle(ctx).await
+        }
         "storage" => snapshot::handle(ctx, path, op).await,
         "generate-root-token" | "rekey" => {
             key_ceremonies::handle(ctx.core, path, op, &ctx.req.data).await
