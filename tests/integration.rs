@@ -26,6 +26,7 @@ mod integration {
     mod jwt_auth;
     mod jwt_keys;
     mod key_ceremonies;
+    mod kill9;
     mod kv_v1;
     mod metrics;
     pub(crate) mod mysql;
