@@ -5,6 +5,8 @@
 mod audit_trail;
 pub(crate) mod auth_mount_tokens;
 mod backend_reads;
+#[cfg(test)]
+mod clock_jumps;
 pub mod ctx;
 mod cubbyhole;
 mod expiry;
