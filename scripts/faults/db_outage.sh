@@ -17,7 +17,7 @@
 # --quick: 20 leases, 3 s TTL, 8 s outage (CI runs the same scenario as
 # tests/integration/db_outage.rs instead).
 # The server binary: --qm, else $QM_BIN, else the release build, else
-# the debug build (built if there is none).
+# the debug build ($CARGO_TARGET_DIR or target/; never built here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -47,11 +47,7 @@ if [ -z "$qm" ]; then
     [ -x "$candidate" ] && { qm=$candidate; break; }
   done
 fi
-if [ -z "$qm" ]; then
-  echo "==> building qm" >&2
-  cargo build --quiet --bin qm >&2
-  qm="$target/debug/qm"
-fi
+[ -n "$qm" ] || { echo "no qm binary in $target: build it first (cargo build --bin qm), or give --qm PATH" >&2; exit 2; }
 
 pg_hostport=$(python3 -c 'import sys, urllib.parse; u = urllib.parse.urlparse(sys.argv[1]); print("%s:%s" % (u.hostname or "127.0.0.1", u.port or 5432))' "$QM_TEST_PG_URL")
 work=$(mktemp -d /tmp/qm-fault-db.XXXXXX)
