@@ -7,8 +7,9 @@
 //! `sys/leases/count`): their shape, their bad input, and sudo however
 //! they are spelled. `scripts/faults/db_outage.sh` is the full-size run.
 
-use super::acl_bypass::{policy, raw, token};
-use super::common::{mount_database, pg_roles, unique, PgProxy, TestServer};
+use super::acl_bypass::{policy, raw, token, wait_job};
+use super::common::{pg_roles, unique, PgProxy, TestServer};
+use super::database::configure;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -54,41 +55,11 @@ async fn assert_serving(server: &TestServer) {
     assert_eq!(status, 200, "other requests during the outage: {body}");
 }
 
-async fn wait_job(server: &TestServer, job: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = server
-            .root("GET", &format!("sys/nhi/jobs/{job}"), None)
-            .await;
-        assert_eq!(status, 200, "{body}");
-        if body["data"]["done"] == json!(true) {
-            return body["data"].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job {job} never finished: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_user_is_dropped_as_soon_as_the_database_is_back() {
     let server = TestServer::dev();
     let mut proxy = PgProxy::start().await;
-    mount_database(&server).await;
-    let (status, body) = server
-        .root(
-            "POST",
-            "database/config/pg",
-            Some(json!({
-                "plugin_name": "postgresql-database-plugin",
-                "connection_url": proxy.url(),
-                "allowed_roles": "*",
-            })),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    configure(&server, &proxy.url()).await;
     let role = format!("out_{}", unique());
     let (status, body) = server
         .root(
