@@ -97,7 +97,7 @@ impl From<qm_plugin_sdk::PluginError> for ApiError {
             P::NoHandler(m) => Self::NoHandler(m),
             P::UnsupportedOperation => Self::UnsupportedOperation,
             P::TooMany(m) => Self::TooManyRequests(m),
-            P::Backend(m) => Self::BadGateway(m),
+            P::Backend(m) | P::Unreachable(m) => Self::BadGateway(m),
             P::Storage(m) => Self::Internal(m),
         }
     }

@@ -18,6 +18,7 @@ mod integration {
     mod cubbyhole;
     mod database;
     mod database_config;
+    mod db_outage;
     mod exec;
     mod ha;
     mod hostile_input;

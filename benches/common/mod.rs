@@ -370,6 +370,7 @@ pub fn token_lease(
         due_at,
         revoke_attempts: 0,
         last_error: None,
+        backend_unreachable: false,
         last_renewal: None,
     }
 }

@@ -45,6 +45,9 @@ const SUDO_PATHS: &[&str] = &[
     "sys/plugins/catalog/*",
     "sys/leases",
     "sys/leases/",
+    // Vault leaves the count to the path's capability; a count of
+    // irrevocable leases per mount is sudo here, as the list is.
+    "sys/leases/count",
     "sys/leases/lookup/*",
     "sys/leases/revoke-prefix/*",
     "sys/leases/revoke-force/*",
@@ -528,6 +531,7 @@ mod tests {
         assert!(!needs_sudo("secret/data/x"));
         assert!(needs_sudo("auth/token/accessors/"));
         assert!(needs_sudo("sys/leases/lookup/"));
+        assert!(needs_sudo("sys/leases/count"));
         assert!(needs_sudo("sys/leases/lookup/database/"));
         assert!(
             !needs_sudo("sys/leases/lookup"),

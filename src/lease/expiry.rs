@@ -1,6 +1,8 @@
 //! The expiry schedule: revoke what is due (expired leases and tokens,
-//! revocation retries) by reading the due index from its head, and roll back
-//! pending leases left by an earlier boot. Nothing here loads every lease.
+//! revocation retries) by reading the due index from its head, retry at once
+//! what failed on a backend found answering again (`outage.rs`), and roll
+//! back pending leases left by an earlier boot. Nothing here loads every
+//! lease.
 //! The core's background loop calls [`LeaseManager::tick`].
 
 use super::revoke::Pace;
@@ -24,39 +26,29 @@ impl LeaseManager {
         if !self.restored.swap(true, Ordering::SeqCst) {
             self.roll_back_stale_pending().await;
         }
-        self.revoke_due().await;
+        // Before the due index is read, so a lease is never in both.
+        let recovered = self.recovered_leases().await;
+        let attempted = recovered.len();
+        self.revoke_all(recovered).await;
+        self.start_probes();
+        self.revoke_due(attempted).await;
     }
 
-    /// Revokes every lease whose due time has passed, earliest first.
-    pub async fn revoke_due(self: &Arc<Self>) {
-        let mut attempted: usize = 0;
+    /// Revokes every lease whose due time has passed, earliest first, then
+    /// syncs if this or anything before it in the tick (`attempted`) tried.
+    async fn revoke_due(self: &Arc<Self>, mut attempted: usize) {
         loop {
             let now = self.clock.now_unix();
             let due = match self.ledger.due(now, BATCH).await {
                 Ok(due) => due,
                 Err(e) => {
                     tracing::warn!(error = %e, "reading the expiry index failed");
-                    return;
+                    break;
                 }
             };
             let count = due.len();
             attempted = attempted.saturating_add(count);
-            // Each revocation is its own task, so they spread over the
-            // runtime's threads (storage calls run inline and would
-            // otherwise take turns on one).
-            futures::stream::iter(due)
-                .map(|(due_at, lease_id)| {
-                    let manager = Arc::clone(self);
-                    tokio::spawn(async move {
-                        // Failures are rescheduled inside revoke_paced.
-                        let _ = manager
-                            .revoke_paced(&lease_id, Some(due_at), Pace::Batched)
-                            .await;
-                    })
-                })
-                .buffer_unordered(EXPIRY_CONCURRENCY)
-                .for_each(|_| async {})
-                .await;
+            self.revoke_all(due).await;
             if count < BATCH {
                 break;
             }
@@ -69,6 +61,25 @@ impl LeaseManager {
         if let Err(e) = self.barrier.sync().await {
             tracing::warn!(error = %e, "syncing revocations failed");
         }
+    }
+
+    /// Revokes `due` (due time, lease id), `EXPIRY_CONCURRENCY` at once.
+    /// Each revocation is its own task, so they spread over the runtime's
+    /// threads (storage calls run inline and would otherwise take turns on
+    /// one). Failures are rescheduled inside `revoke_paced`.
+    async fn revoke_all(self: &Arc<Self>, due: Vec<(i64, String)>) {
+        futures::stream::iter(due)
+            .map(|(due_at, lease_id)| {
+                let manager = Arc::clone(self);
+                tokio::spawn(async move {
+                    let _ = manager
+                        .revoke_paced(&lease_id, Some(due_at), Pace::Batched)
+                        .await;
+                })
+            })
+            .buffer_unordered(EXPIRY_CONCURRENCY)
+            .for_each(|_| async {})
+            .await;
     }
 
     /// Rolls back leases recorded pending by an earlier boot: their

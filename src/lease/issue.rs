@@ -49,11 +49,7 @@ impl LeaseManager {
                 match issuer.engine.rollback(&info(&record), storage).await {
                     Ok(()) => self.ledger.delete(&record).await?,
                     Err(rollback) => {
-                        let previous = record.clone();
-                        record.schedule_retry(self.clock.now_unix(), rollback.to_string());
-                        self.ledger
-                            .put(&record, Some(&previous), &self.boot_id)
-                            .await?;
+                        self.reschedule(&record, &rollback).await?;
                     }
                 }
                 return Err(error.into());
@@ -98,6 +94,7 @@ impl LeaseManager {
             due_at: now.saturating_add(ttl),
             revoke_attempts: 0,
             last_error: None,
+            backend_unreachable: false,
             last_renewal: None,
         };
         (ttl, record)

@@ -16,11 +16,13 @@ pub struct JobStatus {
     pub done: bool,
 }
 
-/// What a background revocation covers: one lease by its exact id, or a
-/// prefix (as `revoke_prefix` reads it).
+/// What a background revocation covers: one lease by its exact id, a
+/// prefix (as `revoke_prefix` reads it), or every lease whose revocation
+/// has failed (retrying and irrevocable alike: `sys/leases/tidy`).
 pub enum Revocation {
     Lease(String),
     Prefix(String),
+    Failing,
 }
 
 /// Background jobs by id. A std mutex: held for map access only.
@@ -69,6 +71,7 @@ impl LeaseManager {
         let id = uuid::Uuid::new_v4().to_string();
         let shown = match &target {
             Revocation::Lease(lease) | Revocation::Prefix(lease) => lease.clone(),
+            Revocation::Failing => "every failing lease".to_string(),
         };
         self.jobs.insert(
             &id,
@@ -87,6 +90,10 @@ impl LeaseManager {
                 Revocation::Lease(lease) => {
                     manager.revoke_ids(vec![lease], force, Some(&job)).await
                 }
+                Revocation::Failing => match manager.ledger.failing_ids().await {
+                    Ok(ids) => manager.revoke_ids(ids, force, Some(&job)).await,
+                    Err(e) => Err(e.into()),
+                },
             };
             if let Err(e) = result {
                 tracing::warn!(target = %shown, error = %e, "background revocation failed");

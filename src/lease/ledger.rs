@@ -202,6 +202,64 @@ impl LeaseStore {
         Ok(counts)
     }
 
+    /// Every lease whose revocation has failed at least once.
+    pub async fn failing_ids(&self) -> Result<Vec<String>, LedgerError> {
+        let keys = self.view.keys("failing/").await?;
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("failing/").map(String::from))
+            .collect())
+    }
+
+    /// The leases of `mount` whose last revocation found the backend
+    /// unreachable, as (due time, lease id). Lease ids start with their
+    /// mount's path, so this reads the mount's failing leases only.
+    pub(super) async fn failing_unreachable(
+        &self,
+        mount: &str,
+    ) -> Result<Vec<(i64, String)>, LedgerError> {
+        let mut found = Vec::new();
+        for key in self.view.keys(&format!("failing/{mount}")).await? {
+            let Some(lease_id) = key.strip_prefix("failing/") else {
+                continue;
+            };
+            if let Some(record) = self.get(lease_id).await? {
+                if record.mount == mount && record.backend_unreachable {
+                    found.push((record.due_at, record.lease_id));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Irrevocable leases, earliest expiry first (then by id), at most
+    /// `limit` of them (`None`: all); and whether there were more.
+    pub async fn irrevocable(
+        &self,
+        limit: Option<usize>,
+    ) -> Result<(Vec<LeaseRecord>, bool), LedgerError> {
+        let mut found = Vec::new();
+        let mut more = false;
+        for key in self.view.keys("failing/").await? {
+            if self.view.get_json::<bool>(&key).await? != Some(true) {
+                continue;
+            }
+            let Some(record) = self
+                .get(key.strip_prefix("failing/").unwrap_or(&key))
+                .await?
+            else {
+                continue;
+            };
+            if limit.is_some_and(|limit| found.len() >= limit) {
+                more = true;
+                break;
+            }
+            found.push(record);
+        }
+        found.sort_by(|a, b| (a.expire_at, &a.lease_id).cmp(&(b.expire_at, &b.lease_id)));
+        Ok((found, more))
+    }
+
     /// Active leases grouped by everything but their last segment
     /// (`database/creds/app-ro`), in one scan of the id index.
     pub async fn counts_by_path(&self) -> Result<Vec<(String, usize)>, LedgerError> {
@@ -332,6 +390,7 @@ impl LeaseStore {
 mod tests {
     use super::*;
     use crate::lease::LeaseKind;
+    use qm_plugin_sdk::PluginError;
 
     fn position(writes: &[Write], wanted: &str, put: bool) -> usize {
         writes
@@ -359,6 +418,7 @@ mod tests {
             due_at,
             revoke_attempts: 0,
             last_error: None,
+            backend_unreachable: false,
             last_renewal: None,
         }
     }
@@ -385,6 +445,75 @@ mod tests {
         assert!(position(&writes, "due/", false) > record_at);
         assert!(position(&writes, "token/", false) > record_at);
         assert!(position(&writes, "pending/", false) > record_at);
+    }
+
+    async fn ledger() -> LeaseStore {
+        let storage = crate::storage::SledStorage::temporary().expect("store");
+        let barrier = crate::barrier::Barrier::new(
+            std::sync::Arc::new(storage),
+            std::sync::Arc::new(crate::clock::SystemClock),
+        );
+        barrier.initialize(&[7; 32]).await.expect("init");
+        LeaseStore::new(StorageView::new(barrier, "sys/lease/"))
+    }
+
+    /// A lease of `mount` that failed `attempts` times, the last one as `error`.
+    fn failed(id: &str, mount: &str, attempts: u32, error: &PluginError) -> LeaseRecord {
+        let mut lease = record(LeaseState::Active, 100);
+        lease.lease_id = id.into();
+        lease.mount = mount.into();
+        lease.expire_at = i64::from(attempts);
+        for _ in 0..attempts {
+            lease.schedule_retry(1_000, error);
+        }
+        lease
+    }
+
+    #[tokio::test]
+    async fn failing_leases_are_found_by_mount_and_by_why_they_failed() {
+        let ledger = ledger().await;
+        let down = PluginError::Unreachable("connection refused".into());
+        let denied = PluginError::Backend("permission denied".into());
+        for lease in [
+            failed("database/creds/app/down", "database/", 2, &down),
+            failed("database/creds/app/denied", "database/", 2, &denied),
+            failed("database/creds/app/stuck", "database/", 9, &down),
+            failed("database-b/creds/app/x", "database-b/", 2, &down),
+            failed("database/inner/creds/app/y", "database/inner/", 2, &down),
+            record(LeaseState::Active, 100),
+        ] {
+            ledger.put(&lease, None, "boot").await.expect("put");
+        }
+        let mut unreachable = ledger.failing_unreachable("database/").await.expect("read");
+        unreachable.sort();
+        let ids: Vec<&str> = unreachable.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(ids, ["database/creds/app/down", "database/creds/app/stuck"]);
+        assert_eq!(ledger.failing_ids().await.expect("read").len(), 5);
+        let (irrevocable, more) = ledger.irrevocable(None).await.expect("read");
+        assert!(!more);
+        let ids: Vec<&str> = irrevocable.iter().map(|r| r.lease_id.as_str()).collect();
+        assert_eq!(ids, ["database/creds/app/stuck"]);
+        assert_eq!(
+            irrevocable[0].last_error.as_deref(),
+            Some("connection refused")
+        );
+        ledger
+            .put(
+                &failed("aws/creds/deploy/z", "aws/", 8, &denied),
+                None,
+                "boot",
+            )
+            .await
+            .expect("put");
+        let (all, _) = ledger.irrevocable(None).await.expect("read");
+        let ids: Vec<&str> = all.iter().map(|r| r.lease_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["aws/creds/deploy/z", "database/creds/app/stuck"],
+            "earliest expiry first"
+        );
+        let (one, more) = ledger.irrevocable(Some(1)).await.expect("read");
+        assert_eq!((one.len(), more), (1, true));
     }
 
     #[test]

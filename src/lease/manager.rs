@@ -4,13 +4,14 @@
 //! schedule in `expiry.rs`, background revocations in `jobs.rs`.
 
 use super::jobs::{Jobs, QuotaLocks};
+use super::outage::Outages;
 use super::{LeaseError, LeaseKind, LeaseRecord, LeaseState, LeaseStore};
 use crate::auth::token::store::{TokenEntry, TokenStore};
 use crate::barrier::Barrier;
 use crate::clock::Clock;
 use crate::logical::{LeaseBlock, MountConfig, Response};
 use crate::metrics::Metrics;
-use qm_plugin_sdk::{Internal, LeaseInfo, PluginStorage, SecretsEngine};
+use qm_plugin_sdk::{Internal, LeaseInfo, PluginError, PluginStorage, SecretsEngine};
 use serde_json::{json, Value};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -86,6 +87,8 @@ pub struct LeaseManager {
     pub(super) quotas: QuotaLocks,
     /// Whether pending leases from earlier boots were rolled back.
     pub(super) restored: AtomicBool,
+    /// Mounts whose backend could not be reached, probed until it answers.
+    pub(super) outages: Outages,
 }
 
 /// What a lease manager is built from.
@@ -116,6 +119,7 @@ impl LeaseManager {
             jobs: Jobs::default(),
             quotas: QuotaLocks::default(),
             restored: AtomicBool::new(false),
+            outages: Outages::default(),
         }
     }
 
@@ -157,6 +161,7 @@ impl LeaseManager {
             due_at: expire_at,
             revoke_attempts: 0,
             last_error: None,
+            backend_unreachable: false,
             last_renewal: previous.as_ref().map(|_| self.clock.now_unix()),
         };
         Ok(self
@@ -226,6 +231,24 @@ impl LeaseManager {
             warnings,
             ..Response::default()
         })
+    }
+
+    /// Records a failed revocation (or rollback) of `record` and schedules
+    /// its retry, durably; a backend found unreachable is probed until it
+    /// answers. Returns the record as now stored.
+    pub(super) async fn reschedule(
+        &self,
+        record: &LeaseRecord,
+        error: &PluginError,
+    ) -> Result<LeaseRecord, LeaseError> {
+        let now = self.clock.now_unix();
+        let mut retry = record.clone();
+        retry.schedule_retry(now, error);
+        self.ledger.put(&retry, Some(record), &self.boot_id).await?;
+        if retry.backend_unreachable {
+            self.outages.failed(&retry.mount, info(&retry), now);
+        }
+        Ok(retry)
     }
 
     /// Refuses work with effects outside the store (creating or dropping

@@ -16,6 +16,7 @@ mod issue;
 mod jobs;
 mod ledger;
 mod manager;
+mod outage;
 mod record;
 mod revoke;
 

@@ -1,6 +1,7 @@
 //! A lease record: what was issued, to whom, until when, and how its
 //! revocation is going.
 
+use qm_plugin_sdk::PluginError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -44,6 +45,10 @@ pub struct LeaseRecord {
     pub due_at: i64,
     pub revoke_attempts: u32,
     pub last_error: Option<String>,
+    /// Whether the last revocation failed because the backend could not be
+    /// reached: such leases are retried as soon as it answers again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backend_unreachable: bool,
     pub last_renewal: Option<i64>,
 }
 
@@ -55,14 +60,15 @@ pub(crate) const IRREVOCABLE_AFTER: u32 = 8;
 impl LeaseRecord {
     /// Records a failed revocation and schedules the next attempt, with
     /// exponential backoff and jitter.
-    pub fn schedule_retry(&mut self, now: i64, error: String) {
+    pub fn schedule_retry(&mut self, now: i64, error: &PluginError) {
         self.revoke_attempts = self.revoke_attempts.saturating_add(1);
         let exponent = self.revoke_attempts.min(12);
         let base = (1i64 << exponent).min(MAX_RETRY_DELAY);
         let spread = u32::try_from(base.saturating_div(4).saturating_add(1)).unwrap_or(1);
         let jitter = rand::random::<u32>().checked_rem(spread).unwrap_or(0);
         self.due_at = now.saturating_add(base).saturating_add(i64::from(jitter));
-        self.last_error = Some(error);
+        self.last_error = Some(error.to_string());
+        self.backend_unreachable = matches!(error, PluginError::Unreachable(_));
         if self.revoke_attempts >= IRREVOCABLE_AFTER && self.state != LeaseState::Pending {
             self.state = LeaseState::Irrevocable;
         }
@@ -89,6 +95,7 @@ mod tests {
             due_at: 10,
             revoke_attempts: 0,
             last_error: None,
+            backend_unreachable: false,
             last_renewal: None,
         }
     }
@@ -96,20 +103,26 @@ mod tests {
     #[test]
     fn retries_back_off_then_mark_irrevocable() {
         let mut lease = record();
-        lease.schedule_retry(1000, "connection refused".into());
+        let refused = PluginError::Unreachable("connection refused".into());
+        lease.schedule_retry(1000, &refused);
+        assert!(lease.backend_unreachable);
         assert!(
             lease.due_at >= 1002 && lease.due_at <= 1003,
             "{}",
             lease.due_at
         );
         for _ in 1..IRREVOCABLE_AFTER {
-            lease.schedule_retry(1000, "connection refused".into());
+            lease.schedule_retry(1000, &refused);
         }
         assert_eq!(lease.state, LeaseState::Irrevocable);
         for _ in 0..20 {
-            lease.schedule_retry(1000, "still down".into());
+            lease.schedule_retry(1000, &PluginError::Backend("still failing".into()));
         }
         assert!(lease.due_at <= 1000 + MAX_RETRY_DELAY + MAX_RETRY_DELAY / 4 + 1);
-        assert_eq!(lease.last_error.as_deref(), Some("still down"));
+        assert_eq!(lease.last_error.as_deref(), Some("still failing"));
+        assert!(
+            !lease.backend_unreachable,
+            "a failure of another kind keeps its backoff"
+        );
     }
 }

@@ -105,18 +105,15 @@ impl LeaseManager {
             }
             Err(error) => {
                 self.metrics.revocation_failed();
-                let mut retry = record.clone();
-                retry.schedule_retry(self.clock.now_unix(), error.to_string());
+                let retry = self.reschedule(&record, &error).await?;
                 tracing::warn!(
                     lease_id = %record.lease_id,
                     attempts = retry.revoke_attempts,
                     irrevocable = retry.state == LeaseState::Irrevocable,
+                    unreachable = retry.backend_unreachable,
                     error = %error,
                     "lease revocation failed; will retry"
                 );
-                self.ledger
-                    .put(&retry, Some(&record), &self.boot_id)
-                    .await?;
                 Err(error.into())
             }
         }

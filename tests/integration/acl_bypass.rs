@@ -99,13 +99,14 @@ async fn add_role(server: &TestServer, name: &str) {
     assert_eq!(status, 204, "{body}");
 }
 
-async fn wait_job(server: &TestServer, job: &str) {
+/// Waits for a background revocation to finish; its final progress.
+pub(crate) async fn wait_job(server: &TestServer, job: &str) -> Value {
     for _ in 0..100 {
         let (_, body) = server
             .root("GET", &format!("sys/nhi/jobs/{job}"), None)
             .await;
         if body["data"]["done"] == true {
-            return;
+            return body["data"].clone();
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

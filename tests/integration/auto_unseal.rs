@@ -324,20 +324,23 @@ async fn every_node_of_a_cluster_comes_back_unsealed_by_itself() {
     second.kill();
     first.restart();
     second.restart();
-    let mut codes = Vec::new();
     for server in [&first, &second] {
         assert_eq!(server.wait_sealed(false).await["sealed"], false);
-        let mut code = 0;
-        for _ in 0..100 {
-            code = server.call("GET", "sys/health", None, None).await.0;
-            if code == 200 || code == 429 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        codes.push(code);
     }
-    codes.sort();
+    // Both unsealed; the election may wait out the killed leader's lock:
+    // until then both nodes are standbys (429), so wait for one to lead.
+    let mut codes = Vec::new();
+    for _ in 0..600 {
+        codes.clear();
+        for server in [&first, &second] {
+            codes.push(server.call("GET", "sys/health", None, None).await.0);
+        }
+        codes.sort();
+        if codes == [200, 429] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(codes, vec![200, 429], "one active node, one standby");
     // Through either node (a standby forwards).
     assert_secret(&first).await;

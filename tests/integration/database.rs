@@ -60,7 +60,7 @@ impl Fixture {
 }
 
 /// Mounts `database/` and configures `pg` to reach `url`.
-async fn configure(server: &TestServer, url: &str) {
+pub(crate) async fn configure(server: &TestServer, url: &str) {
     mount_database(server).await;
     let (status, body) = server
         .root(

@@ -113,7 +113,7 @@ impl DriverError {
         match self {
             Self::Statement(m) => PluginError::BadRequest(format!("{what} failed: {m}")),
             Self::Connection(m) => {
-                PluginError::Backend(format!("{what}: database unavailable: {m}"))
+                PluginError::Unreachable(format!("{what}: database unavailable: {m}"))
             }
         }
     }

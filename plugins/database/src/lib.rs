@@ -182,6 +182,11 @@ impl SecretsEngine for DatabaseEngine {
             .map(Some)
     }
 
+    /// A `SELECT 1` (the driver's `verify`) through the lease's config.
+    async fn probe(&self, lease: &LeaseInfo, storage: &dyn PluginStorage) -> Option<bool> {
+        users::reachable(&self.connections, storage, lease).await
+    }
+
     /// Rotates due static roles. The first call after start (the core
     /// makes it right after rolling back pending leases) also reconciles
     /// every configured database, reporting users it created whose lease

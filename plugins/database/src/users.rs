@@ -4,7 +4,7 @@
 
 use crate::config::load as load_config;
 use crate::connections::Connections;
-use crate::driver::NewUser;
+use crate::driver::{DriverError, NewUser};
 use crate::roles::load as load_role;
 use crate::{names, passwords};
 use qm_plugin_sdk::ttl::{lease_ttls, LeaseTtls};
@@ -178,7 +178,6 @@ pub(crate) async fn renew_user(
         .await
 }
 
-/// Drops the user (revocation, or rollback of a pending lease) and forgets it.
 /// Whether the lease's user exists in its database.
 pub(crate) async fn user_exists(
     connections: &Connections,
@@ -194,6 +193,19 @@ pub(crate) async fn user_exists(
     Ok(existing.contains(&user.username))
 }
 
+/// Whether the lease's database answers a trivial query now; `None` when
+/// its config is gone or unreadable (no probe can tell).
+pub(crate) async fn reachable(
+    connections: &Connections,
+    storage: &dyn PluginStorage,
+    lease: &LeaseInfo,
+) -> Option<bool> {
+    let user: UserLease = lease.decode().ok()?;
+    let connection = connections.get(storage, &user.db_name).await.ok()?;
+    Some(connection.verify().await.is_ok())
+}
+
+/// Drops the user (revocation, or rollback of a pending lease) and forgets it.
 pub(crate) async fn drop_user(
     connections: &Connections,
     storage: &dyn PluginStorage,
@@ -211,7 +223,11 @@ pub(crate) async fn drop_user(
         .delete_user(&user.username, statements)
         .await
         .map_err(|e| {
-            PluginError::Backend(format!("revoking user {}: {}", user.username, e.message()))
+            let message = format!("revoking user {}: {}", user.username, e.message());
+            match e {
+                DriverError::Connection(_) => PluginError::Unreachable(message),
+                DriverError::Statement(_) => PluginError::Backend(message),
+            }
         })?;
     // Durable with the lease deletion the core writes next.
     storage

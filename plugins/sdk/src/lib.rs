@@ -157,6 +157,13 @@ pub enum PluginError {
     /// is sanitized: no connection string, no password.
     #[error("{0}")]
     Backend(String),
+    /// The backend could not be reached at all (refused, timed out, the
+    /// connection dropped): the lease manager retries a revocation that
+    /// failed this way as soon as [`SecretsEngine::probe`] finds the backend
+    /// answering again, instead of waiting out its backoff. Sanitized as
+    /// [`PluginError::Backend`].
+    #[error("{0}")]
+    Unreachable(String),
     /// The plugin's own storage failed.
     #[error("storage: {0}")]
     Storage(String),
@@ -289,6 +296,15 @@ pub trait SecretsEngine: Send + Sync {
         _storage: &dyn PluginStorage,
     ) -> Result<Option<bool>, PluginError> {
         Ok(None)
+    }
+
+    /// Whether the backend holding `lease`'s credential answers now, by a
+    /// cheap call (`SELECT 1`). The core asks about once a second while
+    /// revocations there fail as [`PluginError::Unreachable`], and retries
+    /// them on the first `Some(true)`. `None`: the engine cannot tell (then
+    /// those revocations keep their backoff).
+    async fn probe(&self, _lease: &LeaseInfo, _storage: &dyn PluginStorage) -> Option<bool> {
+        None
     }
 
     /// Called about once a minute while unsealed (scheduled rotations).

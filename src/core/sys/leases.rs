@@ -1,6 +1,7 @@
 //! `sys/leases/*` (lookup, renew, revoke, revoke-prefix, revoke-force,
-//! tidy), the legacy `sys/renew` and `sys/revoke`, and our
-//! `sys/nhi/jobs/ID` for background revoke-prefix progress.
+//! tidy, and the irrevocable reports in `irrevocable.rs`), the legacy
+//! `sys/renew` and `sys/revoke`, and our `sys/nhi/jobs/ID` for background
+//! revoke-prefix progress.
 
 use crate::core::ctx::Ctx;
 use crate::error::ApiError;
@@ -95,7 +96,20 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
         }
         ("tidy", Create | Update) => {
             let removed = ctx.active.leases.ledger().tidy().await?;
-            Ok(Response::json(json!({ "removed_index_entries": removed })))
+            // Every failing lease (irrevocable ones too) is tried again now,
+            // in the background: a backend still down may take its time.
+            let job = ctx
+                .active
+                .leases
+                .start_revoke_job(Revocation::Failing, false);
+            Ok(Response::json(json!({
+                "removed_index_entries": removed,
+                "retry_job_id": job,
+            })))
+        }
+        ("leases", Read) if rest.is_empty() => super::irrevocable::list(ctx).await,
+        ("count", Read) if rest.is_empty() && path.starts_with("leases/") => {
+            super::irrevocable::count(ctx).await
         }
         ("lookup" | "renew" | "revoke" | "revoke-prefix" | "revoke-force" | "tidy", _) => {
             Err(ApiError::UnsupportedOperation)

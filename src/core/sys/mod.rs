@@ -3,6 +3,7 @@
 //! Served by the core itself, since it manages the core.
 
 mod audit;
+mod irrevocable;
 mod key_ceremonies;
 mod leases;
 mod metrics;
