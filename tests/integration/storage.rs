@@ -270,3 +270,57 @@ async fn an_altered_keyring_or_mount_table_fails_the_unseal_by_name() {
         assert_eq!(body["sealed"], true, "{record}: {body}");
     }
 }
+
+/// `sys/storage/verify` walks the whole store: sudo only, on every spelling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_storage_needs_sudo_on_every_spelling() {
+    let server = TestServer::dev();
+    let policy = r#"path "sys/storage/verify" { capabilities = ["read", "list", "update"] }
+path "sys/storage/*" { capabilities = ["read"] }"#;
+    let (status, body) = server
+        .root(
+            "PUT",
+            "sys/policies/acl/verify",
+            Some(json!({ "policy": policy })),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = server
+        .root(
+            "POST",
+            "auth/token/create",
+            Some(json!({ "policies": ["verify"] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["auth"]["client_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    for path in [
+        "sys/storage/verify",
+        "sys/storage/verify/",
+        "SYS/storage/verify",
+        "sys/storage/VERIFY",
+        "sys//storage/verify",
+        "sys/storage/./verify",
+        "sys/storage/%76erify",
+        "sys/storage%2Fverify",
+        "sys/storage/verify?list=true",
+    ] {
+        for method in ["GET", "LIST"] {
+            let (status, body) = super::acl_bypass::raw(&server, method, path, &token, None).await;
+            // Refused, or (where the policy's glob lets another spelling
+            // through to the router) no such route: never the walk.
+            assert!(
+                [400, 403, 404, 405].contains(&status),
+                "{method} {path}: {status} {body}"
+            );
+            assert!(!body.contains("checked"), "{method} {path}: {body}");
+        }
+    }
+    let (status, body) = server.root("GET", "sys/storage/verify", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["unreadable"], json!([]), "{body}");
+    assert!(body["data"]["checked"].as_u64().unwrap_or(0) > 0, "{body}");
+}
