@@ -15,6 +15,7 @@
 # QM_FULL_RACE=1 fills the filesystem while four writers write, so that
 # some meet the last byte inside sled (past the store's free-space check):
 # the line then says how often sled itself ran out and the store reopened.
+# QM_FULL_DEBUG=1 prints the fill phase's JSON summary on stderr.
 # Usage: scripts/faults/disk_full.sh [SIZE in MiB, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
