@@ -27,6 +27,13 @@ cache="${QM_CACHE_DIR:-$PWD/.cache}"
 mkdir -p "$cache"
 
 source scripts/lib.sh
+# The README tour and the soak test drive the server with curl and psql.
+for tool in curl:curl psql:postgresql-client; do
+  if ! command -v "${tool%%:*}" >/dev/null; then
+    echo "==> installing ${tool#*:} (Debian package)"
+    as_root apt-get install -y -qq "${tool#*:}" >/dev/null
+  fi
+done
 start_tls_postgres
 ensure_mariadb
 

@@ -40,6 +40,10 @@ pub enum ApiError {
     /// could not be handed to one (503: retry).
     #[error("{0}")]
     Standby(String),
+    /// The disk under the store is full: writes are refused until space is
+    /// freed; reads go on (503: retry).
+    #[error("{0}")]
+    StorageFull(String),
     /// The server is not initialized yet (503 for data paths, like Vault).
     #[error("Vault is not initialized")]
     NotInitialized,
@@ -61,7 +65,7 @@ impl ApiError {
             Self::UnsupportedOperation => 405,
             Self::PayloadTooLarge(_) => 413,
             Self::TooManyRequests(_) => 429,
-            Self::Sealed | Self::NotInitialized | Self::Standby(_) => 503,
+            Self::Sealed | Self::NotInitialized | Self::Standby(_) | Self::StorageFull(_) => 503,
             Self::Internal(_) => 500,
             Self::BadGateway(_) => 502,
         }
@@ -83,6 +87,9 @@ impl From<BarrierError> for ApiError {
             BarrierError::Storage(crate::storage::StorageError::Fenced(message)) => {
                 Self::Standby(message)
             }
+            BarrierError::Storage(full @ crate::storage::StorageError::Full(_)) => {
+                Self::StorageFull(full.to_string())
+            }
             other => Self::Internal(other.to_string()),
         }
     }
@@ -99,6 +106,25 @@ impl From<qm_plugin_sdk::PluginError> for ApiError {
             P::TooMany(m) => Self::TooManyRequests(m),
             P::Backend(m) | P::Unreachable(m) => Self::BadGateway(m),
             P::Storage(m) => Self::Internal(m),
+            P::StorageFull(m) => Self::StorageFull(m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageError;
+
+    #[test]
+    fn a_full_disk_is_a_503_that_says_so() {
+        let full = || StorageError::Full("less than 16 MiB free".into());
+        for error in [
+            ApiError::from(BarrierError::Storage(full())),
+            ApiError::from(qm_plugin_sdk::PluginError::StorageFull(full().to_string())),
+        ] {
+            assert_eq!(error.status(), 503);
+            assert_eq!(error.messages(), ["storage is full: less than 16 MiB free"]);
         }
     }
 }

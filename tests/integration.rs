@@ -40,6 +40,7 @@ mod integration {
     mod readme_tour;
     mod seal;
     mod snapshot;
+    mod soak;
     mod storage;
     mod sys_compat;
     mod systemd;

@@ -27,7 +27,12 @@ impl MountStorage {
 }
 
 fn storage_error(e: barrier::BarrierError) -> PluginError {
-    PluginError::Storage(e.to_string())
+    match e {
+        barrier::BarrierError::Storage(full @ crate::storage::StorageError::Full(_)) => {
+            PluginError::StorageFull(full.to_string())
+        }
+        other => PluginError::Storage(other.to_string()),
+    }
 }
 
 fn convert(writes: Vec<Write>) -> Vec<barrier::Write> {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Notify};
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+type Waiter = oneshot::Sender<Result<(), StorageError>>;
 
 /// The longest a flush waits for writers that are about to join it.
 const JOIN_WINDOW: Duration = Duration::from_micros(200);
@@ -52,8 +52,7 @@ impl Ticket<'_> {
             .push(tx);
         self.commit.wake.notify_one();
         match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(StorageError::Io(message)),
+            Ok(result) => result,
             Err(_) => Err(StorageError::Worker("flusher stopped".into())),
         }
     }
@@ -110,7 +109,7 @@ impl GroupCommit {
                 };
                 let flushed = tokio::task::spawn_blocking(move || {
                     let batch = commit.gather();
-                    let result = storage.flush().map_err(|e| e.to_string());
+                    let result = storage.flush();
                     (batch, result)
                 })
                 .await;

@@ -8,6 +8,7 @@
 mod group_commit;
 mod postgres;
 mod sled_store;
+mod space;
 
 pub use group_commit::GroupCommit;
 pub use postgres::{
@@ -16,7 +17,7 @@ pub use postgres::{
 pub use sled_store::SledStorage;
 
 /// Errors from the physical store. Messages never carry stored values.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     #[error("storage I/O failed: {0}")]
     Io(String),
@@ -25,6 +26,10 @@ pub enum StorageError {
     /// A write refused because this node no longer holds leadership.
     #[error("{0}")]
     Fenced(String),
+    /// A write refused because the disk under the store is (nearly) full;
+    /// writes resume by themselves once space is freed.
+    #[error("storage is full: {0}")]
+    Full(String),
 }
 
 /// One change in an atomic batch.

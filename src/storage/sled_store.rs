@@ -9,10 +9,18 @@
 //! changes and leaves a fresh snapshot behind. Operations wait while it
 //! runs (`scripts/bench` prints how long), and nothing applied is lost: the
 //! flush comes first.
+//!
+//! A full disk (see `space`): writes are refused with
+//! [`StorageError::Full`] while less than the reserve is free, so sled
+//! does not run out in the middle of its log; if it runs out anyway
+//! (another process took the last bytes between the check and the write),
+//! its database refuses every later write, and the first write once there
+//! is room again closes and reopens it. What was acknowledged was flushed
+//! before its answer, so a reopen loses nothing acknowledged.
 
-use super::{Change, Storage, StorageError};
+use super::{space, Change, Storage, StorageError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -31,6 +39,12 @@ pub struct SledStorage {
     /// closing it would delete it).
     dir: Option<PathBuf>,
     changes_since_open: AtomicU64,
+    /// sled met a full disk: the open database refuses writes until it is
+    /// reopened (see the module doc).
+    ran_out: AtomicBool,
+    /// Free bytes below which writes are refused ([`space::RESERVE_BYTES`];
+    /// tests play a full disk by raising it).
+    reserve_bytes: u64,
     /// Writes hold it shared; a snapshot or a restore holds it alone, so
     /// what they see or replace is one moment of the store. (sled's
     /// iterators are not point-in-time.)
@@ -46,7 +60,19 @@ fn open_at(dir: &Path) -> Result<sled::Db, StorageError> {
 }
 
 fn io(e: sled::Error) -> StorageError {
+    if space::is_full(&e) {
+        return StorageError::Full(
+            "no space left on the device under the store; writes resume once space is freed".into(),
+        );
+    }
     StorageError::Io(e.to_string())
+}
+
+fn below_reserve() -> StorageError {
+    StorageError::Full(format!(
+        "less than {} MiB free on the filesystem under the store; writes resume once space is freed",
+        space::RESERVE_BYTES / (1024 * 1024)
+    ))
 }
 
 fn poisoned<T>(_: T) -> StorageError {
@@ -60,6 +86,8 @@ impl SledStorage {
             db: RwLock::new(Some(open_at(dir)?)),
             dir: Some(dir.to_path_buf()),
             changes_since_open: AtomicU64::new(0),
+            ran_out: AtomicBool::new(false),
+            reserve_bytes: space::RESERVE_BYTES,
             moment: RwLock::new(()),
         })
     }
@@ -74,6 +102,8 @@ impl SledStorage {
             db: RwLock::new(Some(db)),
             dir: None,
             changes_since_open: AtomicU64::new(0),
+            ran_out: AtomicBool::new(false),
+            reserve_bytes: space::RESERVE_BYTES,
             moment: RwLock::new(()),
         })
     }
@@ -81,6 +111,17 @@ impl SledStorage {
     /// Runs `op` on the open database, reopening it first if a checkpoint
     /// left it closed.
     fn with_db<T>(
+        &self,
+        op: impl FnOnce(&sled::Db) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let result = self.with_open_db(op);
+        if matches!(result, Err(StorageError::Full(_))) {
+            self.ran_out.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    fn with_open_db<T>(
         &self,
         op: impl FnOnce(&sled::Db) -> Result<T, StorageError>,
     ) -> Result<T, StorageError> {
@@ -96,6 +137,43 @@ impl SledStorage {
             Some(db) => op(db),
             None => Err(StorageError::Io("the store is closed".into())),
         }
+    }
+
+    /// Refuses a write while the disk is nearly full, and reopens a
+    /// database that ran out once there is room again.
+    fn room_to_write(&self) -> Result<(), StorageError> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        if self.ran_out.load(Ordering::SeqCst) {
+            if space::short_of(dir, space::needed_to_reopen(dir, self.reserve_bytes)) {
+                return Err(below_reserve());
+            }
+            return self.reopen_after_running_out(dir);
+        }
+        if space::short_of(dir, self.reserve_bytes) {
+            return Err(below_reserve());
+        }
+        Ok(())
+    }
+
+    /// Closes the database that met a full disk and opens it again, which
+    /// clears sled's stored error. Nothing acknowledged is lost: it was
+    /// flushed before its answer; what the failed flushes held was not.
+    fn reopen_after_running_out(&self, dir: &Path) -> Result<(), StorageError> {
+        let _moment = self.moment.write().map_err(poisoned)?;
+        let mut guard = self.db.write().map_err(poisoned)?;
+        if !self.ran_out.load(Ordering::SeqCst) {
+            return Ok(()); // another writer reopened it first
+        }
+        drop(guard.take());
+        *guard = Some(reopen(dir)?);
+        self.ran_out.store(false, Ordering::SeqCst);
+        self.changes_since_open.store(0, Ordering::SeqCst);
+        tracing::warn!(
+            "storage: there is room on the disk again; reopened the store, writes resume"
+        );
+        Ok(())
     }
 
     fn reopen_if_closed(&self) -> Result<(), StorageError> {
@@ -117,6 +195,14 @@ impl SledStorage {
         let mut guard = self.db.write().map_err(poisoned)?;
         if self.changes_since_open.load(Ordering::SeqCst) < CHECKPOINT_AFTER {
             return Ok(()); // another writer checkpointed first
+        }
+        if self.ran_out.load(Ordering::SeqCst)
+            || space::short_of(dir, space::needed_to_reopen(dir, self.reserve_bytes))
+        {
+            // A reopen on a full disk could not write its snapshot and would
+            // leave the store closed: try again after as many changes.
+            self.changes_since_open.store(0, Ordering::SeqCst);
+            return Err(below_reserve());
         }
         let started = Instant::now();
         if let Some(db) = guard.take() {
@@ -172,6 +258,7 @@ impl Storage for SledStorage {
             // One change is atomic by itself, without a batch.
             return self.apply_in_order(changes);
         }
+        self.room_to_write()?;
         let count = changes.len() as u64;
         let mut batch = sled::Batch::default();
         for change in changes {
@@ -189,6 +276,7 @@ impl Storage for SledStorage {
     }
 
     fn apply_in_order(&self, changes: Vec<Change>) -> Result<(), StorageError> {
+        self.room_to_write()?;
         let count = changes.len() as u64;
         let moment = self.moment.read().map_err(poisoned)?;
         self.with_db(|db| {
@@ -220,6 +308,7 @@ impl Storage for SledStorage {
     }
 
     fn replace_all(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
+        self.room_to_write()?;
         let _moment = self.moment.write().map_err(poisoned)?;
         let keep: std::collections::HashSet<&str> =
             entries.iter().map(|(key, _)| key.as_str()).collect();
@@ -272,6 +361,59 @@ impl Storage for SledStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_refuses_writes_keeps_reads_and_resumes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = SledStorage::open(dir.path()).expect("open");
+        store
+            .apply(vec![Change::Put("k/kept".into(), vec![1])])
+            .expect("apply");
+        store.flush().expect("flush");
+        store.reserve_bytes = u64::MAX; // no filesystem has that much free
+        for changes in [
+            vec![Change::Put("k/one".into(), vec![2])],
+            vec![
+                Change::Put("k/a".into(), vec![3]),
+                Change::Delete("k/kept".into()),
+            ],
+        ] {
+            let refused = store.apply(changes).expect_err("refused");
+            assert!(matches!(refused, StorageError::Full(_)), "{refused}");
+            assert!(
+                refused
+                    .to_string()
+                    .starts_with("storage is full: less than"),
+                "{refused}"
+            );
+        }
+        let refused = store
+            .apply_in_order(vec![Change::Put("k/b".into(), vec![4])])
+            .expect_err("refused");
+        assert!(matches!(refused, StorageError::Full(_)), "{refused}");
+        assert_eq!(store.get("k/kept").expect("read"), Some(vec![1]));
+        assert_eq!(store.keys_with_prefix("k/").expect("list"), ["k/kept"]);
+
+        store.reserve_bytes = 0; // space is back
+        store
+            .apply(vec![Change::Put("k/after".into(), vec![5])])
+            .expect("writes resume");
+        store.flush().expect("flush");
+        drop(store);
+        let reopened = SledStorage::open(dir.path()).expect("reopen");
+        assert_eq!(
+            reopened.keys_with_prefix("k/").expect("list"),
+            ["k/after", "k/kept"]
+        );
+    }
+
+    #[test]
+    fn sled_running_out_of_space_is_storage_full() {
+        let e = sled::Error::Io(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(matches!(io(e), StorageError::Full(_)));
+        let e = sled::Error::Io(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(matches!(io(e), StorageError::Io(_)));
+    }
 
     #[test]
     fn checkpoints_keep_every_change() {

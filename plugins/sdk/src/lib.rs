@@ -167,6 +167,9 @@ pub enum PluginError {
     /// The plugin's own storage failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// The disk under the store is full (503); the message says so.
+    #[error("{0}")]
+    StorageFull(String),
 }
 
 /// A change in an atomic batch of [`PluginStorage::write`].
