@@ -371,6 +371,30 @@ impl TestServer {
             .expect("run bao")
     }
 
+    /// Writes the ACL policy `name` and returns a token holding only it.
+    pub(crate) async fn token_with_policy(&self, name: &str, policy: &str) -> String {
+        let (status, body) = self
+            .root(
+                "PUT",
+                &format!("sys/policies/acl/{name}"),
+                Some(serde_json::json!({ "policy": policy })),
+            )
+            .await;
+        assert_eq!(status, 204, "policy {name}: {body}");
+        let (status, body) = self
+            .root(
+                "POST",
+                "auth/token/create",
+                Some(serde_json::json!({ "policies": [name], "no_default_policy": true })),
+            )
+            .await;
+        assert_eq!(status, 200, "token for {name}: {body}");
+        body["auth"]["client_token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+
     /// Runs `qm` as a client with `envs` added to its environment.
     pub(crate) fn qm_with_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
         Command::new(qm_binary())

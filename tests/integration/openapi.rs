@@ -113,26 +113,7 @@ async fn a_token_sees_only_the_mounts_it_can_reach() {
     let server = TestServer::dev();
     setup(&server).await;
     let policy = r#"path "secret/data/app/*" { capabilities = ["read"] }"#;
-    let (status, body) = server
-        .root(
-            "PUT",
-            "sys/policies/acl/app",
-            Some(json!({ "policy": policy })),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
-    let (status, body) = server
-        .root(
-            "POST",
-            "auth/token/create",
-            Some(json!({ "policies": ["app"], "no_default_policy": true })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["auth"]["client_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = server.token_with_policy("app", policy).await;
     let spec = document(&server, &token).await;
     let paths: Vec<&String> = spec["paths"].as_object().expect("paths").keys().collect();
     assert!(paths.iter().any(|p| p.starts_with("/secret/")), "{paths:?}");

@@ -91,26 +91,7 @@ async fn help_needs_a_token_granted_something_at_the_path() {
     assert_eq!(status, 204, "{body}");
     let policy = r#"path "secret/data/app/*" { capabilities = ["read"] }
 path "database/creds/app" { capabilities = ["deny"] }"#;
-    let (status, body) = server
-        .root(
-            "PUT",
-            "sys/policies/acl/app",
-            Some(json!({ "policy": policy })),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
-    let (status, body) = server
-        .root(
-            "POST",
-            "auth/token/create",
-            Some(json!({ "policies": ["app"], "no_default_policy": true })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["auth"]["client_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = server.token_with_policy("app", policy).await;
 
     let (status, body) = raw(&server, "GET", "secret/data/app/x?help=1", &token, None).await;
     assert_eq!(status, 200, "{body}");

@@ -277,26 +277,7 @@ async fn verify_storage_needs_sudo_on_every_spelling() {
     let server = TestServer::dev();
     let policy = r#"path "sys/storage/verify" { capabilities = ["read", "list", "update"] }
 path "sys/storage/*" { capabilities = ["read"] }"#;
-    let (status, body) = server
-        .root(
-            "PUT",
-            "sys/policies/acl/verify",
-            Some(json!({ "policy": policy })),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
-    let (status, body) = server
-        .root(
-            "POST",
-            "auth/token/create",
-            Some(json!({ "policies": ["verify"] })),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["auth"]["client_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token = server.token_with_policy("verify", policy).await;
     for path in [
         "sys/storage/verify",
         "sys/storage/verify/",
