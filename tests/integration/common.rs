@@ -371,6 +371,19 @@ impl TestServer {
             .expect("run bao")
     }
 
+    /// How many leases are listed under `prefix` (which ends in `/`): 0 for
+    /// Vault's 404 on an empty listing; any other answer fails the test.
+    pub(crate) async fn lease_count(&self, prefix: &str) -> usize {
+        let (status, body) = self
+            .root("LIST", &format!("sys/leases/lookup/{prefix}"), None)
+            .await;
+        match status {
+            404 => 0,
+            200 => body["data"]["keys"].as_array().map_or(0, Vec::len),
+            other => panic!("lease listing {prefix}: {other} {body}"),
+        }
+    }
+
     /// Writes the ACL policy `name` and returns a token holding only it.
     pub(crate) async fn token_with_policy(&self, name: &str, policy: &str) -> String {
         let (status, body) = self

@@ -590,18 +590,7 @@ async fn kill_9_while_issuing_leaves_no_untracked_user() {
     // user of this role in Postgres has a lease, and every lease a user.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let users = pg_roles(&prefix).await;
-    let (status, body) = server
-        .root(
-            "LIST",
-            &format!("sys/leases/lookup/database/creds/{role}/"),
-            None,
-        )
-        .await;
-    let leases = if status == 404 {
-        0
-    } else {
-        body["data"]["keys"].as_array().map_or(0, Vec::len)
-    };
+    let leases = server.lease_count(&format!("database/creds/{role}/")).await;
     assert!(!users.is_empty(), "the clients issued something");
     assert_eq!(
         users.len(),

@@ -192,18 +192,7 @@ async fn kill_9_during_writes_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     lost_items.extend(lost(&server, &total).await);
     let users = pg_roles(&user_prefix).await;
-    let (status, body) = server
-        .root(
-            "LIST",
-            &format!("sys/leases/lookup/database/creds/{role}/"),
-            None,
-        )
-        .await;
-    let leases = if status == 404 {
-        0
-    } else {
-        body["data"]["keys"].as_array().map_or(0, Vec::len)
-    };
+    let leases = server.lease_count(&format!("database/creds/{role}/")).await;
     let untracked = users.len().saturating_sub(leases);
     let (status, body) = server.root("GET", "database/reconcile/pg", None).await;
     assert_eq!(status, 200, "{body}");

@@ -6,17 +6,6 @@ use super::acl_bypass::raw;
 use super::common::{mount_database_role, ok_stdout, TestServer};
 use serde_json::{json, Value};
 
-async fn leases_of_app(server: &TestServer) -> usize {
-    let (status, body) = server
-        .root("LIST", "sys/leases/lookup/database/creds/app/", None)
-        .await;
-    match status {
-        404 => 0,
-        200 => body["data"]["keys"].as_array().map_or(0, Vec::len),
-        other => panic!("lease listing: {other} {body}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn help_text_comes_from_the_route_table_and_runs_nothing() {
     let server = TestServer::dev();
@@ -61,7 +50,11 @@ async fn help_text_comes_from_the_route_table_and_runs_nothing() {
             "{body}"
         );
     }
-    assert_eq!(leases_of_app(&server).await, 0, "help minted a credential");
+    assert_eq!(
+        server.lease_count("database/creds/app/").await,
+        0,
+        "help minted a credential"
+    );
     let (status, _) = server.root("GET", "secret/data/helped", None).await;
     assert_eq!(status, 404, "help wrote a secret");
     let (status, _) = server.root("GET", "database/roles/app", None).await;
@@ -69,7 +62,7 @@ async fn help_text_comes_from_the_route_table_and_runs_nothing() {
     // An empty `help` is no help: the read runs.
     let (status, body) = raw(&server, "GET", "database/creds/app?help=", &root, None).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(leases_of_app(&server).await, 1);
+    assert_eq!(server.lease_count("database/creds/app/").await, 1);
     // No route: 404; no mount: 404 for root.
     let (status, _) = raw(&server, "GET", "database/nothing/here?help=1", &root, None).await;
     assert_eq!(status, 404);
@@ -124,12 +117,12 @@ path "database/creds/app" { capabilities = ["deny"] }"#;
             "{path}: {body}"
         );
     }
-    assert_eq!(leases_of_app(&server).await, 0);
+    assert_eq!(server.lease_count("database/creds/app/").await, 0);
     // Concurrent help requests on the credential path mint nothing either.
     let root = server.root_token.clone();
     let asks = (0..16).map(|_| raw(&server, "GET", "database/creds/app?help=1", &root, None));
     for (status, body) in futures::future::join_all(asks).await {
         assert_eq!(status, 200, "{body}");
     }
-    assert_eq!(leases_of_app(&server).await, 0);
+    assert_eq!(server.lease_count("database/creds/app/").await, 0);
 }
