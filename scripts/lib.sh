@@ -259,3 +259,17 @@ stop_throwaway_mariadb() {
   wait "$QM_MY_PID" 2>/dev/null || true
   rm -rf "$QM_MY_DIR"
 }
+
+# Headless Chromium and its chromedriver for the console's browser tests
+# (tests/integration/console.rs): Debian's chromium and chromium-driver,
+# installed if missing. Exports QM_TEST_CHROMIUM and QM_TEST_CHROMEDRIVER.
+ensure_chromium() {
+  if [ -z "${QM_TEST_CHROMEDRIVER:-}" ] && ! command -v chromedriver >/dev/null; then
+    echo "==> installing chromium and chromium-driver (Debian packages)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  fi
+  export QM_TEST_CHROMEDRIVER="${QM_TEST_CHROMEDRIVER:-$(command -v chromedriver)}"
+  export QM_TEST_CHROMIUM="${QM_TEST_CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}"
+  echo "==> $("$QM_TEST_CHROMEDRIVER" --version | head -n 1)"
+}

@@ -16,6 +16,9 @@
 #     installed if mariadbd is missing), stopped when the tests end;
 #   - moto (PyPI's moto[server]) as the AWS STS, IAM and KMS endpoint, on
 #     loopback, unless QM_TEST_AWS_URL is set;
+#   - headless Chromium and chromedriver (Debian's chromium and
+#     chromium-driver) for the web console's browser tests
+#     (QM_TEST_CHROMIUM, QM_TEST_CHROMEDRIVER);
 #   - hvac (PyPI) in the same virtualenv, for tests/compat/hvac_compat.py
 #     (QM_TEST_PYTHON), and schemathesis, which tests/integration/openapi.rs
 #     runs against the server's OpenAPI document (QM_FUZZ_EXAMPLES examples
@@ -36,6 +39,7 @@ for tool in curl:curl psql:postgresql-client; do
 done
 start_tls_postgres
 ensure_mariadb
+ensure_chromium
 
 venv="$cache/venv"
 if [ ! -x "$venv/bin/bao" ] || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/schemathesis" ] \

@@ -1,6 +1,7 @@
 //! Operational metrics, in Prometheus' text format at
 //! `sys/metrics?format=prometheus`: request counts and latencies by mount
-//! and status, revocation failures as they happen; and, computed at scrape
+//! and status, leases issued and revoked and revocation failures as they
+//! happen; and, computed at scrape
 //! time (cached briefly, since counting leases scans the ledger's id index),
 //! active leases by mount and role, tokens, failing and
 //! irrevocable revocations and audit devices; whether the node is unsealed;
@@ -38,6 +39,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     revocation_failures: IntCounter,
+    leases_issued: IntCounter,
+    leases_revoked: IntCounter,
     drift_alerts: IntCounterVec,
     leases: IntGaugeVec,
     tokens: IntGauge,
@@ -86,6 +89,9 @@ impl Metrics {
             "Failed revocation attempts (each is retried)",
         )
         .unwrap_or_else(|_| unreachable!("valid metric definition"));
+        let counter = |name: &str, help: &str| {
+            IntCounter::new(name, help).unwrap_or_else(|_| unreachable!("valid metric definition"))
+        };
         let process = Registry::new();
         let _ = process.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -113,6 +119,20 @@ impl Metrics {
                 ),
             ),
             revocation_failures: register(&registry, revocation_failures),
+            leases_issued: register(
+                &registry,
+                counter(
+                    "leases_issued_total",
+                    "Secret leases issued (credentials created)",
+                ),
+            ),
+            leases_revoked: register(
+                &registry,
+                counter(
+                    "leases_revoked_total",
+                    "Secret leases revoked by the backend (expired or asked for)",
+                ),
+            ),
             leases: register(
                 &registry,
                 gauge_vec("leases_active", "Active leases", &["mount", "role"]),
@@ -156,6 +176,14 @@ impl Metrics {
 
     pub fn revocation_failed(&self) {
         self.revocation_failures.inc();
+    }
+
+    pub fn lease_issued(&self) {
+        self.leases_issued.inc();
+    }
+
+    pub fn lease_revoked(&self) {
+        self.leases_revoked.inc();
     }
 
     /// The cached counts, if fresh enough.

@@ -15,10 +15,12 @@ mod integration {
     mod bao_agent;
     mod bao_cli;
     pub(crate) mod common;
+    mod console;
     mod cubbyhole;
     mod database;
     mod database_config;
     mod db_outage;
+    mod drift;
     mod exec;
     mod ha;
     mod hostile_input;

@@ -9,7 +9,8 @@ short TTL, and a KV v2 mount at `secret/`):
   2. soaks for SECS seconds at 80% of it (requests on a fixed schedule;
      latency counts from the scheduled time, so a server that falls behind
      shows it), KV v2 reads at half and writes at a tenth of that rate
-     beside it, the server's RSS sampled every second;
+     beside it, the server's RSS sampled every second (written to
+     SOAK_TRACE/rss.tsv when set);
   3. waits out the TTL and checks that no lease (sys/leases/lookup) and no
      Postgres user of this run (pg_roles) is left.
 Prints one result line; exits 1 if a target is missed. QM_SOAK_STRICT=0
@@ -234,6 +235,11 @@ def main():
     stop.set()
     sampler.join()
     elapsed = time.monotonic() - start
+    trace = env.get("SOAK_TRACE", "")
+    if trace:
+        with open(os.path.join(trace, "rss.tsv"), "w") as out:
+            out.write("seconds\trss_kib\n")
+            out.writelines(f"{off:.1f}\t{kib}\n" for off, kib in rss)
 
     api = Api(*api_args)
     lookup = f"sys/leases/lookup/{creds}/"
@@ -255,11 +261,13 @@ def main():
     last = [lat for off, lat in issue_tally.samples if off >= secs - phase]
     p99_first, p99_last = p99(first), p99(last)
     ratio = p99_last / p99_first if p99_first else float("inf")
-    # RSS: the median of the last samples of the warm-up (the first phase)
-    # against the median of the last samples of the run.
-    tail = max(3, int(min(30.0, phase / 2)))
-    warm = [kib for off, kib in rss if off < phase][-tail:]
-    final = [kib for off, kib in rss][-tail:]
+    # RSS: the median over the phase right after the warm-up (the first
+    # phase) against the median over the last phase. Whole windows, not a
+    # few samples: the store's checkpoints (a reopen every 50,000 changes,
+    # about a minute here) swing RSS by several MiB, and a short window
+    # catches the swing at a different point each time.
+    warm = [kib for off, kib in rss if phase <= off < 2 * phase]
+    final = [kib for off, kib in rss if off >= secs - phase]
     rss_warm, rss_end = median(warm), median(final)
     rss_peak = max((kib for off, kib in rss if off >= phase), default=0)
     growth = (rss_end / rss_warm - 1.0) * 100.0 if rss_warm else float("inf")

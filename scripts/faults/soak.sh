@@ -14,6 +14,8 @@
 # (target: < 10% growth). Exits 1 if a target is missed.
 #
 # QM_SOAK_BIN runs that binary instead of building the release one;
+# QM_SOAK_TRACE=DIR keeps the server's RSS each second (rss.tsv) and its
+# log with the store's checkpoints (server.log) in DIR;
 # QM_SOAK_STRICT=0 checks only errors and leftovers (the CI run,
 # tests/integration/soak.rs, on a debug build beside other tests).
 # Usage: scripts/faults/soak.sh [DURATION: 90s, 30m; default 30m]
@@ -65,9 +67,15 @@ drop_run_roles() {
       OR starts_with(rolname, '$raw_prefix') LOOP EXECUTE format('DROP ROLE %I', r); END LOOP;
     END\$\$;" >/dev/null 2>&1 || true
 }
+trace="${QM_SOAK_TRACE:-}"
+if [ -n "$trace" ]; then
+  mkdir -p "$trace"
+  # The checkpoints log at info; requests stay at warn.
+  export RUST_LOG="warn,quartermaster::storage=info"
+fi
 "$qm" server --config "$work/server.toml" > "$work/server.out" 2> "$work/server.err" &
 server=$!
-QM_CLEANUP+=("kill $server 2>/dev/null; wait $server 2>/dev/null; drop_run_roles; rm -rf '$work'")
+QM_CLEANUP+=("kill $server 2>/dev/null; wait $server 2>/dev/null; drop_run_roles; ${trace:+cp '$work/server.err' '$trace/server.log';} rm -rf '$work'")
 for _ in $(seq 100); do curl -s --max-time 2 "$addr/v1/sys/seal-status" >/dev/null && break; sleep 0.1; done
 
 init=$(curl -sf --max-time 30 -X PUT -d '{"secret_shares":1,"secret_threshold":1}' "$addr/v1/sys/init")
@@ -100,5 +108,5 @@ fi
 
 SOAK_ADDR="$addr" SOAK_TOKEN="$token" SOAK_PID="$server" SOAK_SECS="$secs" SOAK_TTL="$ttl" \
   SOAK_ROLE="$role" SOAK_PG_URL="$pg_url" SOAK_PSQL="$(command -v psql)" \
-  SOAK_USER_PREFIX="$user_prefix" SOAK_RAW_RATE="$raw_rate" \
+  SOAK_USER_PREFIX="$user_prefix" SOAK_RAW_RATE="$raw_rate" SOAK_TRACE="$trace" \
   timeout $(( secs + ttl * 2 + 300 )) python3 scripts/faults/soak.py

@@ -136,6 +136,7 @@ fn run_dev(args: ServerArgs) -> i32 {
             .unwrap_or_default();
         println!("==> Quartermaster server configuration:\n");
         println!("             Api Address: http://{address}");
+        println!("             Web console: http://{address}/ui/");
         println!("                 Storage: sled (temporary, dev mode)");
         println!("                 Version: {}\n", env!("CARGO_PKG_VERSION"));
         println!("WARNING! dev mode is enabled! Quartermaster runs unsealed on temporary");
@@ -152,10 +153,12 @@ fn run_dev(args: ServerArgs) -> i32 {
             max_request_bytes: 32 * 1024 * 1024,
             tls: None,
             workers: None,
+            ui: true,
         };
         let served = serve(listener, Arc::clone(&core), options).await;
-        // Stopped (SIGTERM/SIGINT): the audit chain heads are stored last.
-        core.store_audit_heads().await;
+        // Stopped (SIGTERM/SIGINT): the drift baselines and the audit chain
+        // heads are stored last.
+        core.store_before_stop().await;
         finish(served)
     })
 }
@@ -314,13 +317,15 @@ fn run_config(config: Config) -> i32 {
             max_request_bytes: config.listener.max_request_bytes,
             tls,
             workers: config.listener.workers,
+            ui: config.ui,
         };
         super::systemd::ready(Arc::clone(&core));
         let served = serve(listener, Arc::clone(&core), options).await;
-        // Stopped (SIGTERM/SIGINT): the audit chain heads are stored, then
-        // leadership is handed over at once rather than left to lapse.
+        // Stopped (SIGTERM/SIGINT): the drift baselines and the audit chain
+        // heads are stored, then leadership is handed over at once rather
+        // than left to lapse.
         super::systemd::stopping();
-        core.store_audit_heads().await;
+        core.store_before_stop().await;
         core.hand_over("shutting down").await;
         finish(served)
     })

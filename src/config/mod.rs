@@ -65,6 +65,9 @@ pub struct Config {
     pub max_lease_ttl: String,
     #[serde(default = "default_cluster_name")]
     pub cluster_name: String,
+    /// Serve the web console at `/ui/` (as Vault's `ui`; on in `--dev`).
+    #[serde(default)]
+    pub ui: bool,
     /// Identity inventory settings: `require_owner`, `risk_weights`.
     #[serde(default)]
     pub nhi: crate::nhi::NhiSettings,

@@ -21,7 +21,7 @@
 //!
 //! `storage "file"` and `storage "raft"` become the embedded sled store at
 //! their `path` (one node; Vault's raft cluster settings do not apply).
-//! Settings Vault has and this server does not use (`ui`, `telemetry`,
+//! Settings Vault has and this server does not use (`telemetry`,
 //! `disable_mlock`, ...) are accepted and named in a warning at start; a
 //! key neither knows is an error that names it.
 
@@ -29,7 +29,6 @@ use serde_json::{json, Map, Value};
 
 /// Vault's top-level settings that have no effect here.
 const IGNORED_TOP: &[&str] = &[
-    "ui",
     "telemetry",
     "disable_mlock",
     "cluster_addr",
@@ -107,8 +106,8 @@ pub(super) fn translate(text: &str) -> Result<(Value, Vec<String>), String> {
                     out.insert("previous_seal".into(), previous);
                 }
             }
-            "api_addr" | "cluster_name" | "log_level" | "log_format" | "default_lease_ttl"
-            | "max_lease_ttl" => {
+            "ui" | "api_addr" | "cluster_name" | "log_level" | "log_format"
+            | "default_lease_ttl" | "max_lease_ttl" => {
                 out.insert(key, value);
             }
             other if IGNORED_TOP.contains(&other) => ignored.push(other.to_string()),
@@ -339,7 +338,8 @@ mod tests {
         );
         assert_eq!(config["seal"]["type"], "static");
         assert_eq!(config["previous_seal"]["type"], "awskms");
-        assert_eq!(ignored, vec!["disable_mlock", "storage.node_id", "ui"]);
+        assert_eq!(config["ui"], true);
+        assert_eq!(ignored, vec!["disable_mlock", "storage.node_id"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The background loop: while unsealed, it gives the lease manager its tick
-//! (expiry, retries, rolling back an earlier boot's pending leases) and the
-//! plugins their periodic call (scheduled rotations).
+//! (expiry, retries, rolling back an earlier boot's pending leases), the
+//! plugins their periodic call (scheduled rotations), and stores the drift
+//! baselines that changed.
 
 use super::mounts::Backend;
 use super::{Active, Core};
@@ -36,6 +37,7 @@ impl Core {
     }
 
     async fn run_periodic(&self, active: &Active) {
+        active.nhi.store_drift().await;
         let now = self.clock.now_unix();
         for mounted in active.mounts.snapshot().iter() {
             if let Backend::Plugin(plugin) = &mounted.backend {

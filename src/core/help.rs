@@ -104,9 +104,11 @@ the identity inventory (sys/nhi) and the cluster.",
         Route { pattern: "nhi/identities/PATH", ops: &[Read], synopsis: "One identity of the inventory." },
         Route { pattern: "nhi/owners/NAME/offboard", ops: &[Write], synopsis: "Revoke an owner's tokens and leases and disable or hand over their roles (dry_run, reassign_to)." },
         Route { pattern: "nhi/revoke", ops: &[Write], synopsis: "Revoke tokens and role leases by owner, kind, environment, labels (dry_run)." },
-        Route { pattern: "nhi/alerts", ops: &[Read], synopsis: "Drift alerts." },
+        Route { pattern: "nhi/alerts", ops: &[Read], synopsis: "Drift alerts, each with the baseline it broke; acknowledged=true|false filters." },
+        Route { pattern: "nhi/alerts/ID/ack", ops: &[Write], synopsis: "Acknowledge a drift alert (records who and when; idempotent)." },
         Route { pattern: "nhi/drift/config", ops: &[Read, Write], synopsis: "Drift detection settings." },
         Route { pattern: "nhi/jobs/NAME", ops: &[Read], synopsis: "The progress of a background revocation." },
+        Route { pattern: "nhi/lease-count/PATH", ops: &[Read], synopsis: "How many leases a revoke-prefix of PATH would revoke (a preview)." },
     ],
 };
 

@@ -265,6 +265,15 @@ impl Core {
         Ok(root)
     }
 
+    /// What is kept in memory and stored now and then, stored now (seal,
+    /// shutdown): the drift baselines, then the audit chain heads.
+    pub async fn store_before_stop(&self) {
+        if let Ok(active) = self.active() {
+            active.nhi.store_drift().await;
+        }
+        self.store_audit_heads().await;
+    }
+
     /// Stores every audit device's chain head durably (rotation, seal,
     /// shutdown); a failure is logged, not fatal.
     pub async fn store_audit_heads(&self) {
@@ -286,10 +295,10 @@ impl Core {
         (progress.shares.len(), progress.nonce.clone())
     }
 
-    /// Drops all key material and the unsealed state (storing the audit
-    /// chain heads first).
+    /// Drops all key material and the unsealed state (storing the drift
+    /// baselines and the audit chain heads first).
     pub async fn seal(&self) {
-        self.store_audit_heads().await;
+        self.store_before_stop().await;
         self.hand_over("sealed").await;
         let _progress = self.lifecycle.lock().await;
         self.set_active(None);

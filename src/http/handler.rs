@@ -273,12 +273,7 @@ fn render_ok(response: Response, request_id: &str) -> HttpResponse {
             .insert_header(("Content-Disposition", "attachment"))
             .body(bytes);
     }
-    if response.data.is_none()
-        && response.auth.is_none()
-        && response.wrap_info.is_none()
-        && response.lease.is_none()
-        && response.warnings.is_empty()
-    {
+    if response.is_bodiless() {
         return HttpResponse::build(status(204)).finish();
     }
     let (lease_id, lease_duration, renewable) = response.lease_fields();

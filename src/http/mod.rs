@@ -7,6 +7,7 @@ mod forward;
 mod handler;
 mod status;
 mod tls;
+mod ui;
 
 use crate::core::Core;
 use actix_web::{web, App, HttpServer};
@@ -22,6 +23,8 @@ pub struct ListenerOptions {
     /// HTTPS when set; the same state the SIGHUP handler reloads.
     pub tls: Option<Arc<ListenerTls>>,
     pub workers: Option<usize>,
+    /// Serve the web console at `/ui/`.
+    pub ui: bool,
 }
 
 /// Serves the API on `listener` until the process is asked to stop.
@@ -31,6 +34,7 @@ pub async fn serve(
     options: ListenerOptions,
 ) -> std::io::Result<()> {
     let limit = options.max_request_bytes;
+    let console = options.ui;
     let core = web::Data::from(core);
     let forwarder = web::Data::new(forward::Forwarder::new(
         options.tls.as_ref().map(|tls| tls.cert_file()),
@@ -40,6 +44,11 @@ pub async fn serve(
             .app_data(core.clone())
             .app_data(forwarder.clone())
             .app_data(web::Data::new(handler::BodyLimit(limit)))
+            .configure(|config| {
+                if console {
+                    ui::routes(config);
+                }
+            })
             .default_service(web::to(handler::handle))
     });
     if let Some(workers) = options.workers {

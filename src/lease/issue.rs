@@ -60,6 +60,7 @@ impl LeaseManager {
         self.ledger
             .put(&record, Some(&previous), &self.boot_id)
             .await?;
+        self.metrics.lease_issued();
         Ok(Response {
             data: Some(data),
             lease: Some(LeaseBlock {

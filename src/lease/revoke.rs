@@ -100,6 +100,7 @@ impl LeaseManager {
         match outcome {
             Ok(warnings) => {
                 self.delete(&record, pace).await?;
+                self.metrics.lease_revoked();
                 tracing::info!(lease_id = %record.lease_id, "lease revoked");
                 Ok(warnings)
             }
@@ -225,6 +226,21 @@ impl LeaseManager {
     ) -> Result<(usize, usize), LeaseError> {
         let ids = self.prefix_ids(prefix).await?;
         self.revoke_ids(ids, force, job).await
+    }
+
+    /// How many leases a revoke-prefix of `prefix` would cover (the same
+    /// rule as [`Self::prefix_ids`]), counted up to `limit`.
+    pub async fn count_prefix(&self, prefix: &str, limit: usize) -> Result<usize, LeaseError> {
+        if prefix.is_empty() || prefix.ends_with('/') {
+            return Ok(self.ledger.count_with_prefix(prefix, limit).await?);
+        }
+        if self.ledger.get(prefix).await?.is_some() {
+            return Ok(1);
+        }
+        Ok(self
+            .ledger
+            .count_with_prefix(&format!("{prefix}/"), limit)
+            .await?)
     }
 
     /// The leases a revoke-prefix of `prefix` covers, as Vault decides: a

@@ -138,6 +138,24 @@ impl Response {
         Self::default()
     }
 
+    /// Whether the answer has no body: a 204 unless `status` says otherwise.
+    pub fn is_bodiless(&self) -> bool {
+        self.text.is_none()
+            && self.raw.is_none()
+            && self.bytes.is_none()
+            && self.data.is_none()
+            && self.auth.is_none()
+            && self.wrap_info.is_none()
+            && self.lease.is_none()
+            && self.warnings.is_empty()
+    }
+
+    /// The HTTP status this answer is sent with.
+    pub fn status_code(&self) -> u16 {
+        self.status
+            .unwrap_or(if self.is_bodiless() { 204 } else { 200 })
+    }
+
     /// The same answer with `warning` added, if any (an empty answer then
     /// becomes a 200 that carries it, as in Vault).
     pub fn warn(mut self, warning: Option<String>) -> Self {

@@ -1,9 +1,11 @@
 //! The inventory's part of every authorized request, as the pipeline's
 //! before-request and after-response hooks: last-use tracking, ownership
 //! fields taken off role writes (and `require_owner`), drift against the
-//! workload's baseline, disabled roles refused; afterwards the role's
-//! ownership record kept in step with the role (written, shown, deleted).
+//! workload's baseline, disabled roles refused; afterwards the request
+//! joins its identities' recent requests, and the role's ownership record
+//! is kept in step with the role (written, shown, deleted).
 
+use super::drift::recent::RecentRequest;
 use super::{drift, paths, NhiSettings, NhiStore, OwnershipFields};
 use crate::auth::token::store::TokenEntry;
 use crate::error::ApiError;
@@ -26,6 +28,11 @@ pub struct Noted {
     identity: Option<String>,
     /// The ownership fields a role write carried.
     ownership: Option<OwnershipFields>,
+    /// The identities whose recent requests this one joins: the workload
+    /// (not for root) and the role it uses, if any.
+    recent_for: Vec<String>,
+    /// The request as they list it, its status still to come.
+    recent: RecentRequest,
 }
 
 impl NhiStore {
@@ -55,30 +62,54 @@ impl NhiStore {
             _ => false,
         };
         require_owner(settings, req, seen.mount, ownership.as_ref(), new_identity)?;
+        let mut recent_for = Vec::new();
         if !seen.caller.is_root() {
-            self.watch_drift(seen, req, metrics)?;
+            let workload = workload(seen.caller);
+            self.watch_drift(&workload, seen, req, metrics)?;
+            recent_for.push(workload);
         }
         if let Some(role) = paths::role_used(seen.mount, seen.relative) {
             if let Some(why) = self.disabled(&role).await? {
                 return Err(ApiError::Forbidden(format!("{role} is disabled: {why}")));
             }
             self.touch(&role, seen.now);
+            recent_for.push(role);
         }
         Ok(Noted {
             operation: req.operation,
             identity,
             ownership,
+            recent_for,
+            recent: RecentRequest {
+                time: crate::clock::rfc3339(seen.now),
+                operation: format!("{:?}", req.operation).to_lowercase(),
+                path: req.path.clone(),
+                status: 0,
+                remote_address: req.remote_addr.map(|a| a.to_string()).unwrap_or_default(),
+            },
         })
+    }
+
+    /// Adds the answered request to its identities' recent requests.
+    fn note_recent(&self, noted: &mut Noted, answer: &Result<Response, ApiError>) {
+        noted.recent.status = match answer {
+            Ok(response) => response.status_code(),
+            Err(e) => e.status(),
+        };
+        for identity in &noted.recent_for {
+            self.recent.record(identity, noted.recent.clone());
+        }
     }
 
     /// Runs after the handler: keeps a role's ownership record in step with
     /// the role (written with it, shown with it, deleted with it).
     pub async fn after_response(
         &self,
-        noted: Noted,
+        mut noted: Noted,
         answer: Result<Response, ApiError>,
         now: i64,
     ) -> Result<Response, ApiError> {
+        self.note_recent(&mut noted, &answer);
         let Some(id) = noted.identity.as_ref() else {
             return answer;
         };
@@ -108,22 +139,14 @@ impl NhiStore {
     /// departure, and refuses it on a mount where drift is denied.
     fn watch_drift(
         &self,
+        workload: &str,
         seen: &Seen<'_>,
         req: &Request,
         metrics: &Metrics,
     ) -> Result<(), ApiError> {
-        let caller = seen.caller;
-        let workload = match caller.path.strip_suffix("login") {
-            Some(auth_mount) => ["role_name", "role"]
-                .iter()
-                .find_map(|key| caller.meta.get(*key))
-                .map(|role| format!("{auth_mount}role/{role}")),
-            None => None,
-        }
-        .unwrap_or_else(|| format!("auth/token/accessors/{}", caller.accessor));
         let config = self.drift_config();
         let observed = drift::Seen {
-            identity: &workload,
+            identity: workload,
             path: &req.path,
             mount: &seen.mount.path,
             addr: req.remote_addr,
@@ -151,6 +174,19 @@ impl NhiStore {
             None => Ok(()),
         }
     }
+}
+
+/// The workload a caller belongs to: the auth role it logged in through
+/// (all its tokens share one), or else the token itself.
+fn workload(caller: &TokenEntry) -> String {
+    match caller.path.strip_suffix("login") {
+        Some(auth_mount) => ["role_name", "role"]
+            .iter()
+            .find_map(|key| caller.meta.get(*key))
+            .map(|role| format!("{auth_mount}role/{role}")),
+        None => None,
+    }
+    .unwrap_or_else(|| format!("auth/token/accessors/{}", caller.accessor))
 }
 
 /// Posts a drift alert to the configured webhook, without waiting for it.

@@ -147,6 +147,7 @@ pub struct NhiStore {
     // A std lock: a map lookup per request, never held across an await.
     touched: Mutex<HashMap<String, i64>>,
     pub drift: drift::DriftWatch,
+    pub recent: drift::recent::RecentRequests,
     // A std lock: cloned per request, never held across an await.
     drift_config: std::sync::RwLock<drift::DriftConfig>,
 }
@@ -155,9 +156,10 @@ impl NhiStore {
     pub async fn load(view: StorageView) -> Result<Self, ApiError> {
         let drift_config = view.get_json("drift-config").await?.unwrap_or_default();
         Ok(Self {
+            drift: drift::DriftWatch::load(&view).await?,
             view,
             touched: Mutex::new(HashMap::new()),
-            drift: drift::DriftWatch::default(),
+            recent: drift::recent::RecentRequests::default(),
             drift_config: std::sync::RwLock::new(drift_config),
         })
     }
@@ -204,7 +206,21 @@ impl NhiStore {
             .await?)
     }
 
+    /// Stores the drift baselines that changed (every 30 s, and on seal or
+    /// stop); a failure is logged and retried by the next store.
+    pub async fn store_drift(&self) {
+        match self.drift.store(&self.view).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(baselines = n, "drift baselines stored"),
+            Err(e) => {
+                tracing::warn!(error = %e, "storing the drift baselines failed; retrying later")
+            }
+        }
+    }
+
     pub async fn forget(&self, identity: &str) -> Result<(), ApiError> {
+        self.drift.forget(&self.view, identity).await?;
+        self.recent.forget(identity);
         self.view
             .write(vec![
                 Write::Delete(format!("meta/{identity}")),

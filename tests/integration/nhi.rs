@@ -388,6 +388,105 @@ async fn get_from(server: &TestServer, token: &str, path: &str, from: &str) -> u
         .as_u16()
 }
 
+/// The "new path" alert names the baseline it broke; a token that may only
+/// read the alerts cannot acknowledge it, however the path is spelled; root
+/// can, once, and the filter sees it.
+async fn acknowledge_an_alert(server: &TestServer, found: &[Value]) {
+    let alert = found
+        .iter()
+        .find(|a| a["reason"] == "new path")
+        .expect("a new path alert");
+    assert_eq!(alert["acknowledged"], false, "{alert}");
+    assert_eq!(
+        alert["baseline"]["paths"],
+        json!(["secret/data/app"]),
+        "{alert}"
+    );
+    assert!(
+        alert["baseline"]["learned_requests"].as_u64() > Some(0),
+        "{alert}"
+    );
+    let id = alert["id"].as_str().expect("an id").to_string();
+    let reader = server
+        .token_with_policy(
+            "alerts-reader",
+            r#"path "sys/nhi/alerts" { capabilities = ["read", "list"] }"#,
+        )
+        .await;
+    let upper = id.to_uppercase();
+    let encoded = format!("sys/nhi/alerts/{}/%61ck", id.replace('-', "%2D"));
+    for spelled in [
+        format!("sys/nhi/alerts/{id}/ack"),
+        format!("sys/nhi/alerts/{id}/ack/"),
+        format!("sys/nhi/alerts//{id}/ack"),
+        format!("sys/nhi//alerts/{id}/ack"),
+        format!("sys/nhi/alerts/{upper}/ack"),
+        format!("sys/NHI/alerts/{id}/ack"),
+        encoded,
+    ] {
+        for method in ["POST", "PUT"] {
+            let (status, body) =
+                super::acl_bypass::raw(server, method, &spelled, &reader, Some(&json!({}))).await;
+            assert!(
+                matches!(status, 403 | 404 | 400 | 405),
+                "{method} {spelled} by a reader: {status} {body}"
+            );
+        }
+    }
+    let (_, listed) = server
+        .root("GET", "sys/nhi/alerts?acknowledged=true", None)
+        .await;
+    assert_eq!(
+        listed["data"]["alerts"],
+        json!([]),
+        "a reader acknowledged: {listed}"
+    );
+
+    // Root acknowledges, concurrently: one name and one time for all.
+    let ack = format!("sys/nhi/alerts/{id}/ack");
+    let acks = (0..8).map(|_| server.root("POST", &ack, None));
+    let answers = futures::future::join_all(acks).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["data"]["acknowledged"], true, "{body}");
+        assert_eq!(body["data"]["acknowledged_by"], "root", "{body}");
+        assert_eq!(
+            body["data"]["acknowledged_at"], answers[0].1["data"]["acknowledged_at"],
+            "{body}"
+        );
+    }
+    let (_, done) = server
+        .root("GET", "sys/nhi/alerts?acknowledged=true", None)
+        .await;
+    let ids: Vec<&Value> = done["data"]["alerts"]
+        .as_array()
+        .map(|a| a.iter().map(|a| &a["id"]).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, vec![&json!(id)], "{done}");
+    let (_, pending) = server
+        .root("GET", "sys/nhi/alerts?acknowledged=false", None)
+        .await;
+    assert!(
+        pending["data"]["alerts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|a| a["id"] != json!(id))),
+        "{pending}"
+    );
+    for (path, want) in [
+        ("sys/nhi/alerts/not-a-uuid/ack".to_string(), 400),
+        (format!("sys/nhi/alerts/{}/ack", uuid::Uuid::new_v4()), 404),
+        ("sys/nhi/alerts/%3Cscript%3E/ack".to_string(), 400),
+    ] {
+        let (status, body) = server.root("POST", &path, None).await;
+        assert_eq!(status, want, "{path}: {body}");
+        assert!(body["errors"].is_array(), "{path}: {body}");
+    }
+    let (status, body) = server
+        .root("GET", "sys/nhi/alerts?acknowledged=maybe", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_alerts_for_a_new_path_a_new_network_and_a_burst() {
     let server = TestServer::dev();
@@ -481,6 +580,7 @@ async fn drift_alerts_for_a_new_path_a_new_network_and_a_burst() {
             .all(|a| a["identity"] == "auth/approle/role/ci"),
         "{body}"
     );
+    acknowledge_an_alert(&server, &found).await;
     let metrics = server
         .text("sys/metrics?format=prometheus", &server.root_token)
         .await

@@ -120,6 +120,20 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     }
 }
 
+/// Leases counted by `sys/nhi/lease-count/PREFIX` before it says "more".
+const COUNT_CAP: usize = 1_000_000;
+
+/// `sys/nhi/lease-count/PREFIX` (ours): how many leases a revoke-prefix of
+/// PREFIX would revoke, for a preview before doing it.
+pub(super) async fn count_under(ctx: &Ctx<'_>, prefix: &str) -> Result<Response, ApiError> {
+    let count = ctx.active.leases.count_prefix(prefix, COUNT_CAP).await?;
+    Ok(Response::json(json!({
+        "prefix": prefix,
+        "count": count,
+        "capped": count >= COUNT_CAP,
+    })))
+}
+
 /// `sys/nhi/jobs/ID`: a background revocation's progress.
 pub(super) fn job(ctx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
     let job = ctx.active.leases.job(id).ok_or(ApiError::NotFound)?;

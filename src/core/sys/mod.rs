@@ -76,6 +76,14 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         "nhi" if path.starts_with("nhi/jobs/") && op == Operation::Read => {
             leases::job(ctx, path.trim_start_matches("nhi/jobs/"))
         }
+        "nhi" if path.starts_with("nhi/lease-count") && op == Operation::Read => {
+            match path.strip_prefix("nhi/lease-count") {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                    leases::count_under(ctx, rest.trim_start_matches('/')).await
+                }
+                _ => nhi::handle(ctx, path, op).await,
+            }
+        }
         "nhi" => nhi::handle(ctx, path, op).await,
         "wrapping" => wrapping::handle(ctx, path, op).await,
         "metrics" if op == Operation::Read => metrics::handle(ctx).await,

@@ -1,6 +1,8 @@
 //! `sys/nhi/*` (ours): the identity inventory (`identities`, filtered,
-//! sorted, paged (`offset`, `limit`; `total` when every identity was read), or exported as JSON lines or CSV), one identity
-//! (`identities/ID`), and offboarding an owner (`owners/OWNER/offboard`).
+//! sorted, paged (`offset`, `limit`; `total` when every identity was read),
+//! or exported as JSON lines or CSV), one identity (`identities/ID`, with
+//! its recent requests), drift alerts (`alerts`, `alerts/ID/ack`), and
+//! offboarding an owner (`owners/OWNER/offboard`).
 
 use crate::core::ctx::Ctx;
 use crate::error::ApiError;
@@ -19,9 +21,14 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     let rest = path.trim_start_matches("nhi/").trim_end_matches('/');
     match (rest, op) {
         ("identities", Read | List) => list(ctx).await,
-        ("alerts", Read | List) => Ok(Response::json(
-            json!({ "alerts": ctx.active.nhi.drift.recent() }),
-        )),
+        ("alerts", Read | List) => list_alerts(ctx),
+        (path, Create | Update) if path.starts_with("alerts/") && path.ends_with("/ack") => {
+            let id = path
+                .strip_prefix("alerts/")
+                .and_then(|rest| rest.strip_suffix("/ack"))
+                .unwrap_or_default();
+            acknowledge_alert(ctx, id)
+        }
         ("revoke", Create | Update) => revoke_selected(ctx).await,
         ("drift/config", Read) => Ok(Response::json(json!(ctx.active.nhi.drift_config()))),
         ("drift/config", Create | Update) => {
@@ -57,7 +64,12 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             };
             let (found, _) = collect(ctx, &scan).await?;
             let found = found.into_iter().next().ok_or(ApiError::NotFound)?;
-            Ok(Response::json(json!(found)))
+            let mut answer = json!(found);
+            if let Some(fields) = answer.as_object_mut() {
+                let recent = ctx.active.nhi.recent.of(id);
+                fields.insert("recent_requests".into(), json!(recent));
+            }
+            Ok(Response::json(answer))
         }
         (path, Create | Update) if path.starts_with("owners/") && path.ends_with("/offboard") => {
             let owner = path
@@ -70,6 +82,45 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             "no handler for route \"sys/{path}\". route entry not found."
         ))),
     }
+}
+
+/// The kept drift alerts, newest last; `acknowledged=true|false` keeps
+/// only those. A token workload's accessor shows only to a caller who may
+/// list accessors.
+fn list_alerts(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let acknowledged = optional_bool(&ctx.req.data, "acknowledged")?;
+    let alerts: Vec<_> = ctx
+        .active
+        .nhi
+        .drift
+        .recent()
+        .into_iter()
+        .filter(|a| acknowledged.is_none_or(|want| a.acknowledged == want))
+        .map(|mut a| {
+            a.identity = shown_id(ctx, &a.identity);
+            a
+        })
+        .collect();
+    Ok(Response::json(json!({ "alerts": alerts })))
+}
+
+/// `alerts/ID/ack`: records who acknowledged the alert; idempotent.
+fn acknowledge_alert(ctx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
+    if uuid::Uuid::try_parse(id).is_err() {
+        return Err(ApiError::bad(format!("{id:?} is not an alert id (a UUID)")));
+    }
+    let by = match ctx.caller.display_name.as_str() {
+        "" => "token",
+        name => name,
+    };
+    let mut alert = ctx
+        .active
+        .nhi
+        .drift
+        .acknowledge(id, by, ctx.core.clock.now_unix())
+        .ok_or(ApiError::NotFound)?;
+    alert.identity = shown_id(ctx, &alert.identity);
+    Ok(Response::json(json!(alert)))
 }
 
 /// The core's mounts as the inventory reads them.

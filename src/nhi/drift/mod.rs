@@ -12,19 +12,26 @@
 //!
 //! A workload is the auth role a token logged in through (all its tokens
 //! share one baseline), or else the token itself; root tokens are not
-//! watched, nor workloads past the first 50,000 (baselines are in memory). Learning ends after `learning_requests` requests; each
-//! departure alerts once (per minute for bursts). Alerts go to
-//! `sys/nhi/alerts`, the log, the `qm_drift_alerts_total` metric, and an
-//! optional webhook. On the mounts in `deny_mounts` a departing request is
-//! refused instead of served.
+//! watched, nor workloads past the first 50,000. Baselines live in memory
+//! and are stored under `sys/nhi/drift/workloads/` (see [`persist`]), so a
+//! restart keeps what was learned. Learning ends after `learning_requests`
+//! requests; each departure alerts once (per minute for bursts). Alerts go to
+//! `sys/nhi/alerts` (each with the baseline it broke, until an operator
+//! acknowledges it; see [`alerts`]), the log, the `qm_drift_alerts_total`
+//! metric, and an optional webhook. On the mounts in `deny_mounts` a
+//! departing request is refused instead of served.
+
+pub mod alerts;
+mod persist;
+pub mod recent;
+
+pub use alerts::{Alert, BrokenBaseline};
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-/// Alerts kept for `sys/nhi/alerts`.
-const KEEP_ALERTS: usize = 1000;
 /// Workloads watched at most; later ones are not (their requests pass).
 const MAX_WORKLOADS: usize = 50_000;
 const MIN_BURST: u64 = 10;
@@ -51,18 +58,8 @@ impl Default for DriftConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Alert {
-    pub time: String,
-    pub identity: String,
-    pub reason: &'static str,
-    pub detail: String,
-    pub path: String,
-    pub remote_address: String,
-    pub denied: bool,
-}
-
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
+#[serde(default)]
 struct Baseline {
     requests: u64,
     learned_since: i64,
@@ -82,8 +79,15 @@ struct Baseline {
 #[derive(Default)]
 pub struct DriftWatch {
     // A std lock: held for map updates only, never across an await.
-    baselines: Mutex<HashMap<String, Baseline>>,
-    alerts: Mutex<VecDeque<Alert>>,
+    workloads: Mutex<Workloads>,
+    alerts: alerts::AlertLog,
+}
+
+/// The baselines, and which changed since they were last stored.
+#[derive(Default)]
+struct Workloads {
+    baselines: HashMap<String, Baseline>,
+    changed: HashSet<String>,
 }
 
 /// The part of a path a baseline remembers.
@@ -172,6 +176,18 @@ impl Baseline {
         true
     }
 
+    /// What was learned, as an alert shows it.
+    fn broken(&self) -> BrokenBaseline {
+        BrokenBaseline::of(
+            self.requests,
+            self.learned_since,
+            &self.paths,
+            &self.networks,
+            &self.hours,
+            self.busiest_minute,
+        )
+    }
+
     /// How a request departs from what was learned.
     fn departures(&self, config: &DriftConfig, seen: &Seen<'_>, traits: &Traits) -> Vec<Departure> {
         let Traits {
@@ -225,11 +241,15 @@ impl Baseline {
 impl DriftWatch {
     /// Learns from or checks one request; returns the departures it makes.
     pub fn observe(&self, config: &DriftConfig, seen: &Seen<'_>) -> Vec<Alert> {
-        let Ok(mut baselines) = self.baselines.lock() else {
+        let Ok(mut workloads) = self.workloads.lock() else {
             return Vec::new();
         };
+        let Workloads { baselines, changed } = &mut *workloads;
         if baselines.len() >= MAX_WORKLOADS && !baselines.contains_key(seen.identity) {
             return Vec::new();
+        }
+        if !changed.contains(seen.identity) {
+            changed.insert(seen.identity.to_string());
         }
         let base = baselines.entry(seen.identity.to_string()).or_default();
         let traits = Traits::of(seen);
@@ -238,10 +258,18 @@ impl DriftWatch {
             return Vec::new();
         }
         let denied = config.deny_mounts.iter().any(|m| m == seen.mount);
-        base.departures(config, seen, &traits)
+        let new: Vec<Departure> = base
+            .departures(config, seen, &traits)
             .into_iter()
             .filter(|(_, _, key)| base.reported.insert(key.clone()))
+            .collect();
+        if new.is_empty() {
+            return Vec::new();
+        }
+        let baseline = base.broken();
+        new.into_iter()
             .map(|(reason, detail, _)| Alert {
+                id: uuid::Uuid::new_v4().to_string(),
                 time: crate::clock::rfc3339(seen.now),
                 identity: seen.identity.to_string(),
                 reason,
@@ -249,31 +277,36 @@ impl DriftWatch {
                 path: seen.path.to_string(),
                 remote_address: seen.addr.map(|a| a.to_string()).unwrap_or_default(),
                 denied,
+                baseline: baseline.clone(),
+                acknowledged: false,
+                acknowledged_by: None,
+                acknowledged_at: None,
             })
             .collect()
     }
 
     /// (requests seen, of which writes) for a workload, if it was seen.
     pub fn usage(&self, identity: &str) -> Option<(u64, u64)> {
-        let baselines = self.baselines.lock().ok()?;
-        baselines.get(identity).map(|b| (b.seen, b.writes))
+        let workloads = self.workloads.lock().ok()?;
+        workloads
+            .baselines
+            .get(identity)
+            .map(|b| (b.seen, b.writes))
     }
 
     pub fn record(&self, alert: Alert) {
-        if let Ok(mut alerts) = self.alerts.lock() {
-            if alerts.len() == KEEP_ALERTS {
-                alerts.pop_front();
-            }
-            alerts.push_back(alert);
-        }
+        self.alerts.record(alert);
     }
 
     /// The most recent alerts, newest last.
     pub fn recent(&self) -> Vec<Alert> {
-        self.alerts
-            .lock()
-            .map(|a| a.iter().cloned().collect())
-            .unwrap_or_default()
+        self.alerts.recent()
+    }
+
+    /// Marks an alert acknowledged by `by` at `now`; the alert, or None
+    /// when no kept alert has that id.
+    pub fn acknowledge(&self, id: &str, by: &str, now: i64) -> Option<Alert> {
+        self.alerts.acknowledge(id, by, now)
     }
 }
 
@@ -318,5 +351,29 @@ mod tests {
             .collect();
         assert_eq!(burst.len(), 1);
         assert_eq!(burst[0].reason, "burst");
+    }
+
+    #[test]
+    fn an_alert_carries_its_baseline_and_is_acknowledged_once() {
+        let watch = DriftWatch::default();
+        let config = DriftConfig {
+            learning_requests: 2,
+            ..DriftConfig::default()
+        };
+        for i in 0..2 {
+            watch.observe(&config, &seen("secret/data/app/x", "10.0.0.1", 1000 + i));
+        }
+        let alerts = watch.observe(&config, &seen("secret/data/other", "10.0.0.1", 1010));
+        let alert = alerts.into_iter().next().expect("a new path alert");
+        assert_eq!(alert.baseline.paths, vec!["secret/data/app"]);
+        assert_eq!(alert.baseline.learned_requests, 2);
+        let id = alert.id.clone();
+        watch.record(alert);
+        assert!(watch.acknowledge("not-an-id", "ops", 1020).is_none());
+        let acked = watch.acknowledge(&id, "ops", 1020).expect("kept");
+        assert!(acked.acknowledged);
+        let again = watch.acknowledge(&id, "someone-else", 1030).expect("kept");
+        assert_eq!(again.acknowledged_by.as_deref(), Some("ops"));
+        assert_eq!(again.acknowledged_at, acked.acknowledged_at);
     }
 }
