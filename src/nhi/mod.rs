@@ -12,11 +12,14 @@
 //!
 //! Keys below `sys/nhi/`: `meta/<identity>`, `used/<identity>` (unix
 //! seconds, written at most once a minute per identity, relaxed),
-//! `owners/<owner>` (offboarding time), `drift-config`.
+//! `owners/<owner>` (offboarding time), `drift-config`,
+//! `by-owner/<owner>/<identity>` (the roles by owner, `owner_index`),
+//! `drift/workloads/<identity>` (drift baselines).
 
 pub mod drift;
 pub mod hooks;
 pub mod inventory;
+mod owner_index;
 pub mod paths;
 
 use crate::barrier::{StorageView, Write};
@@ -155,6 +158,7 @@ pub struct NhiStore {
 impl NhiStore {
     pub async fn load(view: StorageView) -> Result<Self, ApiError> {
         let drift_config = view.get_json("drift-config").await?.unwrap_or_default();
+        owner_index::index_once(&view).await?;
         Ok(Self {
             drift: drift::DriftWatch::load(&view).await?,
             view,
@@ -199,11 +203,19 @@ impl NhiStore {
         self.put_meta(identity, &meta).await
     }
 
+    /// Writes a role's ownership record, and moves it in the owner index
+    /// when its owner changed (one batch).
     pub async fn put_meta(&self, identity: &str, meta: &IdentityMeta) -> Result<(), ApiError> {
-        Ok(self
-            .view
-            .put_json(&format!("meta/{identity}"), meta)
-            .await?)
+        let old = self.meta(identity).await?;
+        let mut writes = owner_index::moved(identity, old.as_ref(), Some(meta));
+        writes.push(Write::json(format!("meta/{identity}"), meta));
+        Ok(self.view.write(writes).await?)
+    }
+
+    /// The identities of the roles `owner` owns (by their ownership
+    /// records; a role deleted behind the broker's back may still be named).
+    pub async fn owned_roles(&self, owner: &str) -> Result<Vec<String>, ApiError> {
+        Ok(owner_index::owned(&self.view, owner).await?)
     }
 
     /// Stores the drift baselines that changed (every 30 s, and on seal or
@@ -221,12 +233,11 @@ impl NhiStore {
     pub async fn forget(&self, identity: &str) -> Result<(), ApiError> {
         self.drift.forget(&self.view, identity).await?;
         self.recent.forget(identity);
-        self.view
-            .write(vec![
-                Write::Delete(format!("meta/{identity}")),
-                Write::Delete(format!("used/{identity}")),
-            ])
-            .await?;
+        let old = self.meta(identity).await?;
+        let mut writes = owner_index::moved(identity, old.as_ref(), None);
+        writes.push(Write::Delete(format!("meta/{identity}")));
+        writes.push(Write::Delete(format!("used/{identity}")));
+        self.view.write(writes).await?;
         Ok(())
     }
 

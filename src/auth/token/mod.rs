@@ -2,6 +2,7 @@
 //! The `auth/token/` endpoints over it are the core's (`core::token_api`).
 
 pub mod cubbyhole;
+mod owners;
 pub mod store;
 
 use crate::logical::AuthBlock;

@@ -9,7 +9,8 @@
 //! auth mount it came through, by the mount's accessor (unique to one
 //! enabling of the mount, unlike its path): `login-mount/<hash>` → accessor
 //! and `mount-tokens/<accessor>/<hash>` → "", so disabling the mount finds
-//! every token it issued, with a TTL or without. Each token's cubbyhole
+//! every token it issued, with a TTL or without. `owner/<owner>/<accessor>`
+//! indexes tokens by `meta.owner` (see `owners`). Each token's cubbyhole
 //! lives under `cubbyhole/<hash>/` and goes with the token (`cubbyhole`).
 
 use crate::barrier::{StorageView, Write};
@@ -150,12 +151,14 @@ impl TokenStore {
                 salt.to_vec()
             }
         };
-        Ok(Self {
-            view,
+        let store = Self {
+            view: view.clone(),
             salt: Zeroizing::new(salt),
             clock,
             uses: tokio::sync::Mutex::new(()),
-        })
+        };
+        super::owners::index_once(&store, &view).await?;
+        Ok(store)
     }
 
     pub fn now(&self) -> i64 {
@@ -250,6 +253,9 @@ impl TokenStore {
         ];
         if let Some(parent) = &entry.parent_hash {
             writes.push(Write::json(format!("parent/{parent}/{id_hash}"), &""));
+        }
+        if let Some(key) = super::owners::owner_key(&entry) {
+            writes.push(Write::json(key, &""));
         }
         if let Some(accessor) = mount_accessor {
             writes.push(Write::json(login_mount_key(&id_hash), &accessor));
@@ -423,6 +429,9 @@ impl TokenStore {
         if let Some(parent) = &entry.parent_hash {
             writes.push(Write::Delete(format!("parent/{parent}/{id_hash}")));
         }
+        if let Some(key) = super::owners::owner_key(&entry) {
+            writes.push(Write::Delete(key));
+        }
         if entry.is_wrapping() {
             writes.push(Write::Delete(format!("wrapped/{id_hash}")));
         }
@@ -514,7 +523,8 @@ impl TokenStore {
 
     /// Drops index entries whose token is gone (left by a crash between
     /// ordered writes, or by earlier versions): accessors without their
-    /// token, and parent entries of a child that no longer exists.
+    /// token, parent entries of a child that no longer exists, and owner
+    /// entries of a token that is gone.
     /// Returns how many went (`auth/token/tidy`).
     pub async fn tidy(&self) -> Result<usize, TokenError> {
         let mut stale = Vec::new();
@@ -531,6 +541,12 @@ impl TokenStore {
         for key in self.view.keys("parent/").await? {
             let child = key.rsplit('/').next().unwrap_or_default();
             if self.lookup_hash(child).await?.is_none() {
+                stale.push(key);
+            }
+        }
+        for key in self.view.keys("owner/").await? {
+            let accessor = key.rsplit('/').next().unwrap_or_default();
+            if self.lookup_accessor(accessor).await?.is_none() {
                 stale.push(key);
             }
         }

@@ -61,6 +61,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
                 keep: &|i: &Identity| i.id == id,
                 want: Some(1),
                 leases: true,
+                owner: None,
             };
             let (found, _) = collect(ctx, &scan).await?;
             let found = found.into_iter().next().ok_or(ApiError::NotFound)?;
@@ -177,6 +178,12 @@ async fn collect(ctx: &Ctx<'_>, scan: &Scan<'_>) -> Result<(Vec<Identity>, bool)
     inventory::collect(&sources, scan).await
 }
 
+/// The owner a listing may read through the owner indexes: a named one
+/// (no owner at all is not indexed).
+fn indexed_owner(owner: Option<&str>) -> Option<&str> {
+    owner.filter(|o| !o.is_empty())
+}
+
 /// Where token identities live: their ids carry the token's accessor.
 const TOKEN_IDS: &str = "auth/token/accessors/";
 
@@ -250,6 +257,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         keep: &keep,
         want,
         leases,
+        owner: indexed_owner(optional_str(data, "owner")?),
     };
     let (mut found, complete) = collect(ctx, &scan).await?;
     match sort {
@@ -336,6 +344,7 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
         keep: &|i: &Identity| i.owner == owner,
         want: None,
         leases: false,
+        owner: indexed_owner(Some(owner)),
     };
     let (mut owned, _) = collect(ctx, &scan).await?;
     if dry_run {
@@ -421,6 +430,7 @@ async fn revoke_selected(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         keep: &keep,
         want: None,
         leases: false,
+        owner: indexed_owner(owner.as_deref()),
     };
     let (mut matched, _) = collect(ctx, &scan).await?;
     if optional_bool(data, "dry_run")?.unwrap_or(false) {

@@ -1,6 +1,8 @@
 //! A listing: the sources walked in order (mounts in table order with each
 //! one's roles by name, then tokens by accessor, then leases if asked for),
-//! stopping as soon as the page is full.
+//! stopping as soon as the page is full. Filtered by owner, it reads only
+//! that owner's roles and tokens, through the owner indexes (roles by
+//! identity, then tokens by accessor).
 
 use super::context::Context;
 use super::leases::lease_identity;
@@ -9,6 +11,7 @@ use super::tokens::token_identity;
 use super::{Identity, Scan, Sources};
 use crate::error::ApiError;
 use crate::lease::LeaseKind;
+use crate::logical::MountEntry;
 use crate::nhi::paths;
 
 /// Accessors and lease ids are read in chunks growing from this size, so a
@@ -23,10 +26,88 @@ pub async fn collect(
 ) -> Result<(Vec<Identity>, bool), ApiError> {
     let mut ctx = Context::new(src);
     let mut out = Vec::new();
-    let complete = collect_roles(&mut ctx, scan, &mut out).await?
-        && collect_tokens(&mut ctx, scan, &mut out).await?
-        && (!scan.leases || collect_leases(&mut ctx, scan, &mut out).await?);
+    let complete = match scan.owner {
+        Some(owner) if !scan.leases => {
+            collect_owned_roles(&mut ctx, scan, owner, &mut out).await?
+                && collect_owned_tokens(&mut ctx, scan, owner, &mut out).await?
+        }
+        _ => {
+            collect_roles(&mut ctx, scan, &mut out).await?
+                && collect_tokens(&mut ctx, scan, &mut out).await?
+                && (!scan.leases || collect_leases(&mut ctx, scan, &mut out).await?)
+        }
+    };
     Ok((out, complete))
+}
+
+/// Adds the roles the owner index names for `owner`; false when the page
+/// filled first.
+async fn collect_owned_roles(
+    ctx: &mut Context<'_>,
+    scan: &Scan<'_>,
+    owner: &str,
+    out: &mut Vec<Identity>,
+) -> Result<bool, ApiError> {
+    let backends = ctx.src.backends;
+    let mounts = backends.mounts();
+    for id in ctx.src.nhi.owned_roles(owner).await? {
+        if scan.full(out) {
+            return Ok(false);
+        }
+        let Some((mount, list, kind, name)) = role_at(&mounts, &id) else {
+            continue;
+        };
+        // A role deleted behind the broker's back is not listed.
+        let Some(config) = backends.read(mount, &format!("{list}{name}")).await? else {
+            continue;
+        };
+        let identity = role_identity(ctx, mount, list, kind, name, &config).await?;
+        if (scan.keep)(&identity) {
+            out.push(identity);
+        }
+    }
+    Ok(true)
+}
+
+/// The mount, collection, kind and name of a role identity's id.
+fn role_at<'m>(
+    mounts: &'m [MountEntry],
+    id: &'m str,
+) -> Option<(&'m MountEntry, &'static str, &'static str, &'m str)> {
+    let mount = mounts.iter().find(|m| id.starts_with(&m.path))?;
+    let rest = id.strip_prefix(&mount.path)?;
+    paths::role_collections(&mount.kind)
+        .iter()
+        .find_map(|(list, kind)| {
+            let name = rest.strip_prefix(list)?;
+            (!name.is_empty() && !name.contains('/')).then_some((mount, *list, *kind, name))
+        })
+}
+
+/// Adds the tokens the owner index names for `owner`; false when the page
+/// filled first.
+async fn collect_owned_tokens(
+    ctx: &mut Context<'_>,
+    scan: &Scan<'_>,
+    owner: &str,
+    out: &mut Vec<Identity>,
+) -> Result<bool, ApiError> {
+    let tokens = ctx.src.tokens;
+    for accessor in tokens.accessors_of_owner(owner).await? {
+        if scan.full(out) {
+            return Ok(false);
+        }
+        if let Some(entry) = tokens.lookup_accessor(&accessor).await? {
+            if entry.is_wrapping() {
+                continue;
+            }
+            let identity = token_identity(ctx, &entry).await?;
+            if (scan.keep)(&identity) {
+                out.push(identity);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Adds the roles of every mount; false when the page filled first.

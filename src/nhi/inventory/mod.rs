@@ -56,6 +56,9 @@ pub struct Scan<'f> {
     pub want: Option<usize>,
     /// Also read the leases (each an identity; there are many).
     pub leases: bool,
+    /// Only this owner's roles and tokens are read (through the owner
+    /// indexes); `keep` must still check the owner.
+    pub owner: Option<&'f str>,
 }
 
 impl Scan<'_> {
