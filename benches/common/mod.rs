@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod console;
+
 use reqwest::Client;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

@@ -22,7 +22,7 @@ export async function render(main) {
     choice('Orphaned', 'orphaned', [['', 'any'], ['true', 'orphaned only'], ['false', 'not orphaned']]),
     field('Risk above', 'risk_above', { type: 'number', min: 0, max: 100, inputmode: 'numeric', size: 4 }),
     field('Unused for', 'unused_for', { placeholder: 'e.g. 30d', size: 8 }),
-    choice('Sort', 'sort', [['risk', 'risk, highest first'], ['source', 'source order'], ['id', 'id'], ['last_accessed', 'last used']]),
+    choice('Sort', 'sort', [['source', 'source order'], ['risk', 'risk, highest first'], ['id', 'id'], ['last_accessed', 'last used']]),
     h('button', { type: 'submit', id: 'filter-apply' }, 'Apply'));
   filters.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -35,8 +35,9 @@ export async function render(main) {
 
   const params = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
   for (const name of FILTERS) if (value(name)) params.set(name, value(name));
-  if (!value('sort')) params.set('sort', 'risk');
-  // Marks for benches/console.rs: the API's share and the table's.
+  // Source order by default: its first page reads only that page, at any
+  // scale (sort=risk scores every identity until the risk index lands).
+  // Marks for benches/nhi_scale.rs: the API's share and the table's.
   performance.clearMarks();
   performance.clearMeasures();
   performance.mark('qm-identities-asked');
