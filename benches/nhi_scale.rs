@@ -5,8 +5,9 @@
 //!     request after start (cold), then p50/p99 of 30 (target < 100 ms), next to the floor (a `sys/health` round trip) and
 //!     to what a naive inventory reads first (`LIST auth/token/accessors`,
 //!     every accessor);
-//!   - a first page filtered by owner (read through the owner index), and
-//!     the full scan `sort=risk` needs;
+//!   - a first page filtered by owner (read through the owner index), a
+//!     first page sorted by risk (read through the risk index), and the
+//!     full scan that building the risk index costs;
 //!   - the web console in headless Chromium (when chromedriver is there):
 //!     first contentful paint (target < 1 s) and the identities table's 100
 //!     rows rendered (target < 100 ms), next to the API's own answer time.
@@ -134,6 +135,7 @@ async fn main() {
     seed(&dir.path().join("data"), &key, count).await;
     let seeded_in = seeding.elapsed();
     let (server, _) = start_and_unseal(&http, &config, &key).await;
+    let unsealed = Instant::now();
     let addr = server.addr.clone();
 
     let (health, _) = time_get(&http, &addr, &root, "sys/health", 50).await;
@@ -156,15 +158,38 @@ async fn main() {
     )
     .await;
     let (accessors, _) = time_get(&http, &addr, &root, "auth/token/accessors?list=true", 5).await;
+    // The risk index is built in the background after unseal: a full
+    // scan, scoring every identity; then sort=risk reads it.
+    let index_built = loop {
+        let (_, body) = time_get(
+            &http,
+            &addr,
+            &root,
+            "sys/nhi/identities?limit=1&sort=risk",
+            1,
+        )
+        .await;
+        if body["data"]["ranked_by_index"] == true {
+            break unsealed.elapsed();
+        }
+        assert!(
+            unsealed.elapsed() < Duration::from_secs(900),
+            "the risk index was never built"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let (full, body) = time_get(
         &http,
         &addr,
         &root,
         "sys/nhi/identities?limit=100&sort=risk",
-        2,
+        30,
     )
     .await;
-    assert!(body["data"]["total"].as_u64().unwrap_or(0) >= count as u64);
+    assert_eq!(
+        body["data"]["identities"].as_array().map(Vec::len),
+        Some(100)
+    );
     let console = common::console::identities_page(&addr, &root, 5).await;
 
     let ms = |d: &[Duration], p: f64| percentile(d, p);
@@ -206,9 +231,15 @@ async fn main() {
     );
     println!(
         "{:<58} {:>9.2} {:>9.2}",
-        "full scan: sort=risk (every identity scored)",
+        "first page sorted by risk, from the index (target < 100 ms)",
         ms(&full, 0.5),
         ms(&full, 0.99)
+    );
+    println!(
+        "{:<58} {:>9.2} {:>9}",
+        "full scan: the index's first build (every identity scored)",
+        index_built.as_secs_f64() * 1000.0,
+        "-"
     );
     match console {
         Some(mut runs) => {

@@ -34,7 +34,7 @@ mod integration {
     mod metrics;
     pub(crate) mod mysql;
     mod nhi;
-    mod nhi_owner_index;
+    mod nhi_indexes;
     mod openapi;
     pub(crate) mod password_policies;
     mod path_help;

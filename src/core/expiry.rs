@@ -1,7 +1,7 @@
 //! The background loop: while unsealed, it gives the lease manager its tick
 //! (expiry, retries, rolling back an earlier boot's pending leases), the
-//! plugins their periodic call (scheduled rotations), and stores the drift
-//! baselines that changed.
+//! plugins their periodic call (scheduled rotations), stores the drift
+//! baselines that changed, and keeps the risk index up (each second).
 
 use super::mounts::Backend;
 use super::{Active, Core};
@@ -21,13 +21,17 @@ impl Core {
         runtime.spawn(async move {
             let mut ticker = tokio::time::interval(TICK);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_periodic = 0;
+            let (mut last_periodic, mut last_index) = (0, 0);
             loop {
                 ticker.tick().await;
                 let Some(core) = core.upgrade() else { break };
                 let Ok(active) = core.active() else { continue };
                 active.leases.tick().await;
                 let now = core.clock.now_unix();
+                if now != last_index {
+                    last_index = now;
+                    core.refresh_risk_index(&active).await;
+                }
                 if now.saturating_sub(last_periodic) >= PERIODIC_EVERY {
                     last_periodic = now;
                     core.run_periodic(&active).await;

@@ -13,6 +13,7 @@ mod expiry;
 mod generate_root;
 pub mod ha;
 mod help;
+pub(crate) mod inventory;
 mod key_shares;
 mod lifecycle;
 mod login;

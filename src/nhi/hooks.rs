@@ -33,7 +33,21 @@ pub struct Noted {
     recent_for: Vec<String>,
     /// The request as they list it, its status still to come.
     recent: RecentRequest,
+    /// The caller's own token identity (its last use changes).
+    caller_identity: String,
 }
+
+/// Writes below these paths can change many risk scores at once: the
+/// risk index is rebuilt after one.
+const REBUILD_AFTER: [&str; 7] = [
+    "sys/policies/acl/",
+    "sys/policy/",
+    "sys/mounts/",
+    "sys/auth/",
+    "sys/remount",
+    "sys/nhi/owners/",
+    "sys/nhi/revoke",
+];
 
 impl NhiStore {
     /// Runs before the handler: may take the ownership fields out of the
@@ -45,10 +59,8 @@ impl NhiStore {
         settings: &NhiSettings,
         metrics: &Metrics,
     ) -> Result<Noted, ApiError> {
-        self.touch(
-            &format!("auth/token/accessors/{}", seen.caller.accessor),
-            seen.now,
-        );
+        let caller_identity = format!("auth/token/accessors/{}", seen.caller.accessor);
+        self.touch(&caller_identity, seen.now);
         let identity = paths::identity_at(seen.mount, seen.relative).map(|(id, _)| id);
         let ownership = match (&identity, req.operation) {
             (Some(_), Operation::Create | Operation::Update) => {
@@ -87,7 +99,30 @@ impl NhiStore {
                 status: 0,
                 remote_address: req.remote_addr.map(|a| a.to_string()).unwrap_or_default(),
             },
+            caller_identity,
         })
+    }
+
+    /// Marks what the request may have changed the risk of: its identities,
+    /// the caller, a token it created; or, after a write that reaches many
+    /// identities (a policy, a mount, a connection), asks for a rebuild.
+    fn note_risk(&self, noted: &Noted, answer: &Result<Response, ApiError>) {
+        let Ok(response) = answer else { return };
+        for identity in noted.recent_for.iter().chain(noted.identity.iter()) {
+            self.risk.mark(identity);
+        }
+        self.risk.mark(&noted.caller_identity);
+        if let Some(auth) = &response.auth {
+            self.risk
+                .mark(&format!("auth/token/accessors/{}", auth.accessor));
+        }
+        let path = noted.recent.path.as_str();
+        let writes = !matches!(noted.operation, Operation::Read | Operation::List);
+        if writes
+            && (REBUILD_AFTER.iter().any(|p| path.starts_with(p)) || path.contains("/config/"))
+        {
+            self.risk.want_rebuild();
+        }
     }
 
     /// Adds the answered request to its identities' recent requests.
@@ -110,6 +145,7 @@ impl NhiStore {
         now: i64,
     ) -> Result<Response, ApiError> {
         self.note_recent(&mut noted, &answer);
+        self.note_risk(&noted, &answer);
         let Some(id) = noted.identity.as_ref() else {
             return answer;
         };

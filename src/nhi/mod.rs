@@ -21,6 +21,7 @@ pub mod hooks;
 pub mod inventory;
 mod owner_index;
 pub mod paths;
+pub mod risk_index;
 
 use crate::barrier::{StorageView, Write};
 use crate::error::ApiError;
@@ -151,6 +152,7 @@ pub struct NhiStore {
     touched: Mutex<HashMap<String, i64>>,
     pub drift: drift::DriftWatch,
     pub recent: drift::recent::RecentRequests,
+    pub risk: risk_index::RiskIndex,
     // A std lock: cloned per request, never held across an await.
     drift_config: std::sync::RwLock<drift::DriftConfig>,
 }
@@ -164,6 +166,7 @@ impl NhiStore {
             view,
             touched: Mutex::new(HashMap::new()),
             recent: drift::recent::RecentRequests::default(),
+            risk: risk_index::RiskIndex::default(),
             drift_config: std::sync::RwLock::new(drift_config),
         })
     }

@@ -5,8 +5,8 @@
 //! offboarding an owner (`owners/OWNER/offboard`).
 
 use crate::core::ctx::Ctx;
+use crate::core::inventory::MountedBackends;
 use crate::error::ApiError;
-use crate::logical::MountEntry;
 use crate::logical::{Operation, Response};
 use crate::nhi::inventory::{self, Identity, Scan};
 use crate::nhi::paths::{self, APPROLE, JWT_ROLE, TOKEN};
@@ -124,58 +124,46 @@ fn acknowledge_alert(ctx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
     Ok(Response::json(json!(alert)))
 }
 
-/// The core's mounts as the inventory reads them.
-struct MountedBackends<'a> {
-    core: &'a crate::core::Core,
-    active: &'a crate::core::Active,
-}
-
-#[async_trait::async_trait]
-impl inventory::Backends for MountedBackends<'_> {
-    fn mounts(&self) -> Vec<MountEntry> {
-        self.active
-            .mounts
-            .snapshot()
-            .iter()
-            .map(|m| m.entry.clone())
-            .collect()
-    }
-
-    async fn list(&self, mount: &MountEntry, path: &str) -> Result<Vec<String>, ApiError> {
-        match self.active.mounts.get(&mount.path) {
-            Some(mounted) => self.core.backend_list(&mounted, path).await,
-            None => Ok(Vec::new()),
-        }
-    }
-
-    async fn read(
-        &self,
-        mount: &MountEntry,
-        path: &str,
-    ) -> Result<Option<Map<String, Value>>, ApiError> {
-        match self.active.mounts.get(&mount.path) {
-            Some(mounted) => self.core.backend_read(&mounted, path).await,
-            None => Ok(None),
-        }
-    }
-}
-
 /// The identities `scan` keeps, read from this core's stores and mounts.
 async fn collect(ctx: &Ctx<'_>, scan: &Scan<'_>) -> Result<(Vec<Identity>, bool), ApiError> {
-    let backends = MountedBackends {
-        core: ctx.core,
-        active: ctx.active,
-    };
-    let sources = inventory::Sources {
-        backends: &backends,
-        nhi: &ctx.active.nhi,
-        tokens: &ctx.active.tokens,
-        leases: ctx.active.leases.ledger(),
-        policies: &ctx.active.policies,
-        now: ctx.core.clock.now_unix(),
-        weights: &ctx.core.settings.nhi.risk_weights,
-    };
-    inventory::collect(&sources, scan).await
+    let backends = MountedBackends::new(ctx.core, ctx.active);
+    inventory::collect(&backends.sources(), scan).await
+}
+
+/// The first `want` identities `keep` keeps, walking the risk index from
+/// the riskiest down, each re-scored as it is read (the caller sorts them
+/// by those exact scores); the flag says whether the index was exhausted.
+async fn riskiest(
+    ctx: &Ctx<'_>,
+    keep: &(dyn Fn(&Identity) -> bool + Sync),
+    want: usize,
+) -> Result<(Vec<Identity>, bool), ApiError> {
+    const CHUNK: usize = 256;
+    crate::core::inventory::rescore_marked(ctx.core, ctx.active).await?;
+    let backends = MountedBackends::new(ctx.core, ctx.active);
+    let sources = backends.sources();
+    let mut found = Vec::new();
+    let mut from = 0_usize;
+    loop {
+        let ids = ctx.active.nhi.risk.ranked_ids(from, CHUNK);
+        if ids.is_empty() {
+            return Ok((found, true));
+        }
+        from = from.saturating_add(ids.len());
+        for id in ids {
+            if found.len() >= want {
+                return Ok((found, false));
+            }
+            let identity = inventory::one(&sources, &id).await?;
+            ctx.active
+                .nhi
+                .risk
+                .set(&id, identity.as_ref().map(|i| i.risk_score));
+            if let Some(identity) = identity.filter(|i| keep(i)) {
+                found.push(identity);
+            }
+        }
+    }
 }
 
 /// The owner a listing may read through the owner indexes: a named one
@@ -253,13 +241,20 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     // one more, to say whether there are more); other orders read all.
     let want = (sort == "source").then(|| offset.saturating_add(limit).saturating_add(1));
     let leases = optional_str(data, "kind")? == Some(crate::nhi::paths::LEASE);
-    let scan = Scan {
-        keep: &keep,
-        want,
-        leases,
-        owner: indexed_owner(optional_str(data, "owner")?),
+    let owner = indexed_owner(optional_str(data, "owner")?);
+    let by_index = sort == "risk" && !leases && owner.is_none() && ctx.active.nhi.risk.ready();
+    let page_end = offset.saturating_add(limit).saturating_add(1);
+    let (mut found, complete) = if by_index {
+        riskiest(ctx, &keep, page_end).await?
+    } else {
+        let scan = Scan {
+            keep: &keep,
+            want,
+            leases,
+            owner,
+        };
+        collect(ctx, &scan).await?
     };
-    let (mut found, complete) = collect(ctx, &scan).await?;
     match sort {
         "source" => {}
         "id" => found.sort_by(|a, b| a.id.cmp(&b.id)),
@@ -281,6 +276,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             "more": more,
             "offset": offset,
             "limit": limit,
+            "ranked_by_index": by_index,
         }))),
         "jsonl" => Ok(Response {
             text: Some(page.iter().map(|i| format!("{}\n", json!(i))).collect()),

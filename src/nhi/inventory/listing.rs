@@ -40,6 +40,50 @@ pub async fn collect(
     Ok((out, complete))
 }
 
+/// Every role and token identity's risk score (no lease), read without
+/// keeping the identities.
+pub async fn scores(src: &Sources<'_>) -> Result<Vec<(String, u32)>, ApiError> {
+    let scores = std::sync::Mutex::new(Vec::new());
+    let keep = |identity: &Identity| {
+        if let Ok(mut scores) = scores.lock() {
+            scores.push((identity.id.clone(), identity.risk_score));
+        }
+        false
+    };
+    let scan = Scan {
+        keep: &keep,
+        want: None,
+        leases: false,
+        owner: None,
+    };
+    collect(src, &scan).await?;
+    Ok(scores.into_inner().unwrap_or_default())
+}
+
+/// One role or token identity by its id; None when it is gone (or names
+/// neither).
+pub async fn one(src: &Sources<'_>, id: &str) -> Result<Option<Identity>, ApiError> {
+    let mut ctx = Context::new(src);
+    if let Some(accessor) = id.strip_prefix("auth/token/accessors/") {
+        return match src.tokens.lookup_accessor(accessor).await? {
+            Some(entry) if !entry.is_wrapping() => {
+                Ok(Some(token_identity(&mut ctx, &entry).await?))
+            }
+            _ => Ok(None),
+        };
+    }
+    let mounts = src.backends.mounts();
+    let Some((mount, list, kind, name)) = role_at(&mounts, id) else {
+        return Ok(None);
+    };
+    match src.backends.read(mount, &format!("{list}{name}")).await? {
+        Some(config) => Ok(Some(
+            role_identity(&mut ctx, mount, list, kind, name, &config).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Adds the roles the owner index names for `owner`; false when the page
 /// filled first.
 async fn collect_owned_roles(

@@ -47,7 +47,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-pub use listing::collect;
+pub use listing::{collect, one, scores};
 
 /// A listing: which identities to keep, and how many are wanted.
 pub struct Scan<'f> {
