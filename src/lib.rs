@@ -27,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod discover;
 pub mod engines;
 pub mod error;
 pub mod http;

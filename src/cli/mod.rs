@@ -9,6 +9,7 @@
 mod agent;
 mod audit;
 mod client;
+mod discover;
 mod exec;
 mod generic;
 mod kv;
@@ -103,6 +104,14 @@ enum Command {
     Lease {
         #[command(subcommand)]
         command: lease::LeaseCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Discovery: find identities outside the broker (database roles,
+    /// secrets in files), retire or adopt them.
+    Discover {
+        #[command(subcommand)]
+        command: discover::DiscoverCommand,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -310,6 +319,7 @@ pub fn run() -> i32 {
             Command::Auth { command, client } => mounts::auth(command, &client).await,
             Command::Lease { command, client } => lease::run(command, &client).await,
             Command::Nhi { command, client } => nhi::run(command, &client).await,
+            Command::Discover { command, client } => discover::run(command, &client).await,
             Command::Aws {
                 command: AwsCommand::RevokeSessions { name, mount },
                 client,

@@ -7,7 +7,7 @@ use super::Core;
 use crate::auth::token::store::TokenEntry;
 use crate::auth::{AuthReply, AuthRequest};
 use crate::error::ApiError;
-use crate::logical::{Operation, Request};
+use crate::logical::Operation;
 use qm_plugin_sdk::Reply;
 
 impl Core {
@@ -40,20 +40,71 @@ impl Core {
         }
     }
 
+    /// A write on a backend on the core's own behalf (discovery's adopt,
+    /// after the caller's own capability on the path was checked).
+    pub(crate) async fn backend_write(
+        &self,
+        mounted: &Mounted,
+        path: &str,
+        data: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+        self.own_call(mounted).run(Operation::Update, path, data).await
+    }
+
     async fn backend_call(
         &self,
         mounted: &Mounted,
         operation: Operation,
         path: &str,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
-        let mut req = Request::new(operation, format!("{}{path}", mounted.entry.path));
-        req.id = "nhi-inventory".into();
-        let response = match &mounted.backend {
+        self.own_call(mounted)
+            .run(operation, path, serde_json::Map::new())
+            .await
+    }
+
+    /// A call on `mounted` on the core's own behalf, owning all it needs
+    /// (so a background job can make it).
+    pub(crate) fn own_call(&self, mounted: &Mounted) -> OwnCall {
+        OwnCall {
+            mounted: mounted.clone(),
+            barrier: std::sync::Arc::clone(&self.barrier),
+            clock: std::sync::Arc::clone(&self.clock),
+            ttls: crate::lease::mount_ttls(&mounted.entry.config, self.limits()),
+        }
+    }
+}
+
+/// One of the core's own calls on a backend, ready to run.
+pub(crate) struct OwnCall {
+    mounted: Mounted,
+    barrier: std::sync::Arc<crate::barrier::Barrier>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    /// The mount's default and max lease TTL.
+    ttls: (i64, i64),
+}
+
+impl OwnCall {
+    pub(crate) async fn run(
+        &self,
+        operation: Operation,
+        path: &str,
+        data: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+        let now = self.clock.now_unix();
+        let response = match &self.mounted.backend {
             Backend::Plugin(plugin) => {
                 let caller = inventory_caller();
-                let plugin_req = self.plugin_request(&req, path, mounted, &caller);
+                let plugin_req = qm_plugin_sdk::Request {
+                    operation,
+                    path,
+                    data: &data,
+                    display_name: &caller.display_name,
+                    mount_default_ttl: self.ttls.0,
+                    mount_max_ttl: self.ttls.1,
+                    now,
+                };
                 match plugin
-                    .handle(&plugin_req, &mounted.plugin_storage(&self.barrier))
+                    .handle(&plugin_req, &self.mounted.plugin_storage(&self.barrier))
                     .await?
                 {
                     Reply::Data(data) | Reply::DataWithWarnings(data, _) => Some(data),
@@ -64,10 +115,10 @@ impl Core {
                 let auth_req = AuthRequest {
                     operation,
                     path,
-                    data: &req.data,
+                    data: &data,
                     remote_addr: None,
-                    now: self.clock.now_unix(),
-                    mount: &mounted.entry,
+                    now,
+                    mount: &self.mounted.entry,
                 };
                 match method.handle(&auth_req).await? {
                     AuthReply::Response(response) => response.data,

@@ -30,6 +30,7 @@ impl<'a> MountedBackends<'a> {
             policies: &self.active.policies,
             now: self.core.clock.now_unix(),
             weights: &self.core.settings.nhi.risk_weights,
+            discovered: &self.active.discover,
         }
     }
 }

@@ -357,6 +357,10 @@ impl Core {
                 "sys/nhi/",
             ))
             .await?,
+            discover: crate::discover::DiscoverStore::new(StorageView::new(
+                Arc::clone(&self.barrier),
+                "sys/discover/",
+            )),
         });
         // A restore's fence runs before anything is served.
         self.run_restore_fence(&active).await?;

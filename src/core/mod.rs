@@ -9,6 +9,7 @@ mod backend_reads;
 mod clock_jumps;
 pub mod ctx;
 mod cubbyhole;
+mod discover_scan;
 mod expiry;
 mod generate_root;
 pub mod ha;
@@ -77,6 +78,8 @@ pub struct Active {
     pub leases: Arc<crate::lease::LeaseManager>,
     pub audit: crate::audit::AuditBroker,
     pub nhi: crate::nhi::NhiStore,
+    /// The identities found outside the broker.
+    pub discover: crate::discover::DiscoverStore,
 }
 
 pub struct Core {
@@ -143,6 +146,11 @@ impl Core {
     pub fn with_ha(mut self, node: ha::HaNode) -> Self {
         self.ha = Some(Arc::new(node));
         self
+    }
+
+    /// The runtime background work runs on, when one was set.
+    pub(crate) fn background_handle(&self) -> Option<tokio::runtime::Handle> {
+        self.background.get().cloned()
     }
 
     /// The system-wide lease limits.

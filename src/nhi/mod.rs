@@ -48,6 +48,9 @@ pub struct RiskWeights {
     pub backend_gone: u32,
     pub unused_write: u32,
     pub token_gone: u32,
+    pub privileged: u32,
+    pub exposed_in_files: u32,
+    pub old_credential: u32,
 }
 
 impl Default for RiskWeights {
@@ -66,6 +69,9 @@ impl Default for RiskWeights {
             backend_gone: 10,
             unused_write: 10,
             token_gone: 30,
+            privileged: 25,
+            exposed_in_files: 30,
+            old_credential: 10,
         }
     }
 }

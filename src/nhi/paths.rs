@@ -11,6 +11,9 @@ pub const AWS_ROLE: &str = "aws_role";
 pub const APPROLE: &str = "approle";
 pub const JWT_ROLE: &str = "jwt_role";
 pub const TOKEN: &str = "token";
+/// Discovered identities (found outside the broker).
+pub const POSTGRES_ROLE: &str = "postgres_role";
+pub const FILE_SECRET: &str = "file_secret";
 /// Leases are listed only when asked for (`kind=lease`): there are many.
 pub const LEASE: &str = "lease";
 

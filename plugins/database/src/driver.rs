@@ -92,8 +92,43 @@ pub trait Connection: Send + Sync {
     /// Which of `names` exist as users, sorted.
     async fn existing_users(&self, names: &[String]) -> Result<Vec<String>, DriverError>;
 
+    /// Every login role, as the database's catalogs describe it (for
+    /// discovery), sorted by name.
+    async fn login_roles(&self) -> Result<Vec<LoginRole>, DriverError> {
+        Err(DriverError::Statement(
+            "discovery is not supported for this database".into(),
+        ))
+    }
+
+    /// Lets `username` log in again, or stops it (`NOLOGIN`): reversible
+    /// retirement of a discovered role.
+    async fn set_login(&self, username: &str, login: bool) -> Result<(), DriverError> {
+        let _ = (username, login);
+        Err(DriverError::Statement(
+            "retiring roles is not supported for this database".into(),
+        ))
+    }
+
     /// Closes the pool (the config changed or went).
     async fn close(&self);
+}
+
+/// A login role found in the catalogs. Carries no secret (a password
+/// verifier is never read).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoginRole {
+    pub name: String,
+    /// Unix seconds of `VALID UNTIL`; `None`: the password never expires.
+    pub valid_until: Option<i64>,
+    /// The role's attributes that grant more than its privileges:
+    /// `superuser`, `createrole`, `createdb`, `replication`, `bypassrls`.
+    pub attributes: Vec<String>,
+    /// The roles it is a member of, sorted.
+    pub member_of: Vec<String>,
+    /// Its table privileges: `schema.table: SELECT,UPDATE`, sorted.
+    pub privileges: Vec<String>,
+    /// Its sessions open at the time of the scan.
+    pub connections: u32,
 }
 
 /// Why a driver call failed. Messages carry no secret.

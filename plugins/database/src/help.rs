@@ -20,5 +20,6 @@ the password of an existing user.",
         Route { pattern: "static-creds/NAME", ops: &[Read], synopsis: "Read the current password of a static role's user." },
         Route { pattern: "rotate-role/NAME", ops: &[Write], synopsis: "Rotate a static role's password now." },
         Route { pattern: "reconcile/NAME", ops: &[Read, Write], synopsis: "Users this mount recorded whose lease has ended; fix=true drops them." },
+        Route { pattern: "discover/NAME", ops: &[Read, Write], synopsis: "Login roles this mount did not create (read); retire one: action=nologin|login|drop, dry run unless dry_run=false." },
     ],
 };

@@ -1,7 +1,7 @@
 //! Vault's database engine over database drivers: the paths
 //! `config/NAME`, `roles/NAME`, `creds/NAME`, `rotate-root/NAME`,
 //! `reset/NAME`, `static-roles/NAME`, `static-creds/NAME`,
-//! `rotate-role/NAME` and our `reconcile/NAME`, for any database a
+//! `rotate-role/NAME` and our `reconcile/NAME` and `discover/NAME`, for any database a
 //! [`Driver`] knows (`plugin_name` in `config/NAME` picks it).
 //!
 //! A `creds` read plans a user (name and password generated here, recorded
@@ -14,6 +14,7 @@
 
 mod config;
 mod connections;
+mod discover;
 pub mod driver;
 mod help;
 mod names;
@@ -25,7 +26,7 @@ pub mod statements;
 mod static_roles;
 mod users;
 
-pub use driver::{Connection, ConnectionConfig, Driver, DriverError, NewUser};
+pub use driver::{Connection, ConnectionConfig, Driver, DriverError, LoginRole, NewUser};
 
 use connections::Connections;
 use qm_plugin_sdk::params::unrecognized;
@@ -109,12 +110,20 @@ impl SecretsEngine for DatabaseEngine {
             ("rotate-role", Create | Update, false) => {
                 static_roles::rotate(&self.connections, storage, name, req.now).await
             }
+            ("discover", Read, false) => {
+                discover::scan(&self.connections, storage, name, req.now).await
+            }
+            ("discover", Create | Update, false) => {
+                discover::retire(&self.connections, storage, name, req.data, req.now)
+                    .await
+                    .map(|r| r.warn(unrecognized(req.data, discover::FIELDS)))
+            }
             ("reconcile", Read | Create | Update, false) => {
                 reconcile::run(&self.connections, storage, name, req.data, req.now).await
             }
             (
                 "config" | "reset" | "rotate-root" | "roles" | "creds" | "static-roles"
-                | "static-creds" | "rotate-role" | "reconcile",
+                | "static-creds" | "rotate-role" | "reconcile" | "discover",
                 _,
                 _,
             ) => Err(PluginError::UnsupportedOperation),

@@ -8,7 +8,7 @@ use crate::sql::{
     run_in_transaction, set_password_sql,
 };
 use qm_plugin_database::statements::{expiration, render_all, Vars};
-use qm_plugin_database::{Connection, DriverError, NewUser};
+use qm_plugin_database::{Connection, DriverError, LoginRole, NewUser};
 
 /// A config's pool. No `Debug`: it holds the config's passwords.
 pub(crate) struct PgConnection {
@@ -113,6 +113,14 @@ impl Connection for PgConnection {
 
     async fn existing_users(&self, names: &[String]) -> Result<Vec<String>, DriverError> {
         existing_roles(&self.pool, names, &self.secrets(&[])).await
+    }
+
+    async fn login_roles(&self) -> Result<Vec<LoginRole>, DriverError> {
+        crate::catalog::login_roles(&self.pool, &self.secrets(&[])).await
+    }
+
+    async fn set_login(&self, username: &str, login: bool) -> Result<(), DriverError> {
+        crate::catalog::set_login(&self.pool, username, login, &self.secrets(&[])).await
     }
 
     async fn close(&self) {

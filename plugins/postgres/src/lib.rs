@@ -8,6 +8,7 @@
 //! the role. Connections speak TLS as libpq would: `sslmode`, `sslrootcert`,
 //! `sslcert` and `sslkey` in the `connection_url` (`qm-pg-connect`).
 
+mod catalog;
 mod connection;
 mod pool;
 mod sql;

@@ -38,7 +38,7 @@ pub(crate) fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-fn describe(error: &tokio_postgres::Error, secrets: &[&str]) -> DriverError {
+pub(crate) fn describe(error: &tokio_postgres::Error, secrets: &[&str]) -> DriverError {
     match error.as_db_error() {
         Some(db) => DriverError::Statement(sanitize(
             &format!("{} {}: {}", db.severity(), db.code().code(), db.message()),

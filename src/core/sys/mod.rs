@@ -3,6 +3,7 @@
 //! Served by the core itself, since it manages the core.
 
 mod audit;
+mod discover;
 mod irrevocable;
 mod key_ceremonies;
 mod leases;
@@ -85,6 +86,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             }
         }
         "nhi" => nhi::handle(ctx, path, op).await,
+        "discover" => discover::handle(ctx, path, op).await,
         "wrapping" => wrapping::handle(ctx, path, op).await,
         "metrics" if op == Operation::Read => metrics::handle(ctx).await,
         "audit" | "audit-hash" | "audit-chain" => audit::handle(ctx, path, op).await,

@@ -212,6 +212,8 @@ fn filter(ctx: &Ctx<'_>) -> Result<impl Fn(&Identity) -> bool + Sync, ApiError> 
     let unused_for = optional_duration(data, "unused_for")?;
     let expires_within = optional_duration(data, "expires_within")?;
     let orphaned = optional_bool(data, "orphaned")?;
+    let managed = optional_bool(data, "managed")?;
+    let source = optional_str(data, "source")?.map(|s| s.trim_matches('/').to_string());
     let now = ctx.core.clock.now_unix();
     let tokens_visible = sees_accessors(ctx);
     Ok(move |i: &Identity| {
@@ -226,6 +228,10 @@ fn filter(ctx: &Ctx<'_>) -> Result<impl Fn(&Identity) -> bool + Sync, ApiError> 
             && expires_within
                 .is_none_or(|d| i.expire_unix.is_some_and(|t| t.saturating_sub(now) <= d))
             && orphaned.is_none_or(|o| i.orphaned == o)
+            && managed.is_none_or(|m| i.managed == m)
+            && source
+                .as_ref()
+                .is_none_or(|s| i.source.trim_end_matches('/') == s)
     })
 }
 
@@ -292,16 +298,31 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     }
 }
 
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n']) {
+/// A CSV field, quoted when it must be.
+fn csv_quoted(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
         value.to_string()
     }
 }
 
+/// A CSV field from outside (a name, an owner: a discovered role's name is
+/// anyone's), with a leading `'` when a spreadsheet would take it for a
+/// formula.
+fn csv_field(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        csv_quoted(&format!("'{value}"))
+    } else {
+        csv_quoted(value)
+    }
+}
+
+/// The CSV column of the risk reasons (ours, each starting with `+`).
+const REASONS_COLUMN: usize = 11;
+
 fn csv(identities: &[Identity]) -> String {
-    let mut out = String::from("id,identity_type,name,owner,purpose,environment,creation_date,last_accessed,expiration,active_leases,risk_score,risk_reasons,orphaned,disabled\n");
+    let mut out = String::from("id,identity_type,name,owner,purpose,environment,creation_date,last_accessed,expiration,active_leases,risk_score,risk_reasons,orphaned,disabled,managed,source\n");
     for i in identities {
         let fields = [
             i.id.clone(),
@@ -318,8 +339,17 @@ fn csv(identities: &[Identity]) -> String {
             i.risk_reasons.join("; "),
             i.orphaned.to_string(),
             i.disabled.clone().unwrap_or_default(),
+            i.managed.to_string(),
+            i.source.clone(),
         ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        let line: Vec<String> = fields
+            .iter()
+            .enumerate()
+            .map(|(n, f)| match n {
+                REASONS_COLUMN => csv_quoted(f),
+                _ => csv_field(f),
+            })
+            .collect();
         out.push_str(&line.join(","));
         out.push('\n');
     }
@@ -355,6 +385,7 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
     let mut revoked_tokens = Vec::new();
     let mut revoked_leases: usize = 0;
     let mut changed_roles = Vec::new();
+    let mut to_retire = Vec::new();
     for identity in &owned {
         if identity.identity_type == TOKEN {
             if revoke_token_identity(ctx, identity).await? {
@@ -363,6 +394,12 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
             continue;
         }
         let mut meta = active.nhi.meta(&identity.id).await?.unwrap_or_default();
+        // The broker cannot disable what it did not issue: a discovered
+        // identity is handed over, or listed for retirement.
+        if !identity.managed && reassign_to.is_none() {
+            to_retire.push(identity.id.clone());
+            continue;
+        }
         match reassign_to {
             Some(new_owner) => meta.owner = new_owner.to_string(),
             None => {
@@ -395,6 +432,7 @@ async fn offboard(ctx: &Ctx<'_>, owner: &str) -> Result<Response, ApiError> {
         json!(changed_roles),
     );
     answer.insert("revoked_tokens".into(), json!(revoked_tokens));
+    answer.insert("to_retire".into(), json!(to_retire));
     answer.insert("revoked_leases".into(), json!(revoked_leases));
     if let Some(new_owner) = reassign_to {
         answer.insert("reassigned_to".into(), Value::from(new_owner));

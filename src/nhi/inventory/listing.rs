@@ -1,10 +1,12 @@
 //! A listing: the sources walked in order (mounts in table order with each
-//! one's roles by name, then tokens by accessor, then leases if asked for),
+//! one's roles by name, then tokens by accessor, then discovered
+//! identities, then leases if asked for),
 //! stopping as soon as the page is full. Filtered by owner, it reads only
 //! that owner's roles and tokens, through the owner indexes (roles by
 //! identity, then tokens by accessor).
 
 use super::context::Context;
+use super::discovered::discovered_identity;
 use super::leases::lease_identity;
 use super::roles::role_identity;
 use super::tokens::token_identity;
@@ -34,6 +36,7 @@ pub async fn collect(
         _ => {
             collect_roles(&mut ctx, scan, &mut out).await?
                 && collect_tokens(&mut ctx, scan, &mut out).await?
+                && collect_discovered(&mut ctx, scan, &mut out).await?
                 && (!scan.leases || collect_leases(&mut ctx, scan, &mut out).await?)
         }
     };
@@ -60,10 +63,16 @@ pub async fn scores(src: &Sources<'_>) -> Result<Vec<(String, u32)>, ApiError> {
     Ok(scores.into_inner().unwrap_or_default())
 }
 
-/// One role or token identity by its id; None when it is gone (or names
-/// neither).
+/// One role, token or discovered identity by its id; None when it is
+/// gone (or names none).
 pub async fn one(src: &Sources<'_>, id: &str) -> Result<Option<Identity>, ApiError> {
     let mut ctx = Context::new(src);
+    if id.starts_with(crate::discover::ID_PREFIX) {
+        return match src.discovered.get(id).await? {
+            Some(record) => discovered_identity(&mut ctx, id, &record).await,
+            None => Ok(None),
+        };
+    }
     if let Some(accessor) = id.strip_prefix("auth/token/accessors/") {
         return match src.tokens.lookup_accessor(accessor).await? {
             Some(entry) if !entry.is_wrapping() => {
@@ -97,6 +106,16 @@ async fn collect_owned_roles(
     for id in ctx.src.nhi.owned_roles(owner).await? {
         if scan.full(out) {
             return Ok(false);
+        }
+        if id.starts_with(crate::discover::ID_PREFIX) {
+            if let Some(record) = ctx.src.discovered.get(&id).await? {
+                if let Some(identity) = discovered_identity(ctx, &id, &record).await? {
+                    if (scan.keep)(&identity) {
+                        out.push(identity);
+                    }
+                }
+            }
+            continue;
         }
         let Some((mount, list, kind, name)) = role_at(&mounts, &id) else {
             continue;
@@ -213,6 +232,30 @@ async fn collect_tokens(
         seen = accessors.len();
         chunk = chunk.saturating_mul(4);
     }
+}
+
+/// Adds the discovered identities (by source and name); false when the
+/// page filled first.
+async fn collect_discovered(
+    ctx: &mut Context<'_>,
+    scan: &Scan<'_>,
+    out: &mut Vec<Identity>,
+) -> Result<bool, ApiError> {
+    let store = ctx.src.discovered;
+    for id in store.ids().await? {
+        if scan.full(out) {
+            return Ok(false);
+        }
+        let Some(record) = store.get(&id).await? else {
+            continue;
+        };
+        if let Some(identity) = discovered_identity(ctx, &id, &record).await? {
+            if (scan.keep)(&identity) {
+                out.push(identity);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Adds the leases of secrets; false when the page filled first.

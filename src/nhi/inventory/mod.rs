@@ -17,12 +17,16 @@
 //! | a role whose database connection is gone | `backend_gone` | 10 |
 //! | policies allow writes, but 10+ requests since start were all reads | `unused_write` | 10 |
 //! | a lease whose token is gone | `token_gone` | 30 |
+//! | found outside the broker with superuser-like attributes | `privileged` | 25 |
+//! | its secret (or key id) was found in files | `exposed_in_files` | 30 |
+//! | a discovered credential created 90 days ago or more | `old_credential` | 10 |
 //!
 //! Orphaned: the owner was offboarded, or a role's backend connection is
 //! gone (`db_name` names no config).
 //!
 //! Identities come in source order (mounts in table order, each one's
-//! roles by name, then tokens by accessor), and a listing stops reading as
+//! roles by name, then tokens by accessor, then discovered identities by
+//! source and name), and a listing stops reading as
 //! soon as its page is full, so the first page costs the same with 100 or
 //! 100,000 identities. Active leases are counted up to 10,000.
 //!
@@ -32,6 +36,7 @@
 //! policies); `risk` adds the reasons every identity shares and scores it.
 
 mod context;
+mod discovered;
 mod leases;
 mod listing;
 mod risk;
@@ -86,6 +91,10 @@ pub struct Identity {
     pub risk_reasons: Vec<String>,
     pub disabled: Option<String>,
     pub orphaned: bool,
+    /// False for an identity found outside the broker (discovery).
+    pub managed: bool,
+    /// Where it lives: its mount, or the discovery source that found it.
+    pub source: String,
     #[serde(skip)]
     pub last_used_unix: Option<i64>,
     #[serde(skip)]
@@ -115,4 +124,5 @@ pub struct Sources<'a> {
     pub policies: &'a PolicyStore,
     pub now: i64,
     pub weights: &'a super::RiskWeights,
+    pub discovered: &'a crate::discover::DiscoverStore,
 }

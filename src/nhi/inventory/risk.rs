@@ -67,6 +67,7 @@ pub(super) async fn scored_identity(
         .map(|(points, _)| points)
         .sum::<u32>()
         .min(100);
+    let source = r.mount.clone();
     Ok(Identity {
         id: r.id,
         identity_type: r.kind,
@@ -89,6 +90,8 @@ pub(super) async fn scored_identity(
             .collect(),
         disabled: r.meta.disabled,
         orphaned: r.orphaned,
+        managed: true,
+        source,
         last_used_unix: r.last_used,
         expire_unix: r.expire,
     })
