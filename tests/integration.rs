@@ -18,6 +18,7 @@ mod integration {
     mod console;
     mod cubbyhole;
     mod database;
+    mod discover;
     mod database_config;
     mod db_outage;
     mod drift;

@@ -36,7 +36,7 @@ impl Core {
             ))
         };
         let (mount_part, db_name) = source.rsplit_once("/config/").ok_or_else(bad)?;
-        if db_name.is_empty() || db_name.contains('/') {
+        if db_name.is_empty() || db_name.contains('/') || db_name.chars().any(char::is_control) {
             return Err(bad());
         }
         let mount_path = format!("{mount_part}/");
@@ -122,6 +122,11 @@ async fn scan(
     store.jobs.update(job, |j| {
         j.stored = total;
         j.result = Some(stored);
+        j.changed_truncated = changed.len() > crate::discover::jobs::CHANGED_SHOWN;
+        j.changed = changed
+            .into_iter()
+            .take(crate::discover::jobs::CHANGED_SHOWN)
+            .collect();
     });
     Ok(())
 }

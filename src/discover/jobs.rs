@@ -8,6 +8,9 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// Changed ids a job lists.
+pub const CHANGED_SHOWN: usize = 1000;
+
 /// Jobs kept; past this many, finished ones are forgotten oldest first.
 const KEPT: usize = 256;
 
@@ -23,6 +26,10 @@ pub struct ScanJob {
     pub result: Option<Stored>,
     /// Identities the broker manages, matched and not reported.
     pub managed: usize,
+    /// The ids written or removed (the first `CHANGED_SHOWN`).
+    pub changed: Vec<String>,
+    /// More changed than shown.
+    pub changed_truncated: bool,
     pub error: Option<String>,
     pub started: i64,
     pub finished: Option<i64>,

@@ -139,7 +139,10 @@ pub(crate) async fn scan(
         .login_roles()
         .await
         .map_err(|e| e.into_plugin_error("reading the login roles"))?;
-    let managed = managed_roles(storage, db_name, &config.username).await?;
+    let mut managed = managed_roles(storage, db_name, &config.username).await?;
+    for role in roles.iter().filter(|r| r.current_user) {
+        managed.insert(role.name.clone(), "config".to_string());
+    }
     let (seen, writes) = last_seen(storage, db_name, &roles, now).await?;
     if !writes.is_empty() {
         storage.write(writes).await?;
@@ -197,18 +200,22 @@ pub(crate) async fn retire(
             })?,
     };
     let config = load_config(storage, db_name).await?;
-    let managed = managed_roles(storage, db_name, &config.username).await?;
-    if let Some(by) = managed.get(username) {
-        return Err(PluginError::BadRequest(format!(
-            "{username:?} is managed by this mount ({by}); retire it there"
-        )));
-    }
     let connection = connections.get(storage, db_name).await?;
     let roles = connection
         .login_roles()
         .await
         .map_err(|e| e.into_plugin_error("reading the login roles"))?;
     let role = roles.iter().find(|r| r.name == username);
+    let managed = managed_roles(storage, db_name, &config.username).await?;
+    let by = match role {
+        Some(r) if r.current_user => Some("config"),
+        _ => managed.get(username).map(String::as_str),
+    };
+    if let Some(by) = by {
+        return Err(PluginError::BadRequest(format!(
+            "{username:?} is managed by this mount ({by}); retire it there"
+        )));
+    }
     // A role stopped with NOLOGIN is no longer a login role: only `login`
     // (restoring it) and `drop` may name it then.
     if role.is_none() && action == "nologin" {

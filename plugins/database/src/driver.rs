@@ -129,6 +129,8 @@ pub struct LoginRole {
     pub privileges: Vec<String>,
     /// Its sessions open at the time of the scan.
     pub connections: u32,
+    /// Whether it is the user the broker connects as.
+    pub current_user: bool,
 }
 
 /// Why a driver call failed. Messages carry no secret.

@@ -17,7 +17,8 @@ SELECT r.rolname,
        COALESCE((SELECT array_agg(g.rolname::text ORDER BY g.rolname)
                  FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
                  WHERE m.member = r.oid), '{}'),
-       (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid)::int
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid)::int,
+       r.rolname = current_user
 FROM pg_roles r
 WHERE r.rolcanlogin AND r.rolname !~ '^pg_'
 ORDER BY r.rolname";
@@ -78,6 +79,7 @@ pub(crate) async fn login_roles(
                 member_of: row.get(7),
                 privileges: privileges.remove(&name).unwrap_or_default(),
                 connections: u32::try_from(row.get::<_, i32>(8)).unwrap_or(0),
+                current_user: row.get(9),
                 name,
             }
         })

@@ -32,7 +32,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     use Operation::*;
     let rest = path.trim_start_matches("discover/");
     match (rest, op) {
-        ("scan", Create | Update) => scan(ctx),
+        ("scan", Create | Update) => scan(ctx).await,
         (job, Read) if job.starts_with("jobs/") => {
             let id = job.trim_start_matches("jobs/");
             let job = ctx.active.discover.jobs.get(id).ok_or(ApiError::NotFound)?;
@@ -52,12 +52,24 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     }
 }
 
-fn scan(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+async fn scan(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let source = optional_str(&ctx.req.data, "source")?
         .ok_or_else(|| ApiError::bad("source: required (MOUNT/config/NAME)"))?;
     let source = ctx.core.scan_source(ctx.active, source)?;
     if !ctx.acl.allows(&source.connector_path(), Capabilities::READ) {
         return Err(ApiError::PermissionDenied);
+    }
+    let mounted = ctx
+        .active
+        .mounts
+        .get(&source.mount_path)
+        .ok_or(ApiError::NotFound)?;
+    let config = format!("config/{}", source.db_name);
+    if ctx.core.backend_read(&mounted, &config).await?.is_none() {
+        return Err(ApiError::bad(format!(
+            "source: {}{config} is not configured",
+            source.mount_path
+        )));
     }
     let active = ctx.core.active()?;
     let job = ctx.core.start_discover_scan(&active, source)?;
