@@ -19,6 +19,7 @@ mod integration {
     mod cubbyhole;
     mod database;
     mod discover;
+    mod discover_iam;
     mod database_config;
     mod db_outage;
     mod drift;

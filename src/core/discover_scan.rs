@@ -1,38 +1,48 @@
-//! Discovery scans as background jobs: a source (`database/config/pg`)
-//! resolved to its mount and connector, the connector's read made on the
+//! Discovery scans as background jobs: a source (`database/config/pg`,
+//! `aws/config/root`) resolved to its mount and connector, the connector's read made on the
 //! core's own behalf, its findings stored (only what changed) and the
 //! identities that changed re-scored in the risk index.
 
 use super::backend_reads::OwnCall;
 use super::{Active, Core};
-use crate::discover::{files, postgres, DiscoverStore};
+use crate::discover::{files, iam, postgres, DiscoverStore};
 use crate::error::ApiError;
 use crate::logical::Operation;
 use std::sync::Arc;
 
-/// A source a scan can read: a database config of a `database` mount.
+/// A source a scan can read: a database config of a `database` mount, or
+/// the root config of an `aws` mount.
 pub(crate) struct ScanSource {
-    /// `database/config/pg`.
+    /// `database/config/pg`, `aws/config/root`.
     pub source: String,
     pub mount_path: String,
-    pub db_name: String,
+    /// The database config's name; `None` for an AWS account.
+    pub db_name: Option<String>,
 }
 
 impl ScanSource {
-    /// The connector's path on the mount, which the caller must be able
-    /// to read.
+    /// The connector's path relative to the mount.
+    pub(crate) fn relative_path(&self) -> String {
+        match &self.db_name {
+            Some(db) => format!("discover/{db}"),
+            None => "discover".into(),
+        }
+    }
+
+    /// The connector's path, which the caller must be able to read.
     pub(crate) fn connector_path(&self) -> String {
-        format!("{}discover/{}", self.mount_path, self.db_name)
+        format!("{}{}", self.mount_path, self.relative_path())
     }
 }
 
 impl Core {
-    /// Resolves `source` (`MOUNT/config/NAME` of a database mount).
+    /// Resolves `source` (`MOUNT/config/NAME` of a database mount,
+    /// `MOUNT/config/root` of an aws mount).
     pub(crate) fn scan_source(&self, active: &Active, source: &str) -> Result<ScanSource, ApiError> {
         let source = source.trim_matches('/');
         let bad = || {
             ApiError::bad(format!(
-                "source: {source:?} is not a database connection (MOUNT/config/NAME of a database mount)"
+                "source: {source:?} is neither a database connection (MOUNT/config/NAME of a database mount) nor an AWS account (MOUNT/config/root of an aws mount)"
             ))
         };
         let (mount_part, db_name) = source.rsplit_once("/config/").ok_or_else(bad)?;
@@ -40,14 +50,17 @@ impl Core {
             return Err(bad());
         }
         let mount_path = format!("{mount_part}/");
-        match active.mounts.get(&mount_path) {
-            Some(mounted) if mounted.entry.kind == "database" => Ok(ScanSource {
-                source: source.to_string(),
-                mount_path,
-                db_name: db_name.to_string(),
-            }),
-            _ => Err(bad()),
-        }
+        let kind = active.mounts.get(&mount_path).map(|m| m.entry.kind);
+        let db_name = match kind.as_deref() {
+            Some("database") => Some(db_name.to_string()),
+            Some("aws") if db_name == "root" => None,
+            _ => return Err(bad()),
+        };
+        Ok(ScanSource {
+            source: source.to_string(),
+            mount_path,
+            db_name,
+        })
     }
 
     /// Starts a scan of `source` in the background; returns the job id.
@@ -93,31 +106,39 @@ async fn scan(
     job: &str,
     now: i64,
 ) -> Result<(), ApiError> {
-    let path = format!("discover/{}", source.db_name);
     let answer = call
-        .run(Operation::Read, &path, Default::default())
+        .run(Operation::Read, &source.relative_path(), Default::default())
         .await?
         .unwrap_or_default();
-    let mut found = postgres::records(&answer, &source.source, &source.db_name, now);
     let store: &DiscoverStore = &active.discover;
     let key = store.fingerprint_key().await?;
-    for record in &mut found.records {
-        record
-            .fingerprints
-            .push(files::postgres_user_fingerprint(&key, &record.name));
-    }
-    let total = found.records.len();
+    let (records, managed) = match &source.db_name {
+        Some(db_name) => {
+            let mut found = postgres::records(&answer, &source.source, db_name, now);
+            for record in &mut found.records {
+                record
+                    .fingerprints
+                    .push(files::postgres_user_fingerprint(&key, &record.name));
+            }
+            (found.records, found.managed)
+        }
+        None => {
+            let found = iam::records(&answer, &source.source, &key, now);
+            (found.records, found.managed)
+        }
+    };
+    let total = records.len();
     store.jobs.update(job, |j| {
         j.state = "storing";
-        j.managed = found.managed;
+        j.managed = managed;
     });
-    let (stored, changed) = store.replace_source(&source.source, found.records).await?;
+    let (stored, changed) = store.replace_source(&source.source, records).await?;
     for id in &changed {
         active.nhi.risk.mark(id);
     }
     tracing::info!(
         source = %source.source, found = total, written = stored.written,
-        removed = stored.removed, managed = found.managed, "discovery scan done"
+        removed = stored.removed, managed, "discovery scan done"
     );
     store.jobs.update(job, |j| {
         j.stored = total;

@@ -15,6 +15,7 @@
 
 pub mod files;
 pub mod fingerprint;
+pub mod iam;
 pub mod jobs;
 pub mod postgres;
 

@@ -14,6 +14,9 @@ pub const TOKEN: &str = "token";
 /// Discovered identities (found outside the broker).
 pub const POSTGRES_ROLE: &str = "postgres_role";
 pub const FILE_SECRET: &str = "file_secret";
+pub const IAM_USER: &str = "iam_user";
+pub const IAM_ACCESS_KEY: &str = "iam_access_key";
+pub const IAM_ROLE: &str = "iam_role";
 /// Leases are listed only when asked for (`kind=lease`): there are many.
 pub const LEASE: &str = "lease";
 

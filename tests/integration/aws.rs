@@ -40,7 +40,7 @@ async fn create_role(name: &str) -> String {
         .to_string()
 }
 
-async fn configure(server: &TestServer) {
+pub(crate) async fn configure(server: &TestServer) {
     let (status, body) = server
         .root("POST", "sys/mounts/aws", Some(json!({"type": "aws"})))
         .await;

@@ -12,7 +12,7 @@ use super::common::{connect_as, mount_database_role, pg, unique, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-async fn ok(server: &TestServer, method: &str, path: &str, body: Value) -> Value {
+pub(crate) async fn ok(server: &TestServer, method: &str, path: &str, body: Value) -> Value {
     let (status, answer) = server.root(method, path, Some(body)).await;
     assert!(
         (200..300).contains(&status),
@@ -23,11 +23,16 @@ async fn ok(server: &TestServer, method: &str, path: &str, body: Value) -> Value
 
 /// Runs a scan of `database/config/pg` and waits for its job; the job.
 async fn scan(server: &TestServer) -> Value {
+    scan_of(server, "database/config/pg").await
+}
+
+/// Runs a scan of `source` and waits for its job; the job.
+pub(crate) async fn scan_of(server: &TestServer, source: &str) -> Value {
     let (status, body) = server
         .root(
             "POST",
             "sys/discover/scan",
-            Some(json!({"source": "database/config/pg"})),
+            Some(json!({ "source": source })),
         )
         .await;
     assert_eq!(status, 202, "{body}");
@@ -49,7 +54,7 @@ async fn scan(server: &TestServer) -> Value {
 }
 
 /// The discovered identities whose name starts with `prefix`, by name.
-async fn discovered(server: &TestServer, prefix: &str) -> Vec<Value> {
+pub(crate) async fn discovered(server: &TestServer, prefix: &str) -> Vec<Value> {
     let (status, body) = server
         .root(
             "GET",
@@ -76,7 +81,7 @@ fn names(identities: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn reasons(identity: &Value) -> String {
+pub(crate) fn reasons(identity: &Value) -> String {
     identity["risk_reasons"].to_string()
 }
 
@@ -748,7 +753,7 @@ async fn file_scans_refuse_bad_archives_rules_names_and_callers() {
     assert_eq!(answer["data"]["stored"]["removed"], 1, "{answer}");
 }
 
-fn base64_tar(files: &[(&str, &str)]) -> String {
+pub(crate) fn base64_tar(files: &[(&str, &str)]) -> String {
     use base64::Engine as _;
     let mut builder = tar::Builder::new(Vec::new());
     for (path, content) in files {

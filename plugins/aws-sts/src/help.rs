@@ -15,5 +15,6 @@ pub(crate) const HELP: Help = Help {
         Route { pattern: "roles/NAME/revoke-sessions", ops: &[Write], synopsis: "End every session of the role issued so far and revoke its leases." },
         Route { pattern: "creds/NAME", ops: &[Read, Write], synopsis: "Issue a session from the role NAME (ttl, role_arn, role_session_name)." },
         Route { pattern: "sts/NAME", ops: &[Read, Write], synopsis: "Issue a session from the role NAME (ttl, role_arn, role_session_name)." },
+        Route { pattern: "discover", ops: &[Read, Write], synopsis: "The account's IAM users, access keys (age, last use) and risky roles, for discovery (read); retire an access key: access_key_id, action=deactivate|activate|delete, dry run unless dry_run=false." },
     ],
 };

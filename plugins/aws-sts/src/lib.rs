@@ -1,6 +1,8 @@
 //! Leased AWS STS sessions behind Vault's AWS engine paths: `config/root`,
 //! `config/rotate-root`, `config/lease`, `roles/NAME`, `creds/NAME`,
-//! `sts/NAME`, and our emergency stop `roles/NAME/revoke-sessions`.
+//! `sts/NAME`, our emergency stop `roles/NAME/revoke-sessions`, and our
+//! `discover` (the account's IAM users, keys and risky roles, for
+//! discovery; retiring an access key).
 //!
 //! A `creds` read validates the request against STS's own limits and plans a
 //! lease; the core records it, then [`activate`](SecretsEngine::activate)
@@ -13,8 +15,10 @@
 mod clients;
 mod config;
 mod creds;
+mod discover;
 mod help;
 mod names;
+mod policy_doc;
 mod roles;
 mod session;
 
@@ -64,6 +68,12 @@ impl SecretsEngine for AwsStsEngine {
             ("config", "lease", Create | Update) => config::write_lease(storage, req.data)
                 .await
                 .map(|r| r.warn(unrecognized(req.data, config::LEASE_FIELDS))),
+            ("discover", "", Read) => discover::scan(&self.clients, storage).await,
+            ("discover", "", Create | Update) => {
+                discover::retire(&self.clients, storage, req.data, req.now)
+                    .await
+                    .map(|r| r.warn(unrecognized(req.data, discover::FIELDS)))
+            }
             ("roles", "", List) => roles::list(storage).await,
             ("roles", name, _) if name.ends_with("/revoke-sessions") => match req.operation {
                 Create | Update => {
@@ -82,7 +92,9 @@ impl SecretsEngine for AwsStsEngine {
             ("creds" | "sts", name, Read | Create | Update) if !name.is_empty() => {
                 creds::plan(storage, section, name, req).await
             }
-            ("config" | "roles" | "creds" | "sts", _, _) => Err(PluginError::UnsupportedOperation),
+            ("config" | "roles" | "creds" | "sts" | "discover", _, _) => {
+                Err(PluginError::UnsupportedOperation)
+            }
             _ => Err(PluginError::NoHandler(format!(
                 "no handler for route \"aws/{path}\". route entry not found."
             ))),

@@ -1,9 +1,11 @@
 //! `sys/discover/*` (ours): finding the machine identities that live
 //! outside the broker and bringing them under management.
 //!
-//! - `scan` (write, `source=MOUNT/config/NAME`): a database's login roles,
-//!   as a background job (`jobs/ID`); the caller must also be able to read
-//!   the connector path `MOUNT/discover/NAME`.
+//! - `scan` (write, `source=MOUNT/config/NAME` of a database mount, or
+//!   `MOUNT/config/root` of an aws mount): a database's login roles or an
+//!   AWS account's IAM users, keys and risky roles, as a background job
+//!   (`jobs/ID`); the caller must also be able to read the connector path
+//!   (`MOUNT/discover/NAME`, `MOUNT/discover`).
 //! - `files` (write, `name`, `archive`: a base64 tar or tar.gz, optional
 //!   `rules`: a rule file's text): hard-coded secrets in files.
 //! - `identities/ID`: one discovered identity (read), or its ownership
@@ -64,12 +66,14 @@ async fn scan(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .mounts
         .get(&source.mount_path)
         .ok_or(ApiError::NotFound)?;
-    let config = format!("config/{}", source.db_name);
-    if ctx.core.backend_read(&mounted, &config).await?.is_none() {
-        return Err(ApiError::bad(format!(
-            "source: {}{config} is not configured",
-            source.mount_path
-        )));
+    if let Some(db_name) = &source.db_name {
+        let config = format!("config/{db_name}");
+        if ctx.core.backend_read(&mounted, &config).await?.is_none() {
+            return Err(ApiError::bad(format!(
+                "source: {}{config} is not configured",
+                source.mount_path
+            )));
+        }
     }
     let active = ctx.core.active()?;
     let job = ctx.core.start_discover_scan(&active, source)?;
@@ -214,6 +218,10 @@ async fn adopt(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         )));
     }
     let source = ctx.core.scan_source(ctx.active, &record.source)?;
+    let db_name = source
+        .db_name
+        .clone()
+        .ok_or_else(|| ApiError::bad(format!("{id}: not a database role")))?;
     let name = optional_str(data, "name")?.unwrap_or(&record.name);
     let name_ok = !name.is_empty()
         && name.len() <= 128
@@ -232,7 +240,7 @@ async fn adopt(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         return Err(ApiError::PermissionDenied);
     }
     let definition = json!({
-        "db_name": source.db_name,
+        "db_name": db_name,
         "username": record.name,
         "rotation_period": period,
     });

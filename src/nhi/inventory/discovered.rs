@@ -5,9 +5,9 @@
 use super::context::Context;
 use super::risk::{scored_identity, Record, DAY};
 use super::Identity;
-use crate::discover::{files, postgres, Discovered};
+use crate::discover::{files, iam, postgres, Discovered};
 use crate::error::ApiError;
-use crate::nhi::paths::{FILE_SECRET, POSTGRES_ROLE};
+use crate::nhi::paths::{FILE_SECRET, IAM_ACCESS_KEY, IAM_ROLE, IAM_USER, POSTGRES_ROLE};
 
 /// Credentials older than this are old.
 const OLD_AFTER: i64 = 90 * DAY;
@@ -16,6 +16,9 @@ fn kind_of(record: &Discovered) -> Option<&'static str> {
     match record.kind.as_str() {
         postgres::KIND => Some(POSTGRES_ROLE),
         files::KIND => Some(FILE_SECRET),
+        iam::USER => Some(IAM_USER),
+        iam::ACCESS_KEY => Some(IAM_ACCESS_KEY),
+        iam::ROLE => Some(IAM_ROLE),
         _ => None,
     }
 }
@@ -54,7 +57,7 @@ pub(super) async fn discovered_identity(
     let mut exposed: Vec<String> = record.locations.clone();
     for fingerprint in &record.fingerprints {
         for other in ctx.src.discovered.carrying(fingerprint).await? {
-            if other == id || !other.contains("/files/") {
+            if other == id || !other.starts_with("discovered/files/") {
                 continue;
             }
             if let Some(secret) = ctx.src.discovered.get(&other).await? {
