@@ -18,10 +18,10 @@ mod integration {
     mod console;
     mod cubbyhole;
     mod database;
-    mod discover;
-    mod discover_iam;
     mod database_config;
     mod db_outage;
+    mod discover;
+    mod discover_iam;
     mod drift;
     mod exec;
     mod ha;

@@ -80,7 +80,13 @@ pub(crate) async fn run(command: DiscoverCommand, args: &ClientArgs) -> i32 {
             rules,
         } => scan_files(&client, &paths, &name, history, rules.as_deref()).await,
         DiscoverCommand::Show { id } => {
-            call_and_print(&client, "GET", &format!("sys/discover/identities/{id}"), None).await
+            call_and_print(
+                &client,
+                "GET",
+                &format!("sys/discover/identities/{id}"),
+                None,
+            )
+            .await
         }
         DiscoverCommand::Retire {
             source,
@@ -97,7 +103,13 @@ pub(crate) async fn run(command: DiscoverCommand, args: &ClientArgs) -> i32 {
                 "username": username, "action": action,
                 "dry_run": !confirm, "force": force,
             });
-            call_and_print(&client, "POST", &format!("{mount}/discover/{db}"), Some(body)).await
+            call_and_print(
+                &client,
+                "POST",
+                &format!("{mount}/discover/{db}"),
+                Some(body),
+            )
+            .await
         }
         DiscoverCommand::Adopt {
             id,
@@ -133,7 +145,11 @@ async fn call_and_print(client: &Client, method: &str, path: &str, body: Option<
 /// Starts a scan and polls its job until it ends.
 async fn scan(client: &Client, source: &str) -> i32 {
     let started = match client
-        .call("POST", "sys/discover/scan", Some(json!({ "source": source })))
+        .call(
+            "POST",
+            "sys/discover/scan",
+            Some(json!({ "source": source })),
+        )
         .await
     {
         Ok(Some(body)) => body,

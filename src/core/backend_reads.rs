@@ -48,7 +48,9 @@ impl Core {
         path: &str,
         data: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
-        self.own_call(mounted).run(Operation::Update, path, data).await
+        self.own_call(mounted)
+            .run(Operation::Update, path, data)
+            .await
     }
 
     async fn backend_call(

@@ -38,7 +38,11 @@ impl ScanSource {
 impl Core {
     /// Resolves `source` (`MOUNT/config/NAME` of a database mount,
     /// `MOUNT/config/root` of an aws mount).
-    pub(crate) fn scan_source(&self, active: &Active, source: &str) -> Result<ScanSource, ApiError> {
+    pub(crate) fn scan_source(
+        &self,
+        active: &Active,
+        source: &str,
+    ) -> Result<ScanSource, ApiError> {
         let source = source.trim_matches('/');
         let bad = || {
             ApiError::bad(format!(

@@ -18,12 +18,17 @@ pub struct Found {
     pub managed: usize,
 }
 
+/// A field of an entry; `Null` when absent.
+fn at<'v>(entry: &'v Value, field: &str) -> &'v Value {
+    entry.get(field).unwrap_or(&Value::Null)
+}
+
 fn text(entry: &Value, field: &str) -> String {
-    entry[field].as_str().unwrap_or_default().to_string()
+    at(entry, field).as_str().unwrap_or_default().to_string()
 }
 
 fn texts(entry: &Value, field: &str) -> Vec<String> {
-    entry[field]
+    at(entry, field)
         .as_array()
         .map(|items| {
             items
@@ -37,10 +42,10 @@ fn texts(entry: &Value, field: &str) -> Vec<String> {
 
 fn base(kind: &str, name: String, source: &str, now: i64, entry: &Value) -> Discovered {
     let mut details = BTreeMap::new();
-    if let Some(created) = entry["created"].as_i64() {
+    if let Some(created) = at(entry, "created").as_i64() {
         details.insert("created".into(), json!(created));
     }
-    if let Some(arn) = entry["arn"].as_str() {
+    if let Some(arn) = at(entry, "arn").as_str() {
         details.insert("arn".into(), json!(arn));
     }
     Discovered {
@@ -61,11 +66,17 @@ fn base(kind: &str, name: String, source: &str, now: i64, entry: &Value) -> Disc
 
 /// The records of an engine's answer; `source` is `MOUNT/config/root`.
 pub fn records(answer: &Map<String, Value>, source: &str, key: &FingerprintKey, now: i64) -> Found {
-    let list = |field: &str| answer.get(field).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = |field: &str| {
+        answer
+            .get(field)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     let (mut records, mut managed) = (Vec::new(), 0_usize);
     let keys = list("access_keys");
     for user in list("users") {
-        if !user["managed_by"].is_null() {
+        if !at(&user, "managed_by").is_null() {
             managed = managed.saturating_add(1);
             continue;
         }
@@ -75,38 +86,43 @@ pub fn records(answer: &Map<String, Value>, source: &str, key: &FingerprintKey, 
         record.privileged = texts(&user, "wildcards");
         record.last_used = keys
             .iter()
-            .filter(|k| k["user"] == name.as_str())
-            .filter_map(|k| k["last_used"].as_i64())
-            .chain(user["password_last_used"].as_i64())
+            .filter(|k| at(k, "user") == name.as_str())
+            .filter_map(|k| at(k, "last_used").as_i64())
+            .chain(at(&user, "password_last_used").as_i64())
             .max();
         let user_keys: Vec<String> = keys
             .iter()
-            .filter(|k| k["user"] == name.as_str())
+            .filter(|k| at(k, "user") == name.as_str())
             .map(|k| text(k, "id"))
             .collect();
-        record.details.insert("access_keys".into(), json!(user_keys));
+        record
+            .details
+            .insert("access_keys".into(), json!(user_keys));
         records.push(record);
     }
     for access_key in &keys {
-        if !access_key["managed_by"].is_null() {
+        if !at(access_key, "managed_by").is_null() {
             managed = managed.saturating_add(1);
             continue;
         }
         let id = text(access_key, "id");
         let mut record = base(ACCESS_KEY, id.clone(), source, now, access_key);
         record.never_expires = true;
-        record.last_used = access_key["last_used"].as_i64();
+        record.last_used = at(access_key, "last_used").as_i64();
         record.fingerprints = vec![key.of(&id)];
         for field in ["user", "status", "last_used_service"] {
             if let Some(value) = access_key[field].as_str() {
                 record.details.insert(field.into(), json!(value));
             }
         }
-        record.permissions = vec![format!("the policies of IAM user {}", text(access_key, "user"))];
+        record.permissions = vec![format!(
+            "the policies of IAM user {}",
+            text(access_key, "user")
+        )];
         records.push(record);
     }
     for role in list("roles") {
-        if !role["managed_by"].is_null() {
+        if !at(&role, "managed_by").is_null() {
             managed = managed.saturating_add(1);
             continue;
         }

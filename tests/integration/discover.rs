@@ -56,11 +56,7 @@ pub(crate) async fn scan_of(server: &TestServer, source: &str) -> Value {
 /// The discovered identities whose name starts with `prefix`, by name.
 pub(crate) async fn discovered(server: &TestServer, prefix: &str) -> Vec<Value> {
     let (status, body) = server
-        .root(
-            "GET",
-            "sys/nhi/identities?managed=false&limit=1000",
-            None,
-        )
+        .root("GET", "sys/nhi/identities?managed=false&limit=1000", None)
         .await;
     assert_eq!(status, 200, "{body}");
     let mut found: Vec<Value> = body["data"]["identities"]
@@ -135,7 +131,10 @@ async fn a_scan_finds_every_unmanaged_login_role_and_none_of_ours() {
     // One user this mount issues (managed: dynamic), one it rotates
     // (managed: static).
     let creds = ok(&server, "GET", "database/creds/app", json!({})).await;
-    let dynamic_user = creds["data"]["username"].as_str().expect("user").to_string();
+    let dynamic_user = creds["data"]["username"]
+        .as_str()
+        .expect("user")
+        .to_string();
     pg().await
         .batch_execute(&format!(
             "CREATE ROLE {p}_static WITH LOGIN PASSWORD 'Static-{p}'"
@@ -184,15 +183,30 @@ async fn a_scan_finds_every_unmanaged_login_role_and_none_of_ours() {
     assert_eq!(superuser["identity_type"], "postgres_role");
     assert_eq!(superuser["managed"], false);
     assert_eq!(superuser["source"], "database/config/pg");
-    assert!(reasons(&superuser).contains("privileged: superuser"), "{superuser}");
+    assert!(
+        reasons(&superuser).contains("privileged: superuser"),
+        "{superuser}"
+    );
     assert!(reasons(&superuser).contains("never expires"), "{superuser}");
     assert!(reasons(&superuser).contains("no owner"), "{superuser}");
     let app = by_name("app");
     assert!(!reasons(&app).contains("never expires"), "{app}");
-    assert!(app["expiration"].as_str().unwrap_or_default().starts_with("2031-01-01"), "{app}");
+    assert!(
+        app["expiration"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("2031-01-01"),
+        "{app}"
+    );
     let permissions = app["permissions"].to_string();
-    assert!(permissions.contains(&format!("member of {p}_group")), "{app}");
-    assert!(permissions.contains(&format!("public.{}: SELECT,UPDATE", hand.table)), "{app}");
+    assert!(
+        permissions.contains(&format!("member of {p}_group")),
+        "{app}"
+    );
+    assert!(
+        permissions.contains(&format!("public.{}: SELECT,UPDATE", hand.table)),
+        "{app}"
+    );
     assert!(app["last_accessed"].is_string(), "seen connected: {app}");
     let repl = by_name("repl");
     assert!(reasons(&repl).contains("createrole, replication"), "{repl}");
@@ -203,23 +217,46 @@ async fn a_scan_finds_every_unmanaged_login_role_and_none_of_ours() {
     let id = weird["id"].as_str().expect("id").to_string();
     assert!(!id.contains(' ') && id.matches('/').count() == 4, "{id}");
     let url_id = id.replace('%', "%25");
-    let shown = ok(&server, "GET", &format!("sys/discover/identities/{url_id}"), json!({})).await;
-    assert_eq!(shown["data"]["name"], format!("{p}_we\"ird/ name"), "{shown}");
+    let shown = ok(
+        &server,
+        "GET",
+        &format!("sys/discover/identities/{url_id}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        shown["data"]["name"],
+        format!("{p}_we\"ird/ name"),
+        "{shown}"
+    );
     let app_id = app["id"].as_str().expect("id").to_string();
-    let shown = ok(&server, "GET", &format!("sys/discover/identities/{app_id}"), json!({})).await;
+    let shown = ok(
+        &server,
+        "GET",
+        &format!("sys/discover/identities/{app_id}"),
+        json!({}),
+    )
+    .await;
     let suggested = shown["data"]["details"]["suggested_role"]["creation_statements"].to_string();
     assert!(
-        suggested.contains(&format!("GRANT \\\"{p}_group\\\" TO")) && suggested.contains("SELECT,UPDATE"),
+        suggested.contains(&format!("GRANT \\\"{p}_group\\\" TO"))
+            && suggested.contains("SELECT,UPDATE"),
         "a dynamic role granting the same: {shown}"
     );
     let shown = ok(
         &server,
         "GET",
-        &format!("sys/discover/identities/{}", by_name("super")["id"].as_str().expect("id")),
+        &format!(
+            "sys/discover/identities/{}",
+            by_name("super")["id"].as_str().expect("id")
+        ),
         json!({}),
     )
     .await;
-    assert!(shown["data"]["details"]["suggested_role"].is_null(), "a superuser is not covered: {shown}");
+    assert!(
+        shown["data"]["details"]["suggested_role"].is_null(),
+        "a superuser is not covered: {shown}"
+    );
 
     // A rescan writes only what changed.
     drop(session);
@@ -237,28 +274,49 @@ async fn a_scan_finds_every_unmanaged_login_role_and_none_of_ours() {
     };
     // (Other tests create and drop roles on the same Postgres meanwhile:
     // only this test's roles are counted.)
-    assert_eq!(ours(&again), vec![app["id"].as_str().expect("id").to_string()], "only the app role's session count changed: {again}");
+    assert_eq!(
+        ours(&again),
+        vec![app["id"].as_str().expect("id").to_string()],
+        "only the app role's session count changed: {again}"
+    );
     pg().await
         .batch_execute(&format!("ALTER ROLE {p}_repl VALID UNTIL '2030-06-01'"))
         .await
         .expect("alter");
     let again = scan(&server).await;
-    assert_eq!(ours(&again), vec![repl["id"].as_str().expect("id").to_string()], "{again}");
+    assert_eq!(
+        ours(&again),
+        vec![repl["id"].as_str().expect("id").to_string()],
+        "{again}"
+    );
     pg().await
         .batch_execute(&format!("DROP ROLE \"{p}_we\"\"ird/ name\""))
         .await
         .expect("drop");
     let again = scan(&server).await;
-    assert_eq!(ours(&again), vec![id.clone()], "the dropped role's record goes: {again}");
+    assert_eq!(
+        ours(&again),
+        vec![id.clone()],
+        "the dropped role's record goes: {again}"
+    );
     assert_eq!(discovered(&server, &p).await.len(), 3);
 
     // CSV carries them with managed and source, and a name that looks like
     // a formula is defused.
     let (status, csv) = server
-        .text("sys/nhi/identities?managed=false&format=csv&limit=1000", &server.root_token.clone())
+        .text(
+            "sys/nhi/identities?managed=false&format=csv&limit=1000",
+            &server.root_token.clone(),
+        )
         .await;
     assert_eq!(status, 200);
-    assert!(csv.lines().next().unwrap_or_default().ends_with(",managed,source"), "{csv}");
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with(",managed,source"),
+        "{csv}"
+    );
     assert!(csv.contains(&format!("{p}_super,")), "{csv}");
     let _ = ok(&server, "DELETE", "database/static-roles/st", json!({})).await;
     let _ = pg()
@@ -286,9 +344,17 @@ async fn scanning_needs_the_connectors_capability_however_the_path_is_spelled() 
         .await;
     let body = json!({"source": "database/config/pg"});
     let (status, answer) = server
-        .call("POST", "sys/discover/scan", Some(&no_connector), Some(body.clone()))
+        .call(
+            "POST",
+            "sys/discover/scan",
+            Some(&no_connector),
+            Some(body.clone()),
+        )
         .await;
-    assert_eq!(status, 403, "sys/discover/scan without database/discover/pg: {answer}");
+    assert_eq!(
+        status, 403,
+        "sys/discover/scan without database/discover/pg: {answer}"
+    );
     for path in [
         "sys/discover/scan",
         "sys/discover/scan/",
@@ -317,7 +383,11 @@ async fn scanning_needs_the_connectors_capability_however_the_path_is_spelled() 
         "database/config/pg\u{0}",
     ] {
         let (status, answer) = server
-            .root("POST", "sys/discover/scan", Some(json!({ "source": source })))
+            .root(
+                "POST",
+                "sys/discover/scan",
+                Some(json!({ "source": source })),
+            )
             .await;
         assert_eq!(status, 400, "source {source:?}: {answer}");
     }
@@ -345,7 +415,10 @@ async fn roles_are_retired_after_a_dry_run_and_adopted_as_static_roles() {
     scan(&server).await;
     let can_login = |role: String| async move {
         pg().await
-            .query_one("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", &[&role])
+            .query_one(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+                &[&role],
+            )
             .await
             .map(|r| r.get::<_, bool>(0))
             .ok()
@@ -404,7 +477,11 @@ async fn roles_are_retired_after_a_dry_run_and_adopted_as_static_roles() {
         json!({"username": format!("{p}_app"), "action": "login", "dry_run": false}),
     )
     .await;
-    assert_eq!(can_login(format!("{p}_app")).await, Some(true), "nologin is reversible");
+    assert_eq!(
+        can_login(format!("{p}_app")).await,
+        Some(true),
+        "nologin is reversible"
+    );
     ok(
         &server,
         "POST",
@@ -415,19 +492,37 @@ async fn roles_are_retired_after_a_dry_run_and_adopted_as_static_roles() {
     assert_eq!(can_login(format!("{p}_repl")).await, None, "dropped");
     // The broker's own user and bad input.
     for (body, want) in [
-        (json!({"username": "postgres", "action": "drop", "dry_run": false}), 400),
-        (json!({"username": format!("{p}_app"), "action": "explode"}), 400),
+        (
+            json!({"username": "postgres", "action": "drop", "dry_run": false}),
+            400,
+        ),
+        (
+            json!({"username": format!("{p}_app"), "action": "explode"}),
+            400,
+        ),
         (json!({"action": "nologin"}), 400),
-        (json!({"username": format!("{p}_app"), "active_days": "-1"}), 400),
-        (json!({"username": "no_such_role_anywhere", "action": "nologin"}), 404),
+        (
+            json!({"username": format!("{p}_app"), "active_days": "-1"}),
+            400,
+        ),
+        (
+            json!({"username": "no_such_role_anywhere", "action": "nologin"}),
+            404,
+        ),
     ] {
-        let (status, answer) = server.root("POST", "database/discover/pg", Some(body.clone())).await;
+        let (status, answer) = server
+            .root("POST", "database/discover/pg", Some(body.clone()))
+            .await;
         assert_eq!(status, want, "{body}: {answer}");
     }
 
     // Ownership, the owner filter and offboarding.
     let found = discovered(&server, &format!("{p}_super")).await;
-    let super_id = found.first().and_then(|i| i["id"].as_str()).expect("id").to_string();
+    let super_id = found
+        .first()
+        .and_then(|i| i["id"].as_str())
+        .expect("id")
+        .to_string();
     ok(
         &server,
         "POST",
@@ -435,7 +530,9 @@ async fn roles_are_retired_after_a_dry_run_and_adopted_as_static_roles() {
         json!({"owner": "dora", "environment": "prod"}),
     )
     .await;
-    let (_, owned) = server.root("GET", "sys/nhi/identities?owner=dora", None).await;
+    let (_, owned) = server
+        .root("GET", "sys/nhi/identities?owner=dora", None)
+        .await;
     let ids: Vec<&str> = owned["data"]["identities"]
         .as_array()
         .expect("identities")
@@ -444,23 +541,35 @@ async fn roles_are_retired_after_a_dry_run_and_adopted_as_static_roles() {
         .collect();
     assert_eq!(ids, vec![super_id.as_str()], "{owned}");
     let (status, answer) = server
-        .root("POST", &format!("sys/discover/identities/{super_id}"), Some(json!({"policies": ["root"]})))
+        .root(
+            "POST",
+            &format!("sys/discover/identities/{super_id}"),
+            Some(json!({"policies": ["root"]})),
+        )
         .await;
     assert_eq!(status, 400, "only ownership fields: {answer}");
     let (status, _) = server
-        .root("POST", "sys/discover/identities/discovered/database/config/pg/nobody", Some(json!({"owner": "x"})))
+        .root(
+            "POST",
+            "sys/discover/identities/discovered/database/config/pg/nobody",
+            Some(json!({"owner": "x"})),
+        )
         .await;
     assert_eq!(status, 404);
     let off = ok(&server, "POST", "sys/nhi/owners/dora/offboard", json!({})).await;
     assert_eq!(off["data"]["to_retire"], json!([super_id]), "{off}");
     assert_eq!(off["data"]["disabled_roles"], json!([]), "{off}");
-    let (_, after) = server.root("GET", &format!("sys/nhi/identities/{super_id}"), None).await;
+    let (_, after) = server
+        .root("GET", &format!("sys/nhi/identities/{super_id}"), None)
+        .await;
     assert_eq!(after["data"]["orphaned"], true, "{after}");
 
     // Adoption: a limited token may not; a dry run changes nothing; the
     // real one rotates the password and the role is managed from then on.
     pg().await
-        .batch_execute(&format!("CREATE ROLE {p}_adopt WITH LOGIN PASSWORD 'Adopt-{p}'"))
+        .batch_execute(&format!(
+            "CREATE ROLE {p}_adopt WITH LOGIN PASSWORD 'Adopt-{p}'"
+        ))
         .await
         .expect("adoptee");
     scan(&server).await;
@@ -475,39 +584,81 @@ async fn roles_are_retired_after_a_dry_run_and_adopted_as_static_roles() {
             r#"path "sys/discover/*" { capabilities = ["create", "update", "read"] }"#,
         )
         .await;
-    let body = json!({"id": adopt_id, "name": "adopted", "rotation_period": "1h", "dry_run": false});
+    let body =
+        json!({"id": adopt_id, "name": "adopted", "rotation_period": "1h", "dry_run": false});
     let (status, answer) = server
-        .call("POST", "sys/discover/adopt", Some(&limited), Some(body.clone()))
+        .call(
+            "POST",
+            "sys/discover/adopt",
+            Some(&limited),
+            Some(body.clone()),
+        )
         .await;
-    assert_eq!(status, 403, "without create on database/static-roles/adopted: {answer}");
-    let dry = ok(&server, "POST", "sys/discover/adopt", json!({"id": adopt_id, "name": "adopted"})).await;
+    assert_eq!(
+        status, 403,
+        "without create on database/static-roles/adopted: {answer}"
+    );
+    let dry = ok(
+        &server,
+        "POST",
+        "sys/discover/adopt",
+        json!({"id": adopt_id, "name": "adopted"}),
+    )
+    .await;
     assert_eq!(dry["data"]["dry_run"], true);
-    assert!(dry["data"]["changes"].to_string().contains("static-creds/adopted"), "{dry}");
+    assert!(
+        dry["data"]["changes"]
+            .to_string()
+            .contains("static-creds/adopted"),
+        "{dry}"
+    );
     // (The test Postgres trusts loopback, so passwords are compared by
     // their stored verifiers.)
     let verifier = |role: String| async move {
         pg().await
-            .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&role])
+            .query_one(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+                &[&role],
+            )
             .await
             .map(|r| r.get::<_, Option<String>>(0))
             .expect("verifier")
     };
     let before = verifier(format!("{p}_adopt")).await;
-    let (status, _) = server.root("GET", "database/static-roles/adopted", None).await;
+    let (status, _) = server
+        .root("GET", "database/static-roles/adopted", None)
+        .await;
     assert_eq!(status, 404, "a dry run creates nothing");
     assert_eq!(verifier(format!("{p}_adopt")).await, before);
     ok(&server, "POST", "sys/discover/adopt", body).await;
-    assert_ne!(verifier(format!("{p}_adopt")).await, before, "the password is rotated at adoption");
+    assert_ne!(
+        verifier(format!("{p}_adopt")).await,
+        before,
+        "the password is rotated at adoption"
+    );
     let creds = ok(&server, "GET", "database/static-creds/adopted", json!({})).await;
     assert_eq!(creds["data"]["username"], format!("{p}_adopt"), "{creds}");
     let job = scan(&server).await;
     assert!(job["managed"].as_u64().unwrap_or(0) >= 1, "{job}");
-    assert!(discovered(&server, &format!("{p}_adopt")).await.is_empty(), "managed now");
+    assert!(
+        discovered(&server, &format!("{p}_adopt")).await.is_empty(),
+        "managed now"
+    );
     let (status, answer) = server
-        .root("POST", "sys/discover/adopt", Some(json!({"id": "discovered/files/x/y"})))
+        .root(
+            "POST",
+            "sys/discover/adopt",
+            Some(json!({"id": "discovered/files/x/y"})),
+        )
         .await;
     assert_eq!(status, 404, "{answer}");
-    ok(&server, "DELETE", "database/static-roles/adopted", json!({})).await;
+    ok(
+        &server,
+        "DELETE",
+        "database/static-roles/adopted",
+        json!({}),
+    )
+    .await;
     hand.drop().await;
 }
 
@@ -532,7 +683,11 @@ fn git(dir: &std::path::Path, args: &[&str]) {
         .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
         .output()
         .expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn random_key_id() -> String {
@@ -562,8 +717,11 @@ impl Fixture {
         git(root, &["init", "-q"]);
         std::fs::create_dir_all(root.join("deploy")).expect("mkdir");
         // History: a key committed, then removed.
-        std::fs::write(root.join("deploy/old.env"), format!("AWS_ACCESS_KEY_ID={old_key_id}\n"))
-            .expect("write");
+        std::fs::write(
+            root.join("deploy/old.env"),
+            format!("AWS_ACCESS_KEY_ID={old_key_id}\n"),
+        )
+        .expect("write");
         git(root, &["add", "-A"]);
         git(root, &["commit", "-qm", "add key"]);
         std::fs::remove_file(root.join("deploy/old.env")).expect("rm");
@@ -577,7 +735,11 @@ impl Fixture {
         )
         .expect("write");
         std::fs::write(root.join("id_rsa"), format!("{private_key}\n")).expect("write");
-        std::fs::write(root.join("settings.py"), format!("API_KEY = \"{generic}\"\n")).expect("write");
+        std::fs::write(
+            root.join("settings.py"),
+            format!("API_KEY = \"{generic}\"\n"),
+        )
+        .expect("write");
         // Bait: AWS's documentation examples and placeholders.
         let bait = vec![
             "AKIAIOSFODNN7EXAMPLE".to_string(),
@@ -622,24 +784,45 @@ async fn planted_secrets_are_found_in_files_and_history_and_no_bait_is() {
     let repo = fixture.dir.path().to_string_lossy().into_owned();
     let out = server.qm(
         &server.root_token.clone(),
-        &["discover", "scan-files", "--history", "--name", "repo", "-format=json", &repo],
+        &[
+            "discover",
+            "scan-files",
+            "--history",
+            "--name",
+            "repo",
+            "-format=json",
+            &repo,
+        ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "qm discover scan-files: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "qm discover scan-files: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let answer: Value = serde_json::from_str(&stdout).expect("json");
-    let findings = answer["data"]["findings"].as_array().expect("findings").clone();
+    let findings = answer["data"]["findings"]
+        .as_array()
+        .expect("findings")
+        .clone();
     for (rule, _) in &fixture.planted {
         assert!(
             findings.iter().any(|f| f["rule"] == *rule),
             "{rule} not found: {stdout}"
         );
     }
-    let aws = findings.iter().filter(|f| f["rule"] == "aws_access_key_id").count();
-    assert!(aws >= 2, "the current key and the one only in history: {stdout}");
+    let aws = findings
+        .iter()
+        .filter(|f| f["rule"] == "aws_access_key_id")
+        .count();
     assert!(
-        findings
-            .iter()
-            .any(|f| f["file"].as_str().is_some_and(|file| file.ends_with(":deploy/old.env"))),
+        aws >= 2,
+        "the current key and the one only in history: {stdout}"
+    );
+    assert!(
+        findings.iter().any(|f| f["file"]
+            .as_str()
+            .is_some_and(|file| file.ends_with(":deploy/old.env"))),
         "a secret removed from the tree is found in history: {stdout}"
     );
     assert!(
@@ -652,7 +835,9 @@ async fn planted_secrets_are_found_in_files_and_history_and_no_bait_is() {
         .expect("postgres url in ci.yml");
     assert_eq!(url["line"], 3, "{url}");
     assert!(
-        url["linked_identities"].to_string().contains(&format!("{p}_app")),
+        url["linked_identities"]
+            .to_string()
+            .contains(&format!("{p}_app")),
         "the URL's user links to the discovered role: {url}"
     );
     // The role now carries the exposure in its risk.
@@ -662,13 +847,20 @@ async fn planted_secrets_are_found_in_files_and_history_and_no_bait_is() {
     assert!(reasons(app).contains("deploy/ci.yml:3"), "{app}");
     let secrets = discovered(&server, "").await;
     assert!(
-        secrets.iter().any(|i| i["identity_type"] == "file_secret" && i["source"] == "files/repo"),
+        secrets
+            .iter()
+            .any(|i| i["identity_type"] == "file_secret" && i["source"] == "files/repo"),
         "file secrets in the inventory"
     );
     // No secret value anywhere: the answer, the inventory, the log, the store.
-    let (_, listing) = server.root("GET", "sys/nhi/identities?limit=1000&format=jsonl", None).await;
+    let (_, listing) = server
+        .root("GET", "sys/nhi/identities?limit=1000&format=jsonl", None)
+        .await;
     let (_, csv) = server
-        .text("sys/nhi/identities?limit=1000&format=csv", &server.root_token.clone())
+        .text(
+            "sys/nhi/identities?limit=1000&format=csv",
+            &server.root_token.clone(),
+        )
         .await;
     server.signal("TERM");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -719,37 +911,92 @@ async fn file_scans_refuse_bad_archives_rules_names_and_callers() {
         (json!({"name": "x"}), "no archive"),
         (json!({"name": "x", "archive": "%%%"}), "not base64"),
         (json!({"name": "x", "archive": "aGVsbG8="}), "not a tar"),
-        (json!({"name": "../x", "archive": tar}), "a name with a path"),
-        (json!({"name": "a/b", "archive": tar}), "a name with a slash"),
+        (
+            json!({"name": "../x", "archive": tar}),
+            "a name with a path",
+        ),
+        (
+            json!({"name": "a/b", "archive": tar}),
+            "a name with a slash",
+        ),
         (json!({"name": "", "archive": tar}), "an empty name"),
-        (json!({"name": "x".repeat(65), "archive": tar}), "a long name"),
-        (json!({"name": "x", "archive": tar, "rules": "[[rule]]\nid='a'\ndescription=''\nregex='('\nsecret_group=1"}), "a bad rule"),
-        (json!({"name": "x", "archive": tar, "rules": 7}), "rules not text"),
+        (
+            json!({"name": "x".repeat(65), "archive": tar}),
+            "a long name",
+        ),
+        (
+            json!({"name": "x", "archive": tar, "rules": "[[rule]]\nid='a'\ndescription=''\nregex='('\nsecret_group=1"}),
+            "a bad rule",
+        ),
+        (
+            json!({"name": "x", "archive": tar, "rules": 7}),
+            "rules not text",
+        ),
         (json!({"name": "x", "archive": 7}), "archive not text"),
     ] {
         let (status, answer) = server.root("POST", "sys/discover/files", Some(body)).await;
         assert_eq!(status, 400, "{why}: {answer}");
         let text = answer.to_string();
-        assert!(!text.contains("q8Vb2Lx9Rt7Kw3Nz5Pm"), "{why}: the secret in an error");
+        assert!(
+            !text.contains("q8Vb2Lx9Rt7Kw3Nz5Pm"),
+            "{why}: the secret in an error"
+        );
     }
-    let answer = ok(&server, "POST", "sys/discover/files", json!({"name": "ok", "archive": tar})).await;
-    assert_eq!(answer["data"]["findings"].as_array().map(Vec::len), Some(1), "{answer}");
+    let answer = ok(
+        &server,
+        "POST",
+        "sys/discover/files",
+        json!({"name": "ok", "archive": tar}),
+    )
+    .await;
+    assert_eq!(
+        answer["data"]["findings"].as_array().map(Vec::len),
+        Some(1),
+        "{answer}"
+    );
     let reader = server
-        .token_with_policy("inventory-reader", r#"path "sys/nhi/*" { capabilities = ["read", "list"] }"#)
+        .token_with_policy(
+            "inventory-reader",
+            r#"path "sys/nhi/*" { capabilities = ["read", "list"] }"#,
+        )
         .await;
-    for path in ["sys/discover/files", "sys/discover/files/", "sys//discover/files", "sys/discover/%66iles"] {
+    for path in [
+        "sys/discover/files",
+        "sys/discover/files/",
+        "sys//discover/files",
+        "sys/discover/%66iles",
+    ] {
         let (status, answer) = server
-            .call("POST", path, Some(&reader), Some(json!({"name": "ok", "archive": tar})))
+            .call(
+                "POST",
+                path,
+                Some(&reader),
+                Some(json!({"name": "ok", "archive": tar})),
+            )
             .await;
-        assert!(status == 403 || status == 404 || status == 400, "{path}: {status} {answer}");
+        assert!(
+            status == 403 || status == 404 || status == 400,
+            "{path}: {status} {answer}"
+        );
     }
     let (status, _) = server
-        .call("POST", "sys/discover/adopt", Some(&reader), Some(json!({"id": "x"})))
+        .call(
+            "POST",
+            "sys/discover/adopt",
+            Some(&reader),
+            Some(json!({"id": "x"})),
+        )
         .await;
     assert_eq!(status, 403);
     // A rescan under the same name with the secret gone removes it.
     let empty = base64_tar(&[("a.env", "nothing here\n")]);
-    let answer = ok(&server, "POST", "sys/discover/files", json!({"name": "ok", "archive": empty})).await;
+    let answer = ok(
+        &server,
+        "POST",
+        "sys/discover/files",
+        json!({"name": "ok", "archive": empty}),
+    )
+    .await;
     assert_eq!(answer["data"]["stored"]["removed"], 1, "{answer}");
 }
 

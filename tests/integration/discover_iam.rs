@@ -30,7 +30,11 @@ async fn an_accounts_users_keys_and_open_roles_are_found_linked_and_retired() {
     let admin = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
     let narrow = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/key"}]});
     for user in ["ci", "reader"] {
-        iam.create_user().user_name(format!("{p}-{user}")).send().await.expect("user");
+        iam.create_user()
+            .user_name(format!("{p}-{user}"))
+            .send()
+            .await
+            .expect("user");
     }
     iam.put_user_policy()
         .user_name(format!("{p}-ci"))
@@ -92,38 +96,90 @@ async fn an_accounts_users_keys_and_open_roles_are_found_linked_and_retired() {
     .await;
     // Without the connector's capability, no scan.
     let limited = server
-        .token_with_policy("no-aws-discover", r#"path "sys/discover/*" { capabilities = ["update", "read"] }"#)
+        .token_with_policy(
+            "no-aws-discover",
+            r#"path "sys/discover/*" { capabilities = ["update", "read"] }"#,
+        )
         .await;
     let (status, answer) = server
-        .call("POST", "sys/discover/scan", Some(&limited), Some(json!({"source": "aws/config/root"})))
+        .call(
+            "POST",
+            "sys/discover/scan",
+            Some(&limited),
+            Some(json!({"source": "aws/config/root"})),
+        )
         .await;
     assert_eq!(status, 403, "{answer}");
     for source in ["aws/config/lease", "aws/config/root/x", "aws/config/"] {
         let (status, answer) = server
-            .root("POST", "sys/discover/scan", Some(json!({ "source": source })))
+            .root(
+                "POST",
+                "sys/discover/scan",
+                Some(json!({ "source": source })),
+            )
             .await;
         assert_eq!(status, 400, "{source}: {answer}");
     }
 
     let job = scan_of(&server, "aws/config/root").await;
-    assert!(job["managed"].as_u64().unwrap_or(0) >= 1, "the mount's role is managed: {job}");
+    assert!(
+        job["managed"].as_u64().unwrap_or(0) >= 1,
+        "the mount's role is managed: {job}"
+    );
     let found = discovered(&server, &p).await;
     let kinds: Vec<(String, String)> = found
         .iter()
-        .map(|i| (i["identity_type"].as_str().unwrap_or_default().into(), i["name"].as_str().unwrap_or_default().into()))
+        .map(|i| {
+            (
+                i["identity_type"].as_str().unwrap_or_default().into(),
+                i["name"].as_str().unwrap_or_default().into(),
+            )
+        })
         .collect();
-    assert!(kinds.contains(&("iam_user".into(), format!("{p}-ci"))), "{kinds:?}");
-    assert!(kinds.contains(&("iam_user".into(), format!("{p}-reader"))), "{kinds:?}");
-    assert!(kinds.contains(&("iam_role".into(), format!("{p}-open"))), "{kinds:?}");
-    assert!(kinds.contains(&("iam_role".into(), format!("{p}-partner"))), "{kinds:?}");
-    assert!(!kinds.iter().any(|(_, n)| n == &format!("{p}-internal")), "a role only its own account may assume is not flagged: {kinds:?}");
-    assert!(!kinds.iter().any(|(_, n)| n == &format!("{p}-brokered")), "the mount's own role is managed: {kinds:?}");
-    let by_name = |n: String| found.iter().find(|i| i["name"] == n.as_str()).cloned().expect("identity");
+    assert!(
+        kinds.contains(&("iam_user".into(), format!("{p}-ci"))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("iam_user".into(), format!("{p}-reader"))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("iam_role".into(), format!("{p}-open"))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("iam_role".into(), format!("{p}-partner"))),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.iter().any(|(_, n)| n == &format!("{p}-internal")),
+        "a role only its own account may assume is not flagged: {kinds:?}"
+    );
+    assert!(
+        !kinds.iter().any(|(_, n)| n == &format!("{p}-brokered")),
+        "the mount's own role is managed: {kinds:?}"
+    );
+    let by_name = |n: String| {
+        found
+            .iter()
+            .find(|i| i["name"] == n.as_str())
+            .cloned()
+            .expect("identity")
+    };
     let ci = by_name(format!("{p}-ci"));
-    assert!(reasons(&ci).contains("everything (inline) allows * actions"), "{ci}");
+    assert!(
+        reasons(&ci).contains("everything (inline) allows * actions"),
+        "{ci}"
+    );
     let reader = by_name(format!("{p}-reader"));
     assert!(!reasons(&reader).contains("allows *"), "{reader}");
-    assert!(reader["permissions"].to_string().contains(&format!("{p}-narrow")), "{reader}");
+    assert!(
+        reader["permissions"]
+            .to_string()
+            .contains(&format!("{p}-narrow")),
+        "{reader}"
+    );
     assert!(reasons(&by_name(format!("{p}-open"))).contains("assumable by anyone (*)"));
     assert!(reasons(&by_name(format!("{p}-partner"))).contains("assumable by account 999999999999"));
     let all = discovered(&server, "").await;
@@ -133,31 +189,65 @@ async fn an_accounts_users_keys_and_open_roles_are_found_linked_and_retired() {
         .cloned()
         .expect("the access key");
     assert!(reasons(&key).contains("never expires"), "{key}");
-    assert!(!all.iter().any(|i| i["name"] == "AKIATESTTESTTEST0000"), "the config's own key is not reported");
+    assert!(
+        !all.iter().any(|i| i["name"] == "AKIATESTTESTTEST0000"),
+        "the config's own key is not reported"
+    );
 
     // The key in a file links to the IAM key.
-    let tar = base64_tar(&[("deploy/ci.yml", &format!("env:\n  AWS_ACCESS_KEY_ID: {key_id}\n"))]);
-    let scanned = ok(&server, "POST", "sys/discover/files", json!({"name": p, "archive": tar})).await;
+    let tar = base64_tar(&[(
+        "deploy/ci.yml",
+        &format!("env:\n  AWS_ACCESS_KEY_ID: {key_id}\n"),
+    )]);
+    let scanned = ok(
+        &server,
+        "POST",
+        "sys/discover/files",
+        json!({"name": p, "archive": tar}),
+    )
+    .await;
     let finding = &scanned["data"]["findings"][0];
     assert_eq!(finding["rule"], "aws_access_key_id", "{scanned}");
-    assert_eq!(finding["linked_identities"], json!([key["id"]]), "{scanned}");
+    assert_eq!(
+        finding["linked_identities"],
+        json!([key["id"]]),
+        "{scanned}"
+    );
     // The finding names the IAM key it links to (the IAM connector lists
     // key ids); the finding itself keeps only a fingerprint.
-    assert!(!finding["fingerprint"].to_string().contains(&key_id), "{scanned}");
+    assert!(
+        !finding["fingerprint"].to_string().contains(&key_id),
+        "{scanned}"
+    );
     let secrets = discovered(&server, "aws_access_key_id").await;
     assert!(
-        secrets.iter().all(|s| !s.to_string().contains(&key_id) || s["identity_type"] != "file_secret"),
+        secrets
+            .iter()
+            .all(|s| !s.to_string().contains(&key_id) || s["identity_type"] != "file_secret"),
         "a file secret's record holds no key id"
     );
     let (_, shown) = server
-        .root("GET", &format!("sys/nhi/identities/{}", key["id"].as_str().expect("id")), None)
+        .root(
+            "GET",
+            &format!("sys/nhi/identities/{}", key["id"].as_str().expect("id")),
+            None,
+        )
         .await;
-    assert!(reasons(&shown["data"]).contains("exposed in files: deploy/ci.yml:2"), "{shown}");
+    assert!(
+        reasons(&shown["data"]).contains("exposed in files: deploy/ci.yml:2"),
+        "{shown}"
+    );
 
     // Retirement: a dry run first, then deactivate, undo, delete.
     let user = format!("{p}-ci");
     let retire = |action: &str, dry: bool| json!({"access_key_id": key_id, "action": action, "dry_run": dry});
-    let dry = ok(&server, "POST", "aws/discover", json!({"access_key_id": key_id})).await;
+    let dry = ok(
+        &server,
+        "POST",
+        "aws/discover",
+        json!({"access_key_id": key_id}),
+    )
+    .await;
     assert_eq!(dry["data"]["dry_run"], true, "{dry}");
     assert_eq!(dry["data"]["user"], user.as_str(), "{dry}");
     assert_eq!(key_status(&iam, &user).await, vec!["Active"]);
@@ -166,8 +256,14 @@ async fn an_accounts_users_keys_and_open_roles_are_found_linked_and_retired() {
     ok(&server, "POST", "aws/discover", retire("activate", false)).await;
     assert_eq!(key_status(&iam, &user).await, vec!["Active"]);
     for (body, why) in [
-        (json!({"access_key_id": "AKIATESTTESTTEST0000", "action": "delete", "dry_run": false}), "the config's own key"),
-        (json!({"access_key_id": key_id, "action": "explode"}), "an unknown action"),
+        (
+            json!({"access_key_id": "AKIATESTTESTTEST0000", "action": "delete", "dry_run": false}),
+            "the config's own key",
+        ),
+        (
+            json!({"access_key_id": key_id, "action": "explode"}),
+            "an unknown action",
+        ),
         (json!({"action": "delete"}), "no key"),
     ] {
         let (status, answer) = server.root("POST", "aws/discover", Some(body)).await;

@@ -37,7 +37,13 @@ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
 GROUP BY 1, 2
 ORDER BY 1, 2";
 
-const ATTRIBUTES: [&str; 5] = ["superuser", "createrole", "createdb", "replication", "bypassrls"];
+const ATTRIBUTES: [&str; 5] = [
+    "superuser",
+    "createrole",
+    "createdb",
+    "replication",
+    "bypassrls",
+];
 
 pub(crate) async fn login_roles(
     pool: &PgPool,

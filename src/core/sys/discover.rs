@@ -245,7 +245,10 @@ async fn adopt(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         "rotation_period": period,
     });
     let changes = vec![
-        format!("{target} is created and rotates the password of {:?} now", record.name),
+        format!(
+            "{target} is created and rotates the password of {:?} now",
+            record.name
+        ),
         format!("the broker rotates it every {period} seconds from then on"),
         format!(
             "applications read the password from {}static-creds/{name}; the old one stops working",

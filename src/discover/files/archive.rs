@@ -44,7 +44,9 @@ pub fn read(bytes: &[u8]) -> Result<Files, String> {
         entry
             .read_to_end(&mut content)
             .map_err(|e| format!("archive: unreadable file {path:?}: {e}"))?;
-        let probe = content.get(..BINARY_PROBE.min(content.len())).unwrap_or_default();
+        let probe = content
+            .get(..BINARY_PROBE.min(content.len()))
+            .unwrap_or_default();
         if probe.contains(&0) {
             files.skipped = files.skipped.saturating_add(1);
             continue;

@@ -132,7 +132,11 @@ pub fn records(
             Some(Discovered {
                 kind: KIND.into(),
                 // The fingerprint names it: two secrets never share a record.
-                name: format!("{} {}", first.rule, fingerprint.get(..12).unwrap_or_default()),
+                name: format!(
+                    "{} {}",
+                    first.rule,
+                    fingerprint.get(..12).unwrap_or_default()
+                ),
                 source: source.to_string(),
                 first_seen: now,
                 last_used: None,
@@ -165,7 +169,10 @@ mod tests {
         let rules: Vec<(&str, usize)> = found.iter().map(|f| (f.rule.as_str(), f.line)).collect();
         assert!(rules.contains(&("aws_access_key_id", 2)), "{rules:?}");
         assert!(rules.contains(&("postgres_url", 3)), "{rules:?}");
-        let url = found.iter().find(|f| f.rule == "postgres_url").expect("url");
+        let url = found
+            .iter()
+            .find(|f| f.rule == "postgres_url")
+            .expect("url");
         assert_eq!(url.user.as_deref(), Some("billing"));
         let shown = serde_json::to_string(&found).unwrap_or_default();
         assert!(!shown.contains("AKIAZ7Q3VBN4KXLMP2RT") && !shown.contains("Rt7%kq2Lx9Vb"));

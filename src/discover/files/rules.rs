@@ -129,7 +129,8 @@ pub fn entropy(text: &str) -> f64 {
     let mut counts = std::collections::HashMap::new();
     let mut total = 0_u32;
     for c in text.chars() {
-        *counts.entry(c).or_insert(0_u32) += 1;
+        let count = counts.entry(c).or_insert(0_u32);
+        *count = count.saturating_add(1);
         total = total.saturating_add(1);
     }
     let total = f64::from(total.max(1));
@@ -159,9 +160,18 @@ mod tests {
     #[test]
     fn bad_rule_files_name_what_is_wrong() {
         let err = |text: &str| Rules::parse(text).err().unwrap_or_default();
-        assert!(err("[[rule]]\nid='a'\ndescription=''\nregex='('\nsecret_group=1").contains("rule \"a\""));
-        assert!(err("[[rule]]\nid='b'\ndescription=''\nregex='x'\nsecret_group=1").contains("secret_group"));
-        assert!(err("[[rule]]\nid='c'\ndescription=''\nregex='(x)'\nsecret_group=1\nlink='nope'").contains("unknown link"));
+        assert!(
+            err("[[rule]]\nid='a'\ndescription=''\nregex='('\nsecret_group=1")
+                .contains("rule \"a\"")
+        );
+        assert!(
+            err("[[rule]]\nid='b'\ndescription=''\nregex='x'\nsecret_group=1")
+                .contains("secret_group")
+        );
+        assert!(
+            err("[[rule]]\nid='c'\ndescription=''\nregex='(x)'\nsecret_group=1\nlink='nope'")
+                .contains("unknown link")
+        );
         assert!(err("nonsense = [").contains("rule file"));
     }
 
