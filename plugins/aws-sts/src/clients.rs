@@ -89,6 +89,17 @@ where
                 _ => PluginError::BadRequest(text),
             }
         }
+        // No credentials to sign with (no keys in the config and none in
+        // the machine's chain): the config's to fix, not an outage.
+        SdkError::DispatchFailure(_)
+            if aws_sdk_sts::error::DisplayErrorContext(&error)
+                .to_string()
+                .contains("loading credentials") =>
+        {
+            PluginError::BadRequest(format!(
+                "{action}: no AWS credentials: give access_key and secret_key in config/root, or run where the credential chain finds some"
+            ))
+        }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => PluginError::Backend(format!(
             "{action}: the AWS endpoint is unreachable: {}",
             aws_sdk_sts::error::DisplayErrorContext(&error)

@@ -13,7 +13,7 @@
 //! `active_days` (default 30) unless `force=true`, never the config's own.
 
 use crate::clients::{aws_error, AwsClients, Clients};
-use crate::config::load_root;
+use crate::config::{load_root, RootConfig};
 use crate::policy_doc;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use qm_plugin_sdk::params::{optional_bool, optional_str};
@@ -258,12 +258,23 @@ async fn risky_roles(
     Ok(entries)
 }
 
+/// The root config; discovery (unlike issuing) needs one written, so an
+/// unconfigured mount never reaches for the machine's own credentials.
+async fn configured_root(storage: &dyn PluginStorage) -> Result<RootConfig, PluginError> {
+    if storage.get("config/root").await?.is_none() {
+        return Err(PluginError::BadRequest(
+            "aws/config/root is not written; discovery needs it (region alone uses the credential chain)".into(),
+        ));
+    }
+    load_root(storage).await
+}
+
 /// `aws/discover` read: the account's IAM users, keys and risky roles.
 pub(crate) async fn scan(
     clients: &Clients,
     storage: &dyn PluginStorage,
 ) -> Result<Reply, PluginError> {
-    let config = load_root(storage).await?;
+    let config = configured_root(storage).await?;
     let aws = clients.get(&config).await?;
     let identity = aws
         .sts
@@ -340,7 +351,7 @@ pub(crate) async fn retire(
                 PluginError::BadRequest("active_days: a number of days, 0 to 36500".into())
             })?,
     };
-    let config = load_root(storage).await?;
+    let config = configured_root(storage).await?;
     if key_id == config.access_key {
         return Err(PluginError::BadRequest(
             "this is the mount's own access key; rotate it with config/rotate-root".into(),

@@ -66,8 +66,11 @@ async fn scan(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .mounts
         .get(&source.mount_path)
         .ok_or(ApiError::NotFound)?;
-    if let Some(db_name) = &source.db_name {
-        let config = format!("config/{db_name}");
+    {
+        let config = match &source.db_name {
+            Some(db_name) => format!("config/{db_name}"),
+            None => "config/root".to_string(),
+        };
         if ctx.core.backend_read(&mounted, &config).await?.is_none() {
             return Err(ApiError::bad(format!(
                 "source: {}{config} is not configured",
