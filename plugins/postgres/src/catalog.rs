@@ -9,7 +9,7 @@ use qm_plugin_database::{DriverError, LoginRole};
 use std::collections::BTreeMap;
 
 /// One row per login role (`pg_*` system roles excluded).
-const ROLES: &str = "\
+pub const ROLES: &str = "\
 SELECT r.rolname,
        CASE WHEN r.rolvaliduntil IS NULL OR r.rolvaliduntil = 'infinity' THEN NULL
             ELSE extract(epoch FROM r.rolvaliduntil)::bigint END,
@@ -24,7 +24,7 @@ WHERE r.rolcanlogin AND r.rolname !~ '^pg_'
 ORDER BY r.rolname";
 
 /// The table privileges granted to login roles, one row per role and table.
-const GRANTS: &str = "\
+pub const GRANTS: &str = "\
 SELECT g.rolname, n.nspname || '.' || c.relname,
        string_agg(DISTINCT a.privilege_type, ',' ORDER BY a.privilege_type)
 FROM pg_class c
