@@ -165,8 +165,16 @@ async fn scan(client: &Client, source: &str) -> i32 {
             .call("GET", &format!("sys/discover/jobs/{job}"), None)
             .await
         {
-            Ok(Some(body)) => match body["data"]["state"].as_str() {
+            Ok(Some(mut body)) => match body["data"]["state"].as_str() {
                 Some("done") | Some("failed") => {
+                    // A table shows the outcome; the changed ids are in
+                    // -format=json.
+                    if !client.structured() {
+                        if let Some(data) = body["data"].as_object_mut() {
+                            data.remove("changed");
+                            data.remove("changed_truncated");
+                        }
+                    }
                     print_response(client, &body);
                     let failed = body["data"]["state"] == "failed";
                     return if failed { EXIT_API_ERROR } else { EXIT_OK };

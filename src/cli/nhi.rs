@@ -11,11 +11,15 @@ pub(crate) enum NhiCommand {
     /// List identities (riskiest first with --sort risk).
     List {
         /// db_role, static_db_user, aws_role, approle, jwt_role, token, or lease
-        /// (leases are listed only when asked for).
+        /// (leases are listed only when asked for); discovered: postgres_role,
+        /// iam_user, iam_access_key, iam_role, file_secret.
         #[arg(long)]
         kind: Option<String>,
         #[arg(long)]
         owner: Option<String>,
+        /// true: issued by the broker; false: discovered outside it.
+        #[arg(long)]
+        managed: Option<bool>,
         #[arg(long)]
         risk_above: Option<u32>,
         /// Only orphaned identities (owner offboarded, backend gone).
@@ -99,6 +103,7 @@ pub(crate) async fn run(command: NhiCommand, args: &ClientArgs) -> i32 {
         NhiCommand::List {
             kind,
             owner,
+            managed,
             risk_above,
             orphaned,
             unused_for,
@@ -109,6 +114,7 @@ pub(crate) async fn run(command: NhiCommand, args: &ClientArgs) -> i32 {
             let query = query(&[
                 ("kind", kind),
                 ("owner", owner),
+                ("managed", managed.map(|m| m.to_string())),
                 ("risk_above", risk_above.map(|r| r.to_string())),
                 ("orphaned", orphaned.then(|| "true".into())),
                 ("unused_for", unused_for),

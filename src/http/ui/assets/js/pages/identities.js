@@ -4,8 +4,9 @@ import { get } from '../api.js';
 import { h, fill, table, riskBadge, routeQuery, go, show, errorBox } from '../dom.js';
 
 const PAGE = 100;
-const KINDS = ['', 'token', 'db_role', 'static_db_user', 'aws_role', 'approle', 'jwt_role', 'lease'];
-const FILTERS = ['owner', 'kind', 'orphaned', 'risk_above', 'unused_for', 'sort'];
+const KINDS = ['', 'token', 'db_role', 'static_db_user', 'aws_role', 'approle', 'jwt_role', 'lease',
+  'postgres_role', 'iam_user', 'iam_access_key', 'iam_role', 'file_secret'];
+const FILTERS = ['owner', 'kind', 'managed', 'orphaned', 'risk_above', 'unused_for', 'sort'];
 
 export async function render(main) {
   const query = routeQuery();
@@ -19,6 +20,7 @@ export async function render(main) {
   const filters = h('form', { class: 'row', id: 'identity-filters', role: 'search' },
     field('Owner', 'owner', { placeholder: 'any' }),
     choice('Kind', 'kind', KINDS.map((k) => [k, k || 'any'])),
+    choice('Managed', 'managed', [['', 'any'], ['true', 'issued by the broker'], ['false', 'discovered outside']]),
     choice('Orphaned', 'orphaned', [['', 'any'], ['true', 'orphaned only'], ['false', 'not orphaned']]),
     field('Risk above', 'risk_above', { type: 'number', min: 0, max: 100, inputmode: 'numeric', size: 4 }),
     field('Unused for', 'unused_for', { placeholder: 'e.g. 30d', size: 8 }),
@@ -63,6 +65,7 @@ export async function render(main) {
       ['Risk', (i) => riskBadge(i.risk_score), 'num'],
       ['Identity', (i) => h('a', { href: `#/identity?id=${encodeURIComponent(i.id)}`, class: 'mono' }, i.id)],
       ['Kind', (i) => i.identity_type],
+      ['Managed', (i) => i.managed ? 'yes' : h('span', { class: 'muted' }, `found in ${i.source}`)],
       ['Owner', (i) => i.owner || h('span', { class: 'muted' }, 'none')],
       ['Environment', (i) => show(i.environment)],
       ['Last used', (i) => show(i.last_accessed)],
