@@ -285,6 +285,14 @@ async fn console_in_chromium() {
     )
     .await;
     assert_eq!(cell, HOSTILE_OWNER);
+    // A role the broker issues from is managed; the column says so.
+    let managed = text_until(
+        &client,
+        "tr[data-id='database/roles/hostile'] td:nth-child(5)",
+        |t| !t.is_empty(),
+    )
+    .await;
+    assert_eq!(managed, "yes");
     assert!(client
         .find_all(Locator::Css("#identity-results img"))
         .await
