@@ -22,6 +22,7 @@ mod integration {
     mod db_outage;
     mod discover;
     mod discover_iam;
+    mod discover_schedules;
     mod drift;
     mod exec;
     mod ha;

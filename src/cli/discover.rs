@@ -1,5 +1,5 @@
-//! `qm discover scan|scan-files|show|retire|adopt`: finding the machine
-//! identities that live outside the broker.
+//! `qm discover scan|schedule|scan-files|show|retire|adopt`: finding the
+//! machine identities that live outside the broker.
 //!
 //! `scan-files` packs the given files (directories walked, `.git` left
 //! out) into a gzip'd tar and sends it to `sys/discover/files`; with
@@ -25,6 +25,18 @@ pub(crate) enum DiscoverCommand {
     /// Scan a database connection's login roles (MOUNT/config/NAME) and
     /// wait for the job to finish.
     Scan { source: String },
+    /// Rescan a source (MOUNT/config/NAME) every --every, on the active
+    /// node; the first run starts within a second. With only a name, shows
+    /// the schedule; --delete removes it.
+    Schedule {
+        name: String,
+        source: Option<String>,
+        /// How often: 10s to 366d (24h, 3600).
+        #[arg(long)]
+        every: Option<String>,
+        #[arg(long, conflicts_with_all = ["source", "every"])]
+        delete: bool,
+    },
     /// Find hard-coded credentials in files and directories (and, with
     /// --history, in every commit of the git repositories given).
     ScanFiles {
@@ -73,6 +85,36 @@ pub(crate) async fn run(command: DiscoverCommand, args: &ClientArgs) -> i32 {
     let client = Client::new(args);
     match command {
         DiscoverCommand::Scan { source } => scan(&client, &source).await,
+        DiscoverCommand::Schedule {
+            name,
+            source,
+            every,
+            delete,
+        } => {
+            let path = format!("sys/discover/schedules/{name}");
+            if delete {
+                return match client.call("DELETE", &path, None).await {
+                    Ok(_) => {
+                        println!("Success! Data deleted (if it existed) at: {path}");
+                        EXIT_OK
+                    }
+                    Err(e) => fail(e),
+                };
+            }
+            if source.is_some() || every.is_some() {
+                let mut body = json!({});
+                if let Some(source) = source {
+                    body["source"] = json!(source);
+                }
+                if let Some(every) = every {
+                    body["interval"] = json!(every);
+                }
+                if let Err(e) = client.call("POST", &path, Some(body)).await {
+                    return fail(e);
+                }
+            }
+            call_and_print(&client, "GET", &path, None).await
+        }
         DiscoverCommand::ScanFiles {
             paths,
             name,

@@ -1,7 +1,8 @@
 //! Discovery scans as background jobs: a source (`database/config/pg`,
 //! `aws/config/root`) resolved to its mount and connector, the connector's read made on the
 //! core's own behalf, its findings stored (only what changed) and the
-//! identities that changed re-scored in the risk index.
+//! identities that changed re-scored in the risk index; and the schedules
+//! that start them (checked each second by the background loop).
 
 use super::backend_reads::OwnCall;
 use super::{Active, Core};
@@ -68,6 +69,7 @@ impl Core {
     }
 
     /// Starts a scan of `source` in the background; returns the job id.
+    /// A source already being scanned is a 400 naming the running job.
     pub(crate) fn start_discover_scan(
         &self,
         active: &Arc<Active>,
@@ -79,7 +81,16 @@ impl Core {
             .ok_or(ApiError::NotFound)?;
         let call = self.own_call(&mounted);
         let now = self.clock.now_unix();
-        let job = active.discover.jobs.start(&source.source, now);
+        let job = active
+            .discover
+            .jobs
+            .start(&source.source, now)
+            .map_err(|running| {
+                ApiError::bad(format!(
+                    "source: a scan of {} is already running (job {running})",
+                    source.source
+                ))
+            })?;
         let (active, clock, id) = (Arc::clone(active), Arc::clone(&self.clock), job.clone());
         let work = async move {
             let outcome = scan(&active, &call, &source, &id, now).await;
@@ -100,6 +111,41 @@ impl Core {
             None => tokio::spawn(work),
         };
         Ok(job)
+    }
+}
+
+impl Core {
+    /// Starts the scans whose schedule is due. A source that is already
+    /// being scanned, or that no longer resolves, waits for the next
+    /// interval; the schedule stays, and says why in the log.
+    pub(super) async fn run_discover_schedules(&self, active: &Arc<Active>) {
+        let now = self.clock.now_unix();
+        let due = match active.discover.schedules.due(now).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the discovery schedules failed");
+                return;
+            }
+        };
+        for (name, mut schedule) in due {
+            let started = self
+                .scan_source(active, &schedule.source)
+                .and_then(|source| self.start_discover_scan(active, source));
+            let job = match started {
+                Ok(job) => {
+                    tracing::info!(schedule = %name, source = %schedule.source, job = %job, "scheduled discovery scan started");
+                    job
+                }
+                Err(e) => {
+                    tracing::warn!(schedule = %name, source = %schedule.source, error = %e, "scheduled discovery scan not started");
+                    schedule.last_job.clone().unwrap_or_default()
+                }
+            };
+            schedule.ran(job, now);
+            if let Err(e) = active.discover.schedules.put(&name, schedule).await {
+                tracing::warn!(schedule = %name, error = %e, "recording a scheduled scan failed");
+            }
+        }
     }
 }
 

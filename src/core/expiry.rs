@@ -1,7 +1,8 @@
 //! The background loop: while unsealed, it gives the lease manager its tick
 //! (expiry, retries, rolling back an earlier boot's pending leases), the
 //! plugins their periodic call (scheduled rotations), stores the drift
-//! baselines that changed, and keeps the risk index up (each second).
+//! baselines that changed, and keeps the risk index up and starts the
+//! discovery scans that are due (each second).
 
 use super::mounts::Backend;
 use super::{Active, Core};
@@ -31,6 +32,7 @@ impl Core {
                 if now != last_index {
                     last_index = now;
                     core.refresh_risk_index(&active).await;
+                    core.run_discover_schedules(&active).await;
                 }
                 if now.saturating_sub(last_periodic) >= PERIODIC_EVERY {
                     last_periodic = now;

@@ -1,5 +1,6 @@
 //! Discovery scans that outlive their request: each a job with its
-//! progress, read at `sys/discover/jobs/ID`. Kept in memory: a scan
+//! progress, read at `sys/discover/jobs/ID`. One source has at most one
+//! scan running (two would race over its records). Kept in memory: a scan
 //! interrupted by a restart is simply run again (a rescan only writes what
 //! changed).
 
@@ -40,10 +41,17 @@ pub struct ScanJob {
 pub struct ScanJobs(Mutex<HashMap<String, ScanJob>>);
 
 impl ScanJobs {
-    /// Registers a new job for `source`; returns its id.
-    pub fn start(&self, source: &str, now: i64) -> String {
+    /// Registers a new job for `source`; returns its id, or `Err` with
+    /// the id of the scan of `source` still running.
+    pub fn start(&self, source: &str, now: i64) -> Result<String, String> {
         let id = uuid::Uuid::new_v4().to_string();
         if let Ok(mut jobs) = self.0.lock() {
+            if let Some(running) = jobs
+                .values()
+                .find(|j| j.source == source && j.finished.is_none())
+            {
+                return Err(running.id.clone());
+            }
             if jobs.len() >= KEPT {
                 let oldest = jobs
                     .values()
@@ -65,7 +73,7 @@ impl ScanJobs {
                 },
             );
         }
-        id
+        Ok(id)
     }
 
     pub fn get(&self, id: &str) -> Option<ScanJob> {

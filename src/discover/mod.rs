@@ -10,7 +10,8 @@
 //! Keys below `sys/discover/`: `identities/<source>/<name>` (the records;
 //! a name is percent-encoded so it is one key segment), `fingerprints/<fp>/<id>`
 //! (which identities carry a keyed fingerprint, linking a secret found in
-//! a file to the credential another connector found), `fingerprint-key`.
+//! a file to the credential another connector found), `fingerprint-key`,
+//! `schedules/<name>` ([`schedules`]).
 //! No record holds a secret: only its fingerprint ([`fingerprint`]).
 
 pub mod files;
@@ -18,6 +19,7 @@ pub mod fingerprint;
 pub mod iam;
 pub mod jobs;
 pub mod postgres;
+pub mod schedules;
 
 use crate::barrier::{StorageView, Write};
 use crate::error::ApiError;
@@ -91,11 +93,13 @@ const BATCH: usize = 500;
 pub struct DiscoverStore {
     view: StorageView,
     pub jobs: jobs::ScanJobs,
+    pub schedules: schedules::Schedules,
 }
 
 impl DiscoverStore {
     pub fn new(view: StorageView) -> Self {
         Self {
+            schedules: schedules::Schedules::new(view.clone()),
             view,
             jobs: jobs::ScanJobs::default(),
         }

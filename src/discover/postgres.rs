@@ -1,6 +1,8 @@
 //! The PostgreSQL connector: a database engine's answer to
 //! `database/discover/NAME` (its login roles, from the catalogs) as
-//! discovered identities. Roles the engine manages are counted, not kept.
+//! discovered identities. Roles the engine manages are counted, not kept;
+//! roles it retired (`NOLOGIN`) are kept with `retired_at`, and no longer
+//! count as never expiring: they cannot log in.
 
 use super::Discovered;
 use serde::Deserialize;
@@ -23,6 +25,7 @@ struct ScannedRole {
     connections: u32,
     last_seen_connected: Option<i64>,
     managed_by: Option<String>,
+    retired_at: Option<i64>,
     suggested_creation_statements: Option<Vec<String>>,
 }
 
@@ -62,6 +65,9 @@ fn record(role: ScannedRole, source: &str, db_name: &str, now: i64) -> Discovere
     details.insert("attributes".into(), json!(role.attributes));
     details.insert("member_of".into(), json!(role.member_of));
     details.insert("connections".into(), json!(role.connections));
+    if let Some(at) = role.retired_at {
+        details.insert("retired_at".into(), json!(at));
+    }
     if let Some(statements) = role.suggested_creation_statements {
         details.insert(
             "suggested_role".into(),
@@ -74,7 +80,7 @@ fn record(role: ScannedRole, source: &str, db_name: &str, now: i64) -> Discovere
         first_seen: now,
         last_used: role.last_seen_connected,
         expires: role.valid_until,
-        never_expires: role.valid_until.is_none(),
+        never_expires: role.valid_until.is_none() && role.retired_at.is_none(),
         privileged: role.attributes,
         permissions,
         locations: Vec::new(),

@@ -36,17 +36,21 @@ pub(crate) async fn scan_of(server: &TestServer, source: &str) -> Value {
         )
         .await;
     assert_eq!(status, 202, "{body}");
-    let job = body["data"]["job_id"].as_str().expect("job id").to_string();
+    let job = wait_job(server, body["data"]["job_id"].as_str().expect("job id")).await;
+    assert_eq!(job["state"], "done", "scan failed: {job}");
+    job
+}
+
+/// Waits for a scan job to end (done or failed); the job.
+pub(crate) async fn wait_job(server: &TestServer, job: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (status, body) = server
             .root("GET", &format!("sys/discover/jobs/{job}"), None)
             .await;
         assert_eq!(status, 200, "{body}");
-        match body["data"]["state"].as_str() {
-            Some("done") => return body["data"].clone(),
-            Some("failed") => panic!("scan failed: {body}"),
-            _ => {}
+        if matches!(body["data"]["state"].as_str(), Some("done" | "failed")) {
+            return body["data"].clone();
         }
         assert!(Instant::now() < deadline, "scan did not finish: {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -395,11 +399,24 @@ async fn scanning_needs_the_connectors_capability_however_the_path_is_spelled() 
         .root("GET", "sys/discover/jobs/not-a-job", None)
         .await;
     assert_eq!(status, 404, "{answer}");
-    // Concurrent scans of one source end consistent: every job done, the
-    // records those of the last.
-    let jobs: Vec<_> = (0..4).map(|_| scan(&server)).collect();
-    for job in futures::future::join_all(jobs).await {
-        assert_eq!(job["state"], "done", "{job}");
+    // Concurrent scans of one source: one runs at a time (two would race
+    // over its records); the others are told which job is running, and
+    // every job started ends done.
+    let starts = (0..6).map(|_| server.root("POST", "sys/discover/scan", Some(body.clone())));
+    let mut started = Vec::new();
+    for (status, answer) in futures::future::join_all(starts).await {
+        match status {
+            202 => started.push(answer["data"]["job_id"].as_str().expect("job").to_string()),
+            400 => assert!(
+                answer.to_string().contains("is already running (job "),
+                "{answer}"
+            ),
+            other => panic!("a concurrent scan answered {other}: {answer}"),
+        }
+    }
+    assert!(!started.is_empty());
+    for job in started {
+        assert_eq!(wait_job(&server, &job).await["state"], "done");
     }
 }
 
@@ -470,6 +487,21 @@ async fn roles_are_retired_after_a_dry_run_and_adopted_as_static_roles() {
     )
     .await;
     assert_eq!(can_login(format!("{p}_app")).await, Some(false));
+    // Retired, it stays in the inventory (so it can be found and restored),
+    // marked, and no longer "never expires": it cannot log in.
+    scan(&server).await;
+    let app = discovered(&server, &format!("{p}_app")).await;
+    let app_id = app
+        .first()
+        .and_then(|i| i["id"].as_str())
+        .expect("the retired role is still listed")
+        .to_string();
+    assert!(!reasons(&app[0]).contains("never expires"), "{}", app[0]);
+    let (status, shown) = server
+        .root("GET", &format!("sys/discover/identities/{app_id}"), None)
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert!(shown["data"]["details"]["retired_at"].is_i64(), "{shown}");
     ok(
         &server,
         "POST",
@@ -482,6 +514,24 @@ async fn roles_are_retired_after_a_dry_run_and_adopted_as_static_roles() {
         Some(true),
         "nologin is reversible"
     );
+    scan(&server).await;
+    let (_, shown) = server
+        .root("GET", &format!("sys/discover/identities/{app_id}"), None)
+        .await;
+    assert!(shown["data"]["details"]["retired_at"].is_null(), "{shown}");
+    // A role that is neither a login role nor retired here (a group role)
+    // is not this path's to give LOGIN to or to drop.
+    for action in ["login", "drop"] {
+        let (status, answer) = server
+            .root(
+                "POST",
+                "database/discover/pg",
+                Some(json!({"username": format!("{p}_group"), "action": action, "dry_run": false})),
+            )
+            .await;
+        assert_eq!(status, 404, "{action}: {answer}");
+    }
+    assert_eq!(can_login(format!("{p}_group")).await, Some(false));
     ok(
         &server,
         "POST",

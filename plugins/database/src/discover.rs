@@ -13,7 +13,13 @@
 //! `login` (undoes it) or `drop`. It is a dry run unless `dry_run=false`,
 //! and refused for a role seen connected within `active_days` (default 30)
 //! unless `force=true`. Managed roles and the config's own user are never
-//! touched here.
+//! touched here, nor any role that is neither a login role nor one this
+//! mount retired (a group role, say).
+//!
+//! A role this mount stopped with `NOLOGIN` is remembered under
+//! `discover-retired/DB/ROLE` (when), so later scans still list it, with
+//! `retired_at`, until it is restored, dropped, or given LOGIN again by
+//! someone else.
 
 use crate::config::load as load_config;
 use crate::connections::Connections;
@@ -31,6 +37,51 @@ pub(crate) const FIELDS: &[&str] = &["username", "action", "dry_run", "force", "
 
 fn seen_prefix(db_name: &str) -> String {
     format!("discover-seen/{db_name}/")
+}
+
+fn retired_prefix(db_name: &str) -> String {
+    format!("discover-retired/{db_name}/")
+}
+
+/// When this mount retired each role of `db_name` (with `NOLOGIN`).
+async fn retired_roles(
+    storage: &dyn PluginStorage,
+    db_name: &str,
+) -> Result<BTreeMap<String, i64>, PluginError> {
+    let prefix = retired_prefix(db_name);
+    let mut retired = BTreeMap::new();
+    for name in storage.list(&prefix).await? {
+        if let Some(at) = storage.get_json::<i64>(&format!("{prefix}{name}")).await? {
+            retired.insert(name, at);
+        }
+    }
+    Ok(retired)
+}
+
+/// The roles of `db_name`: the login roles and those this mount retired.
+async fn catalog_roles(
+    connection: &dyn crate::driver::Connection,
+    retired: &BTreeMap<String, i64>,
+) -> Result<Vec<LoginRole>, PluginError> {
+    let names: Vec<String> = retired.keys().cloned().collect();
+    connection
+        .login_roles(&names)
+        .await
+        .map_err(|e| e.into_plugin_error("reading the login roles"))
+}
+
+/// Forgets the retirements that no longer hold: the role is gone, or it
+/// may log in again (restored outside the broker).
+fn stale_retirements(
+    db_name: &str,
+    retired: &BTreeMap<String, i64>,
+    roles: &[LoginRole],
+) -> Vec<Write> {
+    retired
+        .keys()
+        .filter(|name| !roles.iter().any(|r| &r.name == *name && !r.can_login))
+        .map(|name| Write::Delete(format!("{}{name}", retired_prefix(db_name))))
+        .collect()
 }
 
 /// Who manages each managed login role of `db_name`.
@@ -135,15 +186,14 @@ pub(crate) async fn scan(
 ) -> Result<Reply, PluginError> {
     let config = load_config(storage, db_name).await?;
     let connection = connections.get(storage, db_name).await?;
-    let roles = connection
-        .login_roles()
-        .await
-        .map_err(|e| e.into_plugin_error("reading the login roles"))?;
+    let retired = retired_roles(storage, db_name).await?;
+    let roles = catalog_roles(connection.as_ref(), &retired).await?;
     let mut managed = managed_roles(storage, db_name, &config.username).await?;
     for role in roles.iter().filter(|r| r.current_user) {
         managed.insert(role.name.clone(), "config".to_string());
     }
-    let (seen, writes) = last_seen(storage, db_name, &roles, now).await?;
+    let (seen, mut writes) = last_seen(storage, db_name, &roles, now).await?;
+    writes.extend(stale_retirements(db_name, &retired, &roles));
     if !writes.is_empty() {
         storage.write(writes).await?;
     }
@@ -159,6 +209,7 @@ pub(crate) async fn scan(
                 "connections": role.connections,
                 "last_seen_connected": seen.get(&role.name),
                 "managed_by": managed.get(&role.name),
+                "retired_at": retired.get(&role.name).filter(|_| !role.can_login),
                 "suggested_creation_statements": suggested_statements(role),
             })
         })
@@ -201,10 +252,8 @@ pub(crate) async fn retire(
     };
     let config = load_config(storage, db_name).await?;
     let connection = connections.get(storage, db_name).await?;
-    let roles = connection
-        .login_roles()
-        .await
-        .map_err(|e| e.into_plugin_error("reading the login roles"))?;
+    let retired = retired_roles(storage, db_name).await?;
+    let roles = catalog_roles(connection.as_ref(), &retired).await?;
     let role = roles.iter().find(|r| r.name == username);
     let managed = managed_roles(storage, db_name, &config.username).await?;
     let by = match role {
@@ -216,11 +265,10 @@ pub(crate) async fn retire(
             "{username:?} is managed by this mount ({by}); retire it there"
         )));
     }
-    // A role stopped with NOLOGIN is no longer a login role: only `login`
-    // (restoring it) and `drop` may name it then.
-    if role.is_none() && action == "nologin" {
+    // Only a login role, or one this mount retired, is this path's to touch.
+    let Some(role) = role else {
         return Err(PluginError::NotFound);
-    }
+    };
     let last_seen = match username.contains('/') {
         true => None,
         false => {
@@ -229,7 +277,7 @@ pub(crate) async fn retire(
                 .await?
         }
     };
-    let connected = role.map_or(0, |r| r.connections);
+    let connected = role.connections;
     let recently = connected > 0
         || last_seen.is_some_and(|at| now.saturating_sub(at) < active_days.saturating_mul(DAY));
     let refused = (recently && !force && action != "login").then(|| {
@@ -258,5 +306,15 @@ pub(crate) async fn retire(
         other => connection.set_login(username, other == "login").await,
     };
     done.map_err(|e| e.into_plugin_error(&format!("{action} of {username}")))?;
+    // Remembered (or forgotten) so that the next scan still lists it; a
+    // name holding '/' cannot be a key segment and is not remembered.
+    if !username.contains('/') {
+        let key = format!("{}{username}", retired_prefix(db_name));
+        let remember = match action {
+            "nologin" => Write::Put(key, now.to_string().into_bytes()),
+            _ => Write::Delete(key),
+        };
+        storage.write(vec![remember]).await?;
+    }
     Ok(Reply::json(answer))
 }

@@ -93,8 +93,10 @@ pub trait Connection: Send + Sync {
     async fn existing_users(&self, names: &[String]) -> Result<Vec<String>, DriverError>;
 
     /// Every login role, as the database's catalogs describe it (for
-    /// discovery), sorted by name.
-    async fn login_roles(&self) -> Result<Vec<LoginRole>, DriverError> {
+    /// discovery), and those of `retired` that exist without LOGIN now,
+    /// sorted by name.
+    async fn login_roles(&self, retired: &[String]) -> Result<Vec<LoginRole>, DriverError> {
+        let _ = retired;
         Err(DriverError::Statement(
             "discovery is not supported for this database".into(),
         ))
@@ -131,6 +133,8 @@ pub struct LoginRole {
     pub connections: u32,
     /// Whether it is the user the broker connects as.
     pub current_user: bool,
+    /// Whether it may log in (false: one of the retired roles asked for).
+    pub can_login: bool,
 }
 
 /// Why a driver call failed. Messages carry no secret.

@@ -1,4 +1,5 @@
-//! Discovery from the catalogs: every login role with its expiry,
+//! Discovery from the catalogs: every login role (and the retired ones
+//! asked for, which no longer have LOGIN) with its expiry,
 //! attributes, memberships, table privileges and open sessions (read from
 //! `pg_roles`, `pg_auth_members`, `pg_class` ACLs and `pg_stat_activity`,
 //! never from statement history), and `ALTER ROLE ... [NO]LOGIN`.
@@ -8,7 +9,8 @@ use crate::sql::{connection_error, describe, quote_ident, run_in_transaction};
 use qm_plugin_database::{DriverError, LoginRole};
 use std::collections::BTreeMap;
 
-/// One row per login role (`pg_*` system roles excluded).
+/// One row per login role and per named retired role (`pg_*` system
+/// roles excluded).
 pub const ROLES: &str = "\
 SELECT r.rolname,
        CASE WHEN r.rolvaliduntil IS NULL OR r.rolvaliduntil = 'infinity' THEN NULL
@@ -18,12 +20,14 @@ SELECT r.rolname,
                  FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
                  WHERE m.member = r.oid), '{}'),
        (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid)::int,
-       r.rolname = current_user
+       r.rolname = current_user,
+       r.rolcanlogin
 FROM pg_roles r
-WHERE r.rolcanlogin AND r.rolname !~ '^pg_'
+WHERE (r.rolcanlogin OR r.rolname = ANY($1::text[])) AND r.rolname !~ '^pg_'
 ORDER BY r.rolname";
 
-/// The table privileges granted to login roles, one row per role and table.
+/// The table privileges granted to login roles and named retired roles,
+/// one row per role and table.
 pub const GRANTS: &str = "\
 SELECT g.rolname, n.nspname || '.' || c.relname,
        string_agg(DISTINCT a.privilege_type, ',' ORDER BY a.privilege_type)
@@ -33,7 +37,7 @@ CROSS JOIN LATERAL aclexplode(c.relacl) a
 JOIN pg_roles g ON g.oid = a.grantee
 WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND g.rolcanlogin
+  AND (g.rolcanlogin OR g.rolname = ANY($1::text[]))
 GROUP BY 1, 2
 ORDER BY 1, 2";
 
@@ -47,6 +51,7 @@ const ATTRIBUTES: [&str; 5] = [
 
 pub(crate) async fn login_roles(
     pool: &PgPool,
+    retired: &[String],
     secrets: &[&str],
 ) -> Result<Vec<LoginRole>, DriverError> {
     let client = pool
@@ -55,7 +60,7 @@ pub(crate) async fn login_roles(
         .map_err(|e| connection_error(&e, secrets))?;
     let mut privileges: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for row in client
-        .query(GRANTS, &[])
+        .query(GRANTS, &[&retired])
         .await
         .map_err(|e| describe(&e, secrets))?
     {
@@ -66,7 +71,7 @@ pub(crate) async fn login_roles(
             .push(format!("{table}: {granted}"));
     }
     let rows = client
-        .query(ROLES, &[])
+        .query(ROLES, &[&retired])
         .await
         .map_err(|e| describe(&e, secrets))?;
     Ok(rows
@@ -86,6 +91,7 @@ pub(crate) async fn login_roles(
                 privileges: privileges.remove(&name).unwrap_or_default(),
                 connections: u32::try_from(row.get::<_, i32>(8)).unwrap_or(0),
                 current_user: row.get(9),
+                can_login: row.get(10),
                 name,
             }
         })

@@ -115,8 +115,8 @@ impl Connection for PgConnection {
         existing_roles(&self.pool, names, &self.secrets(&[])).await
     }
 
-    async fn login_roles(&self) -> Result<Vec<LoginRole>, DriverError> {
-        crate::catalog::login_roles(&self.pool, &self.secrets(&[])).await
+    async fn login_roles(&self, retired: &[String]) -> Result<Vec<LoginRole>, DriverError> {
+        crate::catalog::login_roles(&self.pool, retired, &self.secrets(&[])).await
     }
 
     async fn set_login(&self, username: &str, login: bool) -> Result<(), DriverError> {

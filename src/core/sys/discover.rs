@@ -5,7 +5,12 @@
 //!   `MOUNT/config/root` of an aws mount): a database's login roles or an
 //!   AWS account's IAM users, keys and risky roles, as a background job
 //!   (`jobs/ID`); the caller must also be able to read the connector path
-//!   (`MOUNT/discover/NAME`, `MOUNT/discover`).
+//!   (`MOUNT/discover/NAME`, `MOUNT/discover`). One scan of a source at a
+//!   time: another while it runs is a 400 naming the running job.
+//! - `schedules` (list) and `schedules/NAME` (read, write: `source`,
+//!   `interval`; delete): a source rescanned every `interval` (10 s to a
+//!   year) by the active node, the first run within a second of creation;
+//!   the writer must be able to read the connector path, as for `scan`.
 //! - `files` (write, `name`, `archive`: a base64 tar or tar.gz, optional
 //!   `rules`: a rule file's text): hard-coded secrets in files.
 //! - `identities/ID`: one discovered identity (read), or its ownership
@@ -18,6 +23,7 @@
 
 use crate::core::ctx::Ctx;
 use crate::discover::files::{self, archive, rules::Rules};
+use crate::discover::schedules::{self, Schedule};
 use crate::discover::{postgres, Discovered};
 use crate::error::ApiError;
 use crate::logical::{Operation, Response};
@@ -35,6 +41,20 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     let rest = path.trim_start_matches("discover/");
     match (rest, op) {
         ("scan", Create | Update) => scan(ctx).await,
+        ("schedules" | "schedules/", List | Read) => {
+            Response::keys(ctx.active.discover.schedules.names().await?)
+        }
+        (name, Read) if name.starts_with("schedules/") => {
+            read_schedule(ctx, name.trim_start_matches("schedules/")).await
+        }
+        (name, Create | Update) if name.starts_with("schedules/") => {
+            write_schedule(ctx, name.trim_start_matches("schedules/")).await
+        }
+        (name, Delete) if name.starts_with("schedules/") => {
+            let name = schedule_name(name.trim_start_matches("schedules/"))?;
+            ctx.active.discover.schedules.delete(name).await?;
+            Ok(Response::empty())
+        }
         (job, Read) if job.starts_with("jobs/") => {
             let id = job.trim_start_matches("jobs/");
             let job = ctx.active.discover.jobs.get(id).ok_or(ApiError::NotFound)?;
@@ -54,9 +74,13 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
     }
 }
 
-async fn scan(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
-    let source = optional_str(&ctx.req.data, "source")?
-        .ok_or_else(|| ApiError::bad("source: required (MOUNT/config/NAME)"))?;
+/// The `source` a scan or schedule names, resolved, configured, and
+/// readable by the caller through its connector path.
+async fn checked_source(
+    ctx: &Ctx<'_>,
+    source: Option<&str>,
+) -> Result<crate::core::discover_scan::ScanSource, ApiError> {
+    let source = source.ok_or_else(|| ApiError::bad("source: required (MOUNT/config/NAME)"))?;
     let source = ctx.core.scan_source(ctx.active, source)?;
     if !ctx.acl.allows(&source.connector_path(), Capabilities::READ) {
         return Err(ApiError::PermissionDenied);
@@ -78,9 +102,98 @@ async fn scan(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             )));
         }
     }
+    Ok(source)
+}
+
+async fn scan(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let source = checked_source(ctx, optional_str(&ctx.req.data, "source")?).await?;
     let active = ctx.core.active()?;
     let job = ctx.core.start_discover_scan(&active, source)?;
     Ok(Response::json(json!({ "job_id": job })).with_status(202))
+}
+
+fn schedule_name(name: &str) -> Result<&str, ApiError> {
+    match schedules::valid_name(name) {
+        true => Ok(name),
+        false => Err(ApiError::bad(
+            "name: 1 to 64 letters, digits, '.', '_' or '-' (not starting with '.')",
+        )),
+    }
+}
+
+async fn read_schedule(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
+    let name = schedule_name(name)?;
+    let schedule = ctx
+        .active
+        .discover
+        .schedules
+        .get(name)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let last_job = schedule
+        .last_job
+        .as_deref()
+        .and_then(|id| ctx.active.discover.jobs.get(id));
+    let mut answer = json!(schedule);
+    if let Some(fields) = answer.as_object_mut() {
+        fields.insert("name".into(), json!(name));
+        fields.insert(
+            "last_state".into(),
+            json!(last_job.as_ref().map(|j| j.state)),
+        );
+        fields.insert("last_error".into(), json!(last_job.and_then(|j| j.error)));
+    }
+    Ok(Response::json(answer))
+}
+
+/// Creates or changes a schedule. A new one first runs within a second; a
+/// changed one runs an interval after its last run.
+async fn write_schedule(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
+    let name = schedule_name(name)?;
+    let data = &ctx.req.data;
+    if let Some(field) = data
+        .keys()
+        .find(|k| !matches!(k.as_str(), "source" | "interval"))
+    {
+        return Err(ApiError::bad(format!(
+            "{field}: unknown; a schedule takes source and interval"
+        )));
+    }
+    let store = &ctx.active.discover.schedules;
+    let existing = store.get(name).await?;
+    let source = optional_str(data, "source")?.or(existing.as_ref().map(|s| s.source.as_str()));
+    let source = checked_source(ctx, source).await?;
+    let interval = optional_duration(data, "interval")?
+        .or(existing.as_ref().map(|s| s.interval))
+        .ok_or_else(|| ApiError::bad("interval: required (a duration: 24h, 3600)"))?;
+    if !(schedules::MIN_INTERVAL..=schedules::MAX_INTERVAL).contains(&interval) {
+        return Err(ApiError::bad(format!(
+            "interval: {interval} seconds; from {} seconds to {} days",
+            schedules::MIN_INTERVAL,
+            schedules::MAX_INTERVAL / 86_400
+        )));
+    }
+    let now = ctx.core.clock.now_unix();
+    let schedule = match existing {
+        Some(old) => Schedule {
+            source: source.source,
+            interval,
+            next_run: old.last_run.map_or(now, |at| at.saturating_add(interval)),
+            ..old
+        },
+        None => Schedule {
+            source: source.source,
+            interval,
+            next_run: now,
+            last_run: None,
+            last_job: None,
+            created: now,
+            created_by: ctx.caller.display_name.clone(),
+        },
+    };
+    store.put(name, schedule).await?;
+    tracing::info!(schedule = %name, "discovery schedule written");
+    Ok(Response::empty())
 }
 
 /// A scan name: letters, digits, `.`, `_`, `-`, at most 64.
