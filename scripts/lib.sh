@@ -273,3 +273,22 @@ ensure_chromium() {
   export QM_TEST_CHROMIUM="${QM_TEST_CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}"
   echo "==> $("$QM_TEST_CHROMEDRIVER" --version | head -n 1)"
 }
+
+# axe-core (the accessibility engine the console test runs in Chromium),
+# fetched once from the npm registry as a tarball (no npm needed), its
+# SHA-1 checked against the registry's pinned `shasum`. Exports QM_TEST_AXE.
+AXE_VERSION=4.10.2
+AXE_SHA1=85228e3e1d8b8532a27659b332e39b7fa0e022df
+ensure_axe() {
+  local cache="$1" dir="$1/axe-core-$AXE_VERSION"
+  if [ -z "${QM_TEST_AXE:-}" ] && [ ! -f "$dir/axe.min.js" ]; then
+    echo "==> fetching axe-core $AXE_VERSION from the npm registry"
+    local tgz="$cache/axe-core-$AXE_VERSION.tgz"
+    curl -fsSL -o "$tgz" "https://registry.npmjs.org/axe-core/-/axe-core-$AXE_VERSION.tgz"
+    echo "$AXE_SHA1  $tgz" | sha1sum -c --quiet -
+    mkdir -p "$dir"
+    tar -xzf "$tgz" -C "$dir" --strip-components=1 package/axe.min.js
+    rm -f "$tgz"
+  fi
+  export QM_TEST_AXE="${QM_TEST_AXE:-$dir/axe.min.js}"
+}

@@ -18,7 +18,9 @@
 #     loopback, unless QM_TEST_AWS_URL is set;
 #   - headless Chromium and chromedriver (Debian's chromium and
 #     chromium-driver) for the web console's browser tests
-#     (QM_TEST_CHROMIUM, QM_TEST_CHROMEDRIVER);
+#     (QM_TEST_CHROMIUM, QM_TEST_CHROMEDRIVER), and axe-core (the npm
+#     registry's tarball, checksum pinned) for their accessibility audit
+#     (QM_TEST_AXE);
 #   - hvac (PyPI) in the same virtualenv, for tests/compat/hvac_compat.py
 #     (QM_TEST_PYTHON), and schemathesis, which tests/integration/openapi.rs
 #     runs against the server's OpenAPI document (QM_FUZZ_EXAMPLES examples
@@ -40,6 +42,7 @@ done
 start_tls_postgres
 ensure_mariadb
 ensure_chromium
+ensure_axe "$cache"
 
 venv="$cache/venv"
 if [ ! -x "$venv/bin/bao" ] || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/schemathesis" ] \

