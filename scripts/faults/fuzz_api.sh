@@ -48,7 +48,8 @@ api POST sys/mounts/kv '{"type":"kv"}'
 api POST sys/mounts/database '{"type":"database"}'
 api POST database/config/pg "{\"plugin_name\":\"postgresql-database-plugin\",\"connection_url\":\"$pg_url\",\"allowed_roles\":\"*\"}"
 api POST database/roles/app '{"db_name":"pg","creation_statements":"CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"'","default_ttl":"1m"}'
-api POST sys/mounts/aws '{"type":"aws"}'
+# OpenBao ships no aws engine.
+[ "$target" = openbao ] || api POST sys/mounts/aws '{"type":"aws"}'
 for method in approle jwt userpass; do api POST "sys/auth/$method" "{\"type\":\"$method\"}"; done
 
 started=$(date +%s)
