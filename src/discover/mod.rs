@@ -69,6 +69,17 @@ impl Discovered {
     }
 }
 
+/// A file scan's or a schedule's name: 1 to 64 letters, digits, `.`, `_`,
+/// `-`, not starting with `.` (one plain key segment).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// A name as one key segment.
 pub fn encode(name: &str) -> String {
     utf8_percent_encode(name, SEGMENT).to_string()
@@ -248,4 +259,28 @@ fn fingerprint_moves(id: &str, old: Option<&[String]>, new: Option<&[String]>) -
             .map(|fp| Write::Put(entry(fp), b"1".to_vec())),
     );
     writes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_one_plain_segment() {
+        for good in ["nightly", "pg.prod-1", "a_b", &"x".repeat(64)] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "a/b",
+            "a b",
+            "é",
+            "a%2fb",
+            &"x".repeat(65),
+            "a\n",
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+    }
 }

@@ -46,17 +46,6 @@ impl Schedule {
     }
 }
 
-/// A schedule name: letters, digits, `.`, `_`, `-`, at most 64, not
-/// starting with `.`.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
 /// The schedules, read from storage once per activation and kept in step
 /// with every write, so the background loop's check each second reads
 /// memory only.
@@ -169,24 +158,5 @@ mod tests {
         s.next_run = i64::MAX - 1;
         s.ran("job".into(), i64::MAX - 1);
         assert_eq!(s.next_run, i64::MAX, "saturates");
-    }
-
-    #[test]
-    fn names_are_one_plain_segment() {
-        for good in ["nightly", "pg.prod-1", "a_b", &"x".repeat(64)] {
-            assert!(valid_name(good), "{good}");
-        }
-        for bad in [
-            "",
-            ".hidden",
-            "a/b",
-            "a b",
-            "é",
-            "a%2fb",
-            &"x".repeat(65),
-            "a\n",
-        ] {
-            assert!(!valid_name(bad), "{bad:?}");
-        }
     }
 }

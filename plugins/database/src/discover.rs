@@ -43,19 +43,26 @@ fn retired_prefix(db_name: &str) -> String {
     format!("discover-retired/{db_name}/")
 }
 
+/// The Unix times kept under `prefix`, by role name.
+async fn times_under(
+    storage: &dyn PluginStorage,
+    prefix: &str,
+) -> Result<BTreeMap<String, i64>, PluginError> {
+    let mut times = BTreeMap::new();
+    for name in storage.list(prefix).await? {
+        if let Some(at) = storage.get_json::<i64>(&format!("{prefix}{name}")).await? {
+            times.insert(name, at);
+        }
+    }
+    Ok(times)
+}
+
 /// When this mount retired each role of `db_name` (with `NOLOGIN`).
 async fn retired_roles(
     storage: &dyn PluginStorage,
     db_name: &str,
 ) -> Result<BTreeMap<String, i64>, PluginError> {
-    let prefix = retired_prefix(db_name);
-    let mut retired = BTreeMap::new();
-    for name in storage.list(&prefix).await? {
-        if let Some(at) = storage.get_json::<i64>(&format!("{prefix}{name}")).await? {
-            retired.insert(name, at);
-        }
-    }
-    Ok(retired)
+    times_under(storage, &retired_prefix(db_name)).await
 }
 
 /// The roles of `db_name`: the login roles and those this mount retired.
@@ -121,12 +128,7 @@ async fn last_seen(
     now: i64,
 ) -> Result<(BTreeMap<String, i64>, Vec<Write>), PluginError> {
     let prefix = seen_prefix(db_name);
-    let mut seen = BTreeMap::new();
-    for name in storage.list(&prefix).await? {
-        if let Some(at) = storage.get_json::<i64>(&format!("{prefix}{name}")).await? {
-            seen.insert(name, at);
-        }
-    }
+    let mut seen = times_under(storage, &prefix).await?;
     let mut writes = Vec::new();
     for role in roles.iter().filter(|r| r.connections > 0) {
         // Role names may hold '/': such a role is still listed, its last

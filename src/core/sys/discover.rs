@@ -31,7 +31,7 @@ use crate::nhi::OwnershipFields;
 use crate::params::{optional_bool, optional_duration, optional_str};
 use crate::policy::Capabilities;
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 const DEFAULT_ROTATION_PERIOD: i64 = 86_400;
@@ -51,7 +51,7 @@ pub(super) async fn handle(ctx: &Ctx<'_>, path: &str, op: Operation) -> Result<R
             write_schedule(ctx, name.trim_start_matches("schedules/")).await
         }
         (name, Delete) if name.starts_with("schedules/") => {
-            let name = schedule_name(name.trim_start_matches("schedules/"))?;
+            let name = checked_name(name.trim_start_matches("schedules/"))?;
             ctx.active.discover.schedules.delete(name).await?;
             Ok(Response::empty())
         }
@@ -112,8 +112,9 @@ async fn scan(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     Ok(Response::json(json!({ "job_id": job })).with_status(202))
 }
 
-fn schedule_name(name: &str) -> Result<&str, ApiError> {
-    match schedules::valid_name(name) {
+/// A file scan's or a schedule's name, if valid.
+fn checked_name(name: &str) -> Result<&str, ApiError> {
+    match crate::discover::valid_name(name) {
         true => Ok(name),
         false => Err(ApiError::bad(
             "name: 1 to 64 letters, digits, '.', '_' or '-' (not starting with '.')",
@@ -122,7 +123,7 @@ fn schedule_name(name: &str) -> Result<&str, ApiError> {
 }
 
 async fn read_schedule(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
-    let name = schedule_name(name)?;
+    let name = checked_name(name)?;
     let schedule = ctx
         .active
         .discover
@@ -149,7 +150,7 @@ async fn read_schedule(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> 
 /// Creates or changes a schedule. A new one first runs within a second; a
 /// changed one runs an interval after its last run.
 async fn write_schedule(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
-    let name = schedule_name(name)?;
+    let name = checked_name(name)?;
     let data = &ctx.req.data;
     if let Some(field) = data
         .keys()
@@ -196,26 +197,9 @@ async fn write_schedule(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError>
     Ok(Response::empty())
 }
 
-/// A scan name: letters, digits, `.`, `_`, `-`, at most 64.
-fn scan_name(data: &Map<String, Value>) -> Result<String, ApiError> {
-    let name = optional_str(data, "name")?.unwrap_or("default");
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        && !name.starts_with('.');
-    if !valid {
-        return Err(ApiError::bad(
-            "name: 1 to 64 letters, digits, '.', '_' or '-' (not starting with '.')",
-        ));
-    }
-    Ok(name.to_string())
-}
-
 async fn scan_files(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let data = &ctx.req.data;
-    let name = scan_name(data)?;
+    let name = checked_name(optional_str(data, "name")?.unwrap_or("default"))?;
     let encoded = optional_str(data, "archive")?
         .ok_or_else(|| ApiError::bad("archive: required (a base64 tar or tar.gz)"))?;
     let bytes = base64::engine::general_purpose::STANDARD
