@@ -112,9 +112,7 @@ impl Core {
         };
         Ok(job)
     }
-}
 
-impl Core {
     /// Starts the scans whose schedule is due. A source that is already
     /// being scanned, or that no longer resolves, waits for the next
     /// interval; the schedule stays, and says why in the log.
@@ -131,17 +129,17 @@ impl Core {
             let started = self
                 .scan_source(active, &schedule.source)
                 .and_then(|source| self.start_discover_scan(active, source));
-            let job = match started {
-                Ok(job) => {
-                    tracing::info!(schedule = %name, source = %schedule.source, job = %job, "scheduled discovery scan started");
-                    job
-                }
-                Err(e) => {
-                    tracing::warn!(schedule = %name, source = %schedule.source, error = %e, "scheduled discovery scan not started");
-                    schedule.last_job.clone().unwrap_or_default()
-                }
-            };
-            schedule.ran(job, now);
+            match &started {
+                Ok(job) => tracing::info!(
+                    schedule = %name, source = %schedule.source, job = %job,
+                    "scheduled discovery scan started"
+                ),
+                Err(e) => tracing::warn!(
+                    schedule = %name, source = %schedule.source, error = %e,
+                    "scheduled discovery scan not started"
+                ),
+            }
+            schedule.ran(started.map_err(|e| e.to_string()), now);
             if let Err(e) = active.discover.schedules.put(&name, schedule).await {
                 tracing::warn!(schedule = %name, error = %e, "recording a scheduled scan failed");
             }

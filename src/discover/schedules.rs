@@ -28,6 +28,10 @@ pub struct Schedule {
     pub last_run: Option<i64>,
     /// The job of the last run (`sys/discover/jobs/ID`).
     pub last_job: Option<String>,
+    /// Why the last due run did not start (the source is gone, or still
+    /// being scanned); `None` once one starts.
+    #[serde(default)]
+    pub not_started: Option<String>,
     pub created: i64,
     /// The display name of the token that wrote it.
     pub created_by: String,
@@ -38,10 +42,17 @@ impl Schedule {
         now >= self.next_run
     }
 
-    /// Records a run started at `now` as `job`; the next one an interval on.
-    pub fn ran(&mut self, job: String, now: i64) {
-        self.last_run = Some(now);
-        self.last_job = Some(job);
+    /// Records the run due at `now`: its job, or why it did not start.
+    /// The next one is an interval on either way.
+    pub fn ran(&mut self, started: Result<String, String>, now: i64) {
+        match started {
+            Ok(job) => {
+                self.last_run = Some(now);
+                self.last_job = Some(job);
+                self.not_started = None;
+            }
+            Err(why) => self.not_started = Some(why),
+        }
         self.next_run = now.saturating_add(self.interval);
     }
 }
@@ -142,6 +153,7 @@ mod tests {
             next_run,
             last_run: None,
             last_job: None,
+            not_started: None,
             created: 0,
             created_by: "root".into(),
         }
@@ -152,11 +164,20 @@ mod tests {
         let mut s = schedule(100);
         assert!(!s.due(99));
         assert!(s.due(100));
-        s.ran("job".into(), 130);
+        s.ran(Ok("job".into()), 130);
         assert_eq!((s.next_run, s.last_run), (190, Some(130)));
         assert!(!s.due(189));
+        s.ran(Err("the source is gone".into()), 190);
+        assert_eq!(s.next_run, 250, "tried again an interval on");
+        assert_eq!(
+            (s.last_run, s.last_job.as_deref()),
+            (Some(130), Some("job"))
+        );
+        assert_eq!(s.not_started.as_deref(), Some("the source is gone"));
+        s.ran(Ok("next".into()), 250);
+        assert_eq!(s.not_started, None);
         s.next_run = i64::MAX - 1;
-        s.ran("job".into(), i64::MAX - 1);
+        s.ran(Ok("job".into()), i64::MAX - 1);
         assert_eq!(s.next_run, i64::MAX, "saturates");
     }
 }

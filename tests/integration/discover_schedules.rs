@@ -1,7 +1,8 @@
 //! Scheduled discovery scans against the real test Postgres: a schedule
 //! runs within a second of its creation and again every interval, keeps
-//! its source when only the interval changes, survives a restart and stops
-//! when deleted; one scan of a source runs at a time; bad input is a 400
+//! its source when only the interval changes, survives a restart, says why
+//! a due run did not start (its mount gone), and stops when deleted; one
+//! scan of a source runs at a time; bad input is a 400
 //! and stores nothing; a token without the capabilities is refused however
 //! the path is spelled, and a schedule cannot make the broker scan what its
 //! writer could not read.
@@ -126,6 +127,22 @@ async fn a_schedule_rescans_its_source_every_interval_and_survives_a_restart() {
     .await;
     let third = next_run(&server, "nightly", Some(&second), Duration::from_secs(20)).await;
     assert_ne!(third, first);
+
+    // Its mount gone, a due run does not start and says why; the schedule
+    // stays, with its last run.
+    let (status, body) = server.root("DELETE", "sys/mounts/database", None).await;
+    assert_eq!(status, 204, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let s = loop {
+        let s = schedule(&server, "nightly").await;
+        if s["not_started"].is_string() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no reason recorded: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(s["not_started"].to_string().contains("source"), "{s}");
+    assert_eq!(s["last_job"], third.as_str(), "{s}");
 
     // Deleted: gone, and no more runs.
     let (status, body) = server

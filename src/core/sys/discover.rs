@@ -188,6 +188,7 @@ async fn write_schedule(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError>
             next_run: now,
             last_run: None,
             last_job: None,
+            not_started: None,
             created: now,
             created_by: ctx.caller.display_name.clone(),
         },
