@@ -21,6 +21,18 @@ pub(crate) async fn ok(server: &TestServer, method: &str, path: &str, body: Valu
     answer
 }
 
+/// Sources that name no scannable connection (a scan or a schedule of
+/// them is a 400).
+pub(crate) const HOSTILE_SOURCES: [&str; 7] = [
+    "",
+    "database",
+    "database/config/",
+    "database/config/pg/extra",
+    "sys/config/pg",
+    "../database/config/pg",
+    "database/config/pg\u{0}",
+];
+
 /// Runs a scan of `database/config/pg` and waits for its job; the job.
 async fn scan(server: &TestServer) -> Value {
     scan_of(server, "database/config/pg").await
@@ -377,15 +389,7 @@ async fn scanning_needs_the_connectors_capability_however_the_path_is_spelled() 
         );
     }
     // Hostile sources are a 400, never a scan of something else.
-    for source in [
-        "",
-        "database",
-        "database/config/",
-        "database/config/pg/extra",
-        "sys/config/pg",
-        "../database/config/pg",
-        "database/config/pg\u{0}",
-    ] {
+    for source in HOSTILE_SOURCES {
         let (status, answer) = server
             .root(
                 "POST",

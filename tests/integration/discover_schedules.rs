@@ -8,7 +8,7 @@
 //! writer could not read.
 
 use super::common::{mount_database_role, pg, unique, TestServer};
-use super::discover::{discovered, ok, wait_job};
+use super::discover::{discovered, ok, wait_job, HOSTILE_SOURCES};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -215,28 +215,7 @@ async fn schedules_refuse_bad_input_and_tokens_without_the_capabilities() {
             "sys/discover/schedules/x".into(),
             with("interval", json!(["1h"])),
         ),
-        ("sys/discover/schedules/x".into(), with("source", json!(""))),
         ("sys/discover/schedules/x".into(), with("source", json!(7))),
-        (
-            "sys/discover/schedules/x".into(),
-            with("source", json!("database/config/")),
-        ),
-        (
-            "sys/discover/schedules/x".into(),
-            with("source", json!("database/config/pg/extra")),
-        ),
-        (
-            "sys/discover/schedules/x".into(),
-            with("source", json!("sys/config/pg")),
-        ),
-        (
-            "sys/discover/schedules/x".into(),
-            with("source", json!("../database/config/pg")),
-        ),
-        (
-            "sys/discover/schedules/x".into(),
-            with("source", json!("database/config/pg\u{0}")),
-        ),
         (
             "sys/discover/schedules/x".into(),
             with("source", json!("database/config/missing")),
@@ -246,7 +225,13 @@ async fn schedules_refuse_bad_input_and_tokens_without_the_capabilities() {
             with("owner", json!("eve")),
         ),
     ];
-    for (path, body) in cases {
+    let hostile_sources = HOSTILE_SOURCES.iter().map(|source| {
+        (
+            "sys/discover/schedules/x".to_string(),
+            with("source", json!(source)),
+        )
+    });
+    for (path, body) in cases.into_iter().chain(hostile_sources) {
         let (status, answer) = server.root("POST", &path, Some(body.clone())).await;
         assert!(
             status == 400 || (status == 404 && path.contains("/a/b")),
