@@ -19,7 +19,9 @@
 //! - [`storage`]: untrusted bytes on disk (sled), with group commit.
 //! - [`config`], [`metrics`], [`clock`], [`error`]: configuration, Prometheus
 //!   metrics, time, and the API error every handler answers with.
+//! - [`allocator`]: the process's allocator (jemalloc) and its figures.
 
+pub mod allocator;
 pub mod audit;
 pub mod auth;
 pub mod barrier;

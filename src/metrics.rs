@@ -5,6 +5,7 @@
 //! time (cached briefly, since counting leases scans the ledger's id index),
 //! active leases by mount and role, tokens, failing and
 //! irrevocable revocations and audit devices; whether the node is unsealed;
+//! the allocator's bytes allocated and resident (see [`crate::allocator`]);
 //! and the standard `process_*` metrics (CPU, memory, file descriptors,
 //! threads, start time) from `/proc`, without the `qm_` prefix as
 //! Prometheus' conventions name them. docs/metrics.md lists every name
@@ -47,6 +48,8 @@ pub struct Metrics {
     retrying: IntGauge,
     irrevocable: IntGauge,
     audit_devices: IntGauge,
+    alloc_bytes: IntGauge,
+    allocator_resident_bytes: IntGauge,
     /// The last slow count, and when it was made.
     counted: Mutex<Option<(Instant, Counts)>>,
 }
@@ -156,6 +159,20 @@ impl Metrics {
                 ),
             ),
             audit_devices: register(&registry, gauge("audit_devices", "Enabled audit devices")),
+            alloc_bytes: register(
+                &registry,
+                gauge(
+                    "runtime_alloc_bytes",
+                    "Heap bytes the server holds (jemalloc's allocated)",
+                ),
+            ),
+            allocator_resident_bytes: register(
+                &registry,
+                gauge(
+                    "runtime_allocator_resident_bytes",
+                    "Bytes the allocator keeps in physical memory (jemalloc's resident)",
+                ),
+            ),
             counted: Mutex::new(None),
             registry,
         }
@@ -208,6 +225,7 @@ impl Metrics {
     /// and the process metrics; the ledger's gauges are left out.
     pub fn render_sealed(&self) -> String {
         self.unsealed.set(0);
+        self.sample_allocator();
         let mut families = self.registry.gather();
         let ledger = [
             "leases_active",
@@ -219,6 +237,16 @@ impl Metrics {
         .map(|n| format!("qm_{n}"));
         families.retain(|f| !ledger.iter().any(|n| n == f.name()));
         self.encode(families)
+    }
+
+    /// Sets the allocator's gauges; every render, sealed or not, has them.
+    fn sample_allocator(&self) {
+        if let Some(usage) = crate::allocator::usage() {
+            self.alloc_bytes
+                .set(i64::try_from(usage.allocated).unwrap_or(i64::MAX));
+            self.allocator_resident_bytes
+                .set(i64::try_from(usage.resident).unwrap_or(i64::MAX));
+        }
     }
 
     fn encode(&self, mut families: Vec<prometheus::proto::MetricFamily>) -> String {
@@ -236,6 +264,7 @@ impl Metrics {
         audit_devices: usize,
     ) -> String {
         self.unsealed.set(1);
+        self.sample_allocator();
         self.leases.reset();
         let mut tokens: i64 = 0;
         for (path, count) in &counts.by_path {

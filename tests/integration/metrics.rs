@@ -1,6 +1,7 @@
 //! `sys/metrics`: a token is needed by default; with the listener's
 //! `unauthenticated_metrics_access` a scraper needs none, sealed or not,
-//! and only that one path opens. The process metrics and the seal gauge.
+//! and only that one path opens. The process and allocator metrics and the
+//! seal gauge.
 
 use super::common::TestServer;
 
@@ -49,6 +50,12 @@ async fn metrics_need_a_token_unless_the_listener_opens_them() {
         !text.contains("qm_process_"),
         "process metrics are unprefixed"
     );
+    // jemalloc is the allocator: it holds the server's heap (well over a
+    // MiB), and what it keeps resident covers what it handed out.
+    let allocated = gauge(&text, "qm_runtime_alloc_bytes").unwrap_or_default();
+    let resident = gauge(&text, "qm_runtime_allocator_resident_bytes").unwrap_or_default();
+    assert!(allocated > 1_048_576.0, "{text}");
+    assert!(resident >= allocated, "{text}");
 }
 
 #[tokio::test]
@@ -62,6 +69,10 @@ async fn unauthenticated_metrics_access_serves_a_scraper_sealed_and_unsealed() {
     assert_eq!(gauge(&text, "qm_core_unsealed"), Some(0.0), "{text}");
     assert!(
         gauge(&text, "process_resident_memory_bytes").is_some(),
+        "{text}"
+    );
+    assert!(
+        gauge(&text, "qm_runtime_alloc_bytes").is_some_and(|v| v > 0.0),
         "{text}"
     );
     assert!(

@@ -203,6 +203,7 @@ async fn a_flipped_byte_in_any_record_is_named_never_served() {
     );
     server.restart();
     server.unseal(&key).await;
+    let mut reads = 0;
     for (path, who) in [
         ("secret/data/app", server.root_token.clone()),
         ("kv/app", server.root_token.clone()),
@@ -218,6 +219,7 @@ async fn a_flipped_byte_in_any_record_is_named_never_served() {
             "{path}: names no flipped key: {body}"
         );
         assert!(!body.to_string().contains("-value"), "{path}: {body}");
+        reads += 1;
     }
     let (status, body) = server
         .root(
@@ -246,6 +248,14 @@ async fn a_flipped_byte_in_any_record_is_named_never_served() {
     );
     let (status, _) = server.call("GET", "sys/health", None, None).await;
     assert_eq!(status, 200);
+    // The line scripts/faults/tamper.sh prints.
+    println!(
+        "tamper: one byte flipped in {} records (KV v2, KV v1, policy, lease, database role, token; sled); wrong values served: 0 of {} reads; errors naming the stored key: {reads} of {reads} reads of a record, the lease and the token refused; verify-storage named {} of {}",
+        flipped.len(),
+        reads + 2,
+        flipped.len(),
+        flipped.len(),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,15 +269,17 @@ async fn an_altered_keyring_or_mount_table_fails_the_unseal_by_name() {
         server.kill();
         flip_one_of_each(&server.data_dir(), &[(record, record, "")]);
         server.restart();
-        let (status, body) = server
+        let (unseal, answer) = server
             .call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
             .await;
-        assert!((400..600).contains(&status), "{record}: {status} {body}");
-        let message = body["errors"][0].as_str().unwrap_or_default();
-        assert!(message.contains(expected), "{record}: {body}");
+        assert!((400..600).contains(&unseal), "{record}: {unseal} {answer}");
+        let message = answer["errors"][0].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{record}: {answer}");
         let (status, body) = server.call("GET", "sys/seal-status", None, None).await;
         assert_eq!(status, 200, "{record}: {body}");
         assert_eq!(body["sealed"], true, "{record}: {body}");
+        // The lines scripts/faults/tamper.sh prints.
+        println!("tamper: {record} flipped: unseal {unseal}, sealed: \"{message}\"");
     }
 }
 
