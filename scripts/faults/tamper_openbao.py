@@ -5,9 +5,11 @@ docs/reliability.md's comparison column. Run by `scripts/faults/tamper.sh
 openbao`; standard library and psql only.
 
 One byte is flipped in the middle of a KV v2 version, a KV v1 entry, a
-policy, a lease, a database role and a token (the server stopped, then
-restarted and unsealed); each is read back. Then, on fresh servers, the
-mount table and then the keyring, and the unseal is tried.
+policy, a lease, a database role and a token (the server stopped); then
+it is started and unsealed UNSEALS times, each watched for SETTLE seconds
+(OpenBao may seal itself when its lease restore meets the flipped lease),
+and each record is read back. Then, on fresh servers, a mount's entry of
+the mount table and then the keyring, and the unseal is tried.
 
 Environment: BAO (the binary), PG_URL (a database this run may create
 databases in), PSQL. Prints one line starting `tamper (openbao):`: how
@@ -18,10 +20,14 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
-from openbao import Bao, drop_users
+from openbao import Bao, drop_users, mounts_and_role
 
 TABLE = "openbao_kv_store"
+# Unseals tried after the flips, and how long each is watched.
+UNSEALS = 10
+SETTLE = 3.0
 
 
 def sql(psql, url, statement):
@@ -65,8 +71,23 @@ class Database:
         subprocess.run([self.psql, self.admin, "-qc", f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)"], capture_output=True)
 
 
+def unseal_and_watch(bao, key):
+    """Unseals, then watches for SETTLE seconds; whether it stayed unsealed."""
+    bao.reachable()
+    status, answer = bao.call("PUT", "sys/unseal", body={"key": key})
+    if status != 200:
+        raise SystemExit(f"tamper (openbao): unseal answered {status} {answer}")
+    deadline = time.monotonic() + SETTLE
+    while time.monotonic() < deadline:
+        if bao.call("GET", "sys/seal-status")[1].get("sealed"):
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def records(psql, pg_url, run, work, binary):
-    """Flips six records of six kinds; returns (reads, wrong, named, lines)."""
+    """Flips six records of six kinds; returns (reads, wrong, named, lines,
+    how many of UNSEALS unseals the server sealed itself after)."""
     db = Database(psql, pg_url, f"qm_tamper_{run}")
     bao = Bao(binary, work, db.storage())
     role = f"tp{run}"
@@ -74,19 +95,10 @@ def records(psql, pg_url, run, work, binary):
         bao.start()
         key, root = bao.init()
         bao.unseal(key)
-        creation = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"
         bao.setup(
             root,
-            [
-                ("POST", "sys/mounts/secret", {"type": "kv-v2"}),
-                ("POST", "sys/mounts/kv", {"type": "kv"}),
-                ("POST", "sys/mounts/database", {"type": "database"}),
-                (
-                    "POST",
-                    "database/config/pg",
-                    {"plugin_name": "postgresql-database-plugin", "connection_url": pg_url, "allowed_roles": "*"},
-                ),
-                ("POST", f"database/roles/{role}", {"db_name": "pg", "creation_statements": creation, "default_ttl": "1h"}),
+            mounts_and_role(pg_url, role)
+            + [
                 ("PUT", "kv/app", {"v": "kv1-value"}),
                 ("PUT", "sys/policies/acl/app", {"policy": 'path "kv/*" { capabilities = ["read"] }'}),
             ],
@@ -120,7 +132,11 @@ def records(psql, pg_url, run, work, binary):
                 raise SystemExit(f"tamper (openbao): no {kind} record found among:\n{every}")
             flip(psql, db.url, found[0])
         bao.start()
-        bao.unseal(key)
+        # OpenBao restores leases in the background after an unseal; on the
+        # flipped lease that restore may shut the server down and seal it.
+        stayed = [unseal_and_watch(bao, key) for _ in range(UNSEALS)]
+        if not stayed[-1]:
+            bao.call("PUT", "sys/unseal", body={"key": key})
 
         reads = [
             ("KV v2 version", "GET", "secret/data/app", root, None),
@@ -139,7 +155,7 @@ def records(psql, pg_url, run, work, binary):
             record = flipped[kind][0]
             named += record in text
             lines.append(f"{kind}: {status} {text[:160]}")
-        return len(reads), wrong, named, lines
+        return len(reads), wrong, named, lines, stayed.count(False)
     finally:
         bao.stop()
         drop_users(psql, pg_url, f"v-root-{role}-")
@@ -184,7 +200,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="qm-tamper-bao.") as work:
         for which in ("mounts", "keyring"):
             os.makedirs(os.path.join(work, which))
-        reads, wrong, named, lines = records(psql, pg_url, run, work, binary)
+        reads, wrong, named, lines, resealed = records(psql, pg_url, run, work, binary)
         unseals = [unseal_after_flip(psql, pg_url, run, work, binary, which) for which in ("mounts", "keyring")]
     for line in lines:
         print("  " + line)
@@ -197,7 +213,8 @@ def main():
     print(
         f"tamper (openbao): one byte flipped in 6 records (KV v2, KV v1, policy, lease, database role, token; "
         f"PostgreSQL storage), then in a mount's entry of the mount table and in the keyring; wrong values served: {wrong} of {reads} reads; "
-        f"errors naming the stored key: {named} of {reads}; {unseal_summary}"
+        f"errors naming the stored key: {named} of {reads}; sealed itself within {SETTLE:.0f} s of "
+        f"{resealed} of {UNSEALS} unseals after the flips (the lease restore); {unseal_summary}"
     )
     return 1 if wrong else 0
 
