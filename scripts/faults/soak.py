@@ -12,7 +12,8 @@ short TTL, and a KV v2 mount at `secret/`):
      beside it, the server's RSS sampled every second and its heap (the
      allocator's `qm_runtime_alloc_bytes` in sys/metrics) every ten
      (written to SOAK_TRACE/rss.tsv and heap.tsv when set, with the
-     issuance p99 of each 30 s in latency.tsv);
+     issuance p99 of each 30 s, as the load and as the server timed it,
+     in latency.tsv);
   3. waits out the TTL and checks that no lease (sys/leases/lookup) and no
      Postgres user of this run (pg_roles) is left.
 Prints one result line; exits 1 if a target is missed. QM_SOAK_STRICT=0
@@ -160,16 +161,35 @@ def rss_kib(pid):
     return 0
 
 
-def heap_kib(api):
-    """What the server's allocator has handed out and not had back
-    (`qm_runtime_alloc_bytes`), in KiB; None if the scrape failed."""
+def scrape(api):
+    """One sys/metrics scrape: the server's heap in KiB
+    (`qm_runtime_alloc_bytes`) and the `database/` mount's request-duration
+    buckets ({le: cumulative count}); (None, {}) if the scrape failed."""
     status, body = api.call("GET", "sys/metrics?format=prometheus")
+    if status == 0:
+        # The server closed the idle keep-alive connection; once more.
+        status, body = api.call("GET", "sys/metrics?format=prometheus")
     if status != 200:
-        return None
+        return None, {}
+    heap, buckets = None, {}
     for line in body.decode(errors="replace").splitlines():
         if line.startswith("qm_runtime_alloc_bytes "):
-            return int(float(line.split()[1])) // 1024
-    return None
+            heap = int(float(line.split()[1])) // 1024
+        elif line.startswith("qm_request_duration_seconds_bucket{") and 'mount="database/"' in line:
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            le = float("inf") if le == "+Inf" else float(le)
+            buckets[le] = buckets.get(le, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return heap, buckets
+
+
+def server_p99(before, after):
+    """The bucket bound under which 99% of the requests between two scrapes
+    were served, as the server timed them (ms); 0 if there were none."""
+    served = {le: after.get(le, 0) - before.get(le, 0) for le in after}
+    total = served.get(float("inf"), 0)
+    if total <= 0:
+        return 0.0
+    return min(le for le, n in served.items() if n >= 0.99 * total) * 1000.0
 
 
 def list_count(api, path):
@@ -232,7 +252,7 @@ def main():
         for _ in range(workers):
             threads.append(threading.Thread(
                 target=paced, args=(api_args, pacer, t, start, request)))
-    rss, heap = [], []
+    rss, heap, histograms = [], [], []
     stop = threading.Event()
 
     def sample():
@@ -241,9 +261,10 @@ def main():
             now = time.monotonic() - start
             rss.append((now, rss_kib(pid)))
             if len(rss) % 10 == 1:
-                kib = heap_kib(metrics)
+                kib, buckets = scrape(metrics)
                 if kib is not None:
                     heap.append((now, kib))
+                    histograms.append((now, buckets))
             stop.wait(1.0)
 
     sampler = threading.Thread(target=sample)
@@ -264,10 +285,14 @@ def main():
             out.write("seconds\theap_kib\n")
             out.writelines(f"{off:.1f}\t{kib}\n" for off, kib in heap)
         with open(os.path.join(trace, "latency.tsv"), "w") as out:
-            out.write("window_start\tissued\tp99_ms\n")
+            # p99_ms counts from each request's scheduled send (the load's
+            # view); server_p99_ms is the server's own timing, to a bucket.
+            out.write("window_start\tissued\tp99_ms\tserver_p99_ms\n")
             for at in range(0, secs, 30):
                 window = [lat for off, lat in issue_tally.samples if at <= off < at + 30]
-                out.write(f"{at}\t{len(window)}\t{p99(window):.1f}\n")
+                scrapes = [b for off, b in histograms if at <= off < at + 30]
+                server = server_p99(scrapes[0], scrapes[-1]) if len(scrapes) > 1 else 0.0
+                out.write(f"{at}\t{len(window)}\t{p99(window):.1f}\t{server:.0f}\n")
 
     api = Api(*api_args)
     lookup = f"sys/leases/lookup/{creds}/"
