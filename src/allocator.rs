@@ -4,7 +4,7 @@
 //! Why not the system's: under the soak (scripts/faults/soak.sh) glibc's
 //! malloc kept one arena per worker thread (16 here) and held on to what
 //! each had freed, so RSS climbed 60 -> 102 MiB in ten minutes while the
-//! heap in use stayed at 38-39 MiB (`malloc_stats()` sampled every minute;
+//! heap in use stayed at 38-42 MiB (`malloc_stats()` sampled every minute;
 //! docs/reliability.md). jemalloc hands freed pages back to the system
 //! after a few seconds, so RSS follows what the program holds.
 
