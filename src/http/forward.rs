@@ -61,19 +61,20 @@ pub(super) struct Forwarder {
 
 impl Forwarder {
     /// Trusts the system roots and, for clusters with their own CA, every
-    /// certificate in this node's own certificate file.
-    pub(super) fn new(own_cert_file: Option<&std::path::Path>) -> std::io::Result<Self> {
+    /// certificate of this node's own chain (as the listener loaded it: the
+    /// file is not read again, so a file changed after start-up waits for
+    /// SIGHUP like the listener).
+    pub(super) fn new(
+        own_chain: &[rustls::pki_types::CertificateDer<'_>],
+    ) -> std::io::Result<Self> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(64);
-        if let Some(path) = own_cert_file {
-            let pem = std::fs::read(path)?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
+        for der in own_chain {
+            let cert = reqwest::Certificate::from_der(der)
+                .map_err(|e| std::io::Error::other(format!("the listener's certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
         }
         let client = builder
             .build()

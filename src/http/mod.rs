@@ -36,9 +36,12 @@ pub async fn serve(
     let limit = options.max_request_bytes;
     let console = options.ui;
     let core = web::Data::from(core);
-    let forwarder = web::Data::new(forward::Forwarder::new(
-        options.tls.as_ref().map(|tls| tls.cert_file()),
-    )?);
+    let own_chain = options
+        .tls
+        .as_ref()
+        .map(|tls| tls.chain())
+        .unwrap_or_default();
+    let forwarder = web::Data::new(forward::Forwarder::new(&own_chain)?);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(core.clone())

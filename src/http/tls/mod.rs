@@ -80,8 +80,9 @@ impl ListenerTls {
         self.config.clone()
     }
 
-    pub(super) fn cert_file(&self) -> &Path {
-        self.certs.cert_file()
+    /// The certificates of the pair served now (as loaded, not read again).
+    pub(super) fn chain(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        self.certs.chain()
     }
 
     /// Reads the certificate and key files again; new handshakes get them,

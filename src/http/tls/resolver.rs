@@ -39,8 +39,9 @@ impl Reloadable {
         })
     }
 
-    pub(super) fn cert_file(&self) -> &Path {
-        &self.cert_file
+    /// The certificate chain served now.
+    pub(super) fn chain(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        self.current().cert.clone()
     }
 
     /// Reads both files again and serves them from the next handshake on;
