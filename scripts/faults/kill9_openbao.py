@@ -101,10 +101,7 @@ def main():
             key, token = bao.init()
             bao.unseal(key)
             bao.setup(token, mounts_and_role(pg_url, role))
-            # KV v2 answers writes only once its mount has upgraded.
-            bao.wait_until(
-                lambda: bao.call("POST", "secret/data/ready", token, {"data": {"n": 0}})[0] == 200, "ready for KV v2"
-            )
+            bao.write_kv2(token, "secret/data/ready", {"n": 0})
             total = {"kv2": [], "kv1": [], "tokens": [], "leases": []}
             missing, recovery = [], 0.0
             for round_no in range(rounds):

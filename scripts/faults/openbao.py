@@ -107,6 +107,11 @@ cluster_addr = "http://127.0.0.1:{cluster}"
             raise SystemExit(f"openbao: unseal answered {status} {body}")
         self.wait_until(lambda: self.call("GET", "sys/health")[0] == 200, "active")
 
+    def write_kv2(self, token, path, data):
+        """Writes `data` at KV v2 `path`, waiting until the mount answers
+        writes (a new KV v2 mount upgrades itself first)."""
+        self.wait_until(lambda: self.call("POST", path, token, {"data": data})[0] == 200, "ready for KV v2")
+
     def setup(self, token, requests):
         """Sends (method, path, body) requests that must all succeed."""
         for method, path, body in requests:

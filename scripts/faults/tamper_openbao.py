@@ -103,9 +103,7 @@ def records(psql, pg_url, run, work, binary):
                 ("PUT", "sys/policies/acl/app", {"policy": 'path "kv/*" { capabilities = ["read"] }'}),
             ],
         )
-        bao.wait_until(
-            lambda: bao.call("PUT", "secret/data/app", root, {"data": {"v": "kv2-value"}})[0] == 200, "ready for KV v2"
-        )
+        bao.write_kv2(root, "secret/data/app", {"v": "kv2-value"})
         tokens_before = set(keys(psql, db.url, "sys/token/id/"))
         status, child = bao.call("POST", "auth/token/create", root, {"policies": ["app"]})
         assert status == 200, child
